@@ -1,0 +1,27 @@
+//! The shared vocabulary of perturb.
+//!
+//! Every pipeline stage (ingest, graph, train, eval) depends on this crate and on no other
+//! stage crate. It owns:
+//! - [`condition`]: perturbation conditions — parsing GEARS (`A+B`, `A+ctrl`, `ctrl`) and
+//!   scPerturb (`A_B`, `control`) labels into one canonical, sorted gene set;
+//! - [`table`]: a small column-oriented table that is read from and written to Parquet,
+//!   always atomically (temporary file + rename);
+//! - [`schema`]: the names and types of every artifact column, and the schema version;
+//! - [`manifest`]: the JSON manifest each stage writes beside its artifacts;
+//! - [`staging`]: a staging directory that makes a stage's output appear all at once or
+//!   not at all;
+//! - [`error`]: the error type, whose messages always name the file at fault.
+
+pub mod condition;
+pub mod error;
+pub mod manifest;
+pub mod schema;
+pub mod staging;
+pub mod table;
+
+pub use condition::{Condition, ConditionKind, ConditionSyntax};
+pub use error::{Error, Result};
+pub use table::{Column, Table};
+
+/// Version of the perturb tools, recorded in every manifest.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,63 @@
+//! Names of the artifacts and their columns. `docs/artifacts.md` is the prose version of
+//! this file; a change here that alters what a reader sees bumps [`SCHEMA_VERSION`].
+
+/// Version of the artifact layout, recorded in every manifest.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub const MANIFEST: &str = "manifest.json";
+
+/// `genes.parquet`: one row per measured gene, in the order of the input's var.
+pub mod genes {
+    pub const FILE: &str = "genes.parquet";
+    /// Gene symbol (unique), as used everywhere downstream.
+    pub const GENE: &str = "gene";
+    /// The input's own identifier of the gene (var index, e.g. an Ensembl id).
+    pub const GENE_ID: &str = "gene_id";
+    /// Mean log-normalised expression over control cells.
+    pub const CONTROL_MEAN: &str = "control_mean";
+    /// 1 = highest control mean; ties broken by input order. The benchmark's
+    /// "top-1000 expressed genes" are the genes with `control_rank <= 1000`.
+    pub const CONTROL_RANK: &str = "control_rank";
+    /// Cells (all conditions) in which the gene has a non-zero value.
+    pub const N_CELLS_DETECTED: &str = "n_cells_detected";
+    /// scanpy `highly_variable_genes` outputs, under scanpy's own names. Columns that the
+    /// chosen flavor does not define hold NaN.
+    pub const MEANS: &str = "means";
+    pub const DISPERSIONS: &str = "dispersions";
+    pub const DISPERSIONS_NORM: &str = "dispersions_norm";
+    pub const VARIANCES: &str = "variances";
+    pub const VARIANCES_NORM: &str = "variances_norm";
+    pub const HIGHLY_VARIABLE: &str = "highly_variable";
+    /// seurat_v3 only: 0-based rank among the selected genes, NaN otherwise.
+    pub const HIGHLY_VARIABLE_RANK: &str = "highly_variable_rank";
+}
+
+/// `conditions.parquet`: one row per condition, control first, then by kind and name.
+pub mod conditions {
+    pub const FILE: &str = "conditions.parquet";
+    /// Canonical condition: `ctrl`, `KLF1`, `CBL+CNN1`.
+    pub const CONDITION: &str = "condition";
+    /// The label(s) the input used for it, `;`-joined when several merged (`A+ctrl;ctrl+A`).
+    pub const LABELS: &str = "labels";
+    /// The perturbed genes, sorted (empty for control).
+    pub const GENES: &str = "genes";
+    pub const N_CELLS: &str = "n_cells";
+    /// `control`, `single`, `double` or `multi`.
+    pub const KIND: &str = "kind";
+    /// Caveats, e.g. `target_not_measured:ZZZ9`.
+    pub const FLAGS: &str = "flags";
+}
+
+/// `pseudobulk.parquet`: long form, one row per (condition, gene).
+pub mod pseudobulk {
+    pub const FILE: &str = "pseudobulk.parquet";
+    pub const CONDITION: &str = "condition";
+    pub const GENE: &str = "gene";
+    /// Mean log-normalised expression over the condition's cells.
+    pub const MEAN: &str = "mean";
+    /// Sample variance (ddof = 1) of the same; NaN for a one-cell condition.
+    pub const VARIANCE: &str = "variance";
+}
+
+/// Flag on a condition whose perturbed gene is not among the measured genes.
+pub const FLAG_TARGET_NOT_MEASURED: &str = "target_not_measured";

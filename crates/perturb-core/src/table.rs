@@ -1,0 +1,408 @@
+//! A small column-oriented table, read from and written to Parquet.
+//!
+//! Stages exchange plain Parquet files that pandas, polars and R open without glue. This
+//! type keeps the stages free of arrow plumbing: each column is one typed vector, floats
+//! are stored as `f64` with NaN for "not defined" (e.g. the variance of a one-cell
+//! condition), and every write goes to a temporary file in the destination folder that
+//! is renamed over the destination only once it is complete.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
+    ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// One column of a [`Table`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Str(Vec<String>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+    /// A list of strings per row (e.g. the genes of a condition).
+    StrList(Vec<Vec<String>>),
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Str(v) => v.len(),
+            Column::F64(v) => v.len(),
+            Column::I64(v) => v.len(),
+            Column::Bool(v) => v.len(),
+            Column::StrList(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Column::Str(_) => "string",
+            Column::F64(_) => "float64",
+            Column::I64(_) => "int64",
+            Column::Bool(_) => "bool",
+            Column::StrList(_) => "list<string>",
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match self {
+            Column::Str(_) => DataType::Utf8,
+            Column::F64(_) => DataType::Float64,
+            Column::I64(_) => DataType::Int64,
+            Column::Bool(_) => DataType::Boolean,
+            Column::StrList(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        }
+    }
+
+    fn to_arrow(&self) -> ArrayRef {
+        match self {
+            Column::Str(v) => Arc::new(StringArray::from_iter_values(v.iter())),
+            Column::F64(v) => Arc::new(Float64Array::from(v.clone())),
+            Column::I64(v) => Arc::new(Int64Array::from(v.clone())),
+            Column::Bool(v) => Arc::new(BooleanArray::from(v.clone())),
+            Column::StrList(v) => {
+                let mut builder = ListBuilder::new(StringBuilder::new());
+                for row in v {
+                    for s in row {
+                        builder.values().append_value(s);
+                    }
+                    builder.append(true);
+                }
+                Arc::new(builder.finish())
+            }
+        }
+    }
+
+    /// Converts an arrow array to a column. Narrower numeric types widen; nulls in float
+    /// columns read as NaN; nulls elsewhere are an error because no artifact writes them.
+    fn from_arrow(array: &dyn Array) -> std::result::Result<Column, String> {
+        let any = array.as_any();
+        let no_nulls = |what: &str| -> std::result::Result<(), String> {
+            if array.null_count() > 0 {
+                Err(format!("{what} column has {} null values", array.null_count()))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(a) = any.downcast_ref::<StringArray>() {
+            no_nulls("string")?;
+            return Ok(Column::Str(a.iter().map(|s| s.unwrap_or_default().to_string()).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<LargeStringArray>() {
+            no_nulls("string")?;
+            return Ok(Column::Str(a.iter().map(|s| s.unwrap_or_default().to_string()).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<Float64Array>() {
+            return Ok(Column::F64(a.iter().map(|x| x.unwrap_or(f64::NAN)).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<Float32Array>() {
+            return Ok(Column::F64(a.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<Int64Array>() {
+            no_nulls("integer")?;
+            return Ok(Column::I64(a.values().to_vec()));
+        }
+        if let Some(a) = any.downcast_ref::<Int32Array>() {
+            no_nulls("integer")?;
+            return Ok(Column::I64(a.values().iter().map(|&x| i64::from(x)).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<UInt32Array>() {
+            no_nulls("integer")?;
+            return Ok(Column::I64(a.values().iter().map(|&x| i64::from(x)).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<UInt64Array>() {
+            no_nulls("integer")?;
+            let mut out = Vec::with_capacity(a.len());
+            for &x in a.values() {
+                out.push(i64::try_from(x).map_err(|_| format!("integer {x} does not fit in int64"))?);
+            }
+            return Ok(Column::I64(out));
+        }
+        if let Some(a) = any.downcast_ref::<BooleanArray>() {
+            no_nulls("boolean")?;
+            return Ok(Column::Bool(a.iter().map(|b| b.unwrap_or(false)).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<ListArray>() {
+            no_nulls("list")?;
+            let mut rows = Vec::with_capacity(a.len());
+            for i in 0..a.len() {
+                let inner = a.value(i);
+                match Column::from_arrow(inner.as_ref())? {
+                    Column::Str(v) => rows.push(v),
+                    other => return Err(format!("list of {} is not supported", other.type_name())),
+                }
+            }
+            return Ok(Column::StrList(rows));
+        }
+        Err(format!("unsupported column type {}", array.data_type()))
+    }
+
+    /// Appends the rows of `other` (same variant) to this column.
+    fn extend(&mut self, other: Column) -> std::result::Result<(), String> {
+        match (self, other) {
+            (Column::Str(a), Column::Str(b)) => a.extend(b),
+            (Column::F64(a), Column::F64(b)) => a.extend(b),
+            (Column::I64(a), Column::I64(b)) => a.extend(b),
+            (Column::Bool(a), Column::Bool(b)) => a.extend(b),
+            (Column::StrList(a), Column::StrList(b)) => a.extend(b),
+            (a, b) => return Err(format!("column changes type from {} to {}", a.type_name(), b.type_name())),
+        }
+        Ok(())
+    }
+}
+
+/// Named columns of equal length.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    columns: Vec<(String, Column)>,
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    /// Adds a column; panics if its length differs from the others' or the name repeats,
+    /// which is always a bug in the calling stage, never bad user input.
+    pub fn with(mut self, name: &str, column: Column) -> Table {
+        self.push(name, column);
+        self
+    }
+
+    pub fn push(&mut self, name: &str, column: Column) {
+        assert!(self.column(name).is_none(), "column '{name}' added twice");
+        if let Some((first, c)) = self.columns.first() {
+            assert_eq!(c.len(), column.len(), "column '{name}' has a different length than '{first}'");
+        }
+        self.columns.push((name.to_string(), column));
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.columns.first().map_or(0, |(_, c)| c.len())
+    }
+
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// Removes and returns a column.
+    pub fn take(&mut self, name: &str) -> Option<Column> {
+        let i = self.columns.iter().position(|(n, _)| n == name)?;
+        Some(self.columns.remove(i).1)
+    }
+
+    /// The string column `name`, or an error naming `path` (the file it came from).
+    pub fn strings(&self, name: &str, path: &Path) -> Result<&[String]> {
+        match self.require(name, path)? {
+            Column::Str(v) => Ok(v),
+            other => Err(wrong_type(path, name, "string", other)),
+        }
+    }
+
+    pub fn floats(&self, name: &str, path: &Path) -> Result<&[f64]> {
+        match self.require(name, path)? {
+            Column::F64(v) => Ok(v),
+            other => Err(wrong_type(path, name, "float64", other)),
+        }
+    }
+
+    pub fn ints(&self, name: &str, path: &Path) -> Result<&[i64]> {
+        match self.require(name, path)? {
+            Column::I64(v) => Ok(v),
+            other => Err(wrong_type(path, name, "int64", other)),
+        }
+    }
+
+    pub fn bools(&self, name: &str, path: &Path) -> Result<&[bool]> {
+        match self.require(name, path)? {
+            Column::Bool(v) => Ok(v),
+            other => Err(wrong_type(path, name, "bool", other)),
+        }
+    }
+
+    pub fn string_lists(&self, name: &str, path: &Path) -> Result<&[Vec<String>]> {
+        match self.require(name, path)? {
+            Column::StrList(v) => Ok(v),
+            other => Err(wrong_type(path, name, "list<string>", other)),
+        }
+    }
+
+    fn require(&self, name: &str, path: &Path) -> Result<&Column> {
+        self.column(name).ok_or_else(|| {
+            Error::bad_input(
+                path,
+                format!("missing column '{name}' (columns present: {})", self.column_names().join(", ")),
+            )
+        })
+    }
+
+    fn to_record_batch(&self) -> RecordBatch {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, c)| Field::new(name, c.data_type(), false))
+            .collect();
+        let arrays: Vec<ArrayRef> = self.columns.iter().map(|(_, c)| c.to_arrow()).collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .expect("columns were checked to have equal lengths")
+    }
+
+    /// Writes the table as Parquet (snappy), atomically: a reader sees the old file or
+    /// the complete new one, never a partial one.
+    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+        let batch = self.to_record_batch();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(format!("perturb {}", crate::TOOL_VERSION))
+            .build();
+        write_atomically(path, |file| {
+            let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            writer.write(&batch).map_err(|e| std::io::Error::other(e.to_string()))?;
+            writer.close().map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(())
+        })
+    }
+
+    /// Reads a Parquet file written by this crate or by any other tool, provided its
+    /// columns have types a [`Column`] can hold.
+    pub fn read_parquet(path: &Path) -> Result<Table> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let bad = |m: String| Error::bad_input(path, m);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?
+            .build()
+            .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?;
+        let mut table: Option<Table> = None;
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(format!("corrupt Parquet data ({e})")))?;
+            let schema = batch.schema();
+            let mut columns = Vec::with_capacity(batch.num_columns());
+            for (field, array) in schema.fields().iter().zip(batch.columns()) {
+                let column =
+                    Column::from_arrow(array.as_ref()).map_err(|m| bad(format!("column '{}': {m}", field.name())))?;
+                columns.push((field.name().clone(), column));
+            }
+            match &mut table {
+                None => table = Some(Table { columns }),
+                Some(t) => {
+                    for ((name, into), (_, from)) in t.columns.iter_mut().zip(columns) {
+                        into.extend(from).map_err(|m| bad(format!("column '{name}': {m}")))?;
+                    }
+                }
+            }
+        }
+        Ok(table.unwrap_or_default())
+    }
+}
+
+fn wrong_type(path: &Path, name: &str, expected: &str, found: &Column) -> Error {
+    Error::bad_input(path, format!("column '{name}' should be {expected} but is {}", found.type_name()))
+}
+
+/// Writes `path` through a temporary file in the same folder, renamed into place only
+/// after `write` succeeded and the data reached the disk. On failure the temporary file
+/// is removed and `path` is untouched.
+pub fn write_atomically<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut File) -> std::io::Result<()>,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact")))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    write(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
+    tmp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes bytes atomically (see [`write_atomically`]).
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, |f| f.write_all(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Table {
+        Table::new()
+            .with("condition", Column::Str(vec!["ctrl".into(), "A+B".into()]))
+            .with("mean", Column::F64(vec![1.5, f64::NAN]))
+            .with("n_cells", Column::I64(vec![10, 3]))
+            .with("highly_variable", Column::Bool(vec![true, false]))
+            .with("genes", Column::StrList(vec![vec![], vec!["A".into(), "B".into()]]))
+    }
+
+    #[test]
+    fn parquet_round_trip_keeps_every_type_and_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        sample().write_parquet(&path).unwrap();
+        let back = Table::read_parquet(&path).unwrap();
+        assert_eq!(back.column_names(), ["condition", "mean", "n_cells", "highly_variable", "genes"]);
+        assert_eq!(back.strings("condition", &path).unwrap(), ["ctrl", "A+B"]);
+        let mean = back.floats("mean", &path).unwrap();
+        assert_eq!(mean[0], 1.5);
+        assert!(mean[1].is_nan());
+        assert_eq!(back.ints("n_cells", &path).unwrap(), [10, 3]);
+        assert_eq!(back.string_lists("genes", &path).unwrap()[1], ["A", "B"]);
+        // Nothing but the artifact is left in the folder.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_column_error_names_file_and_lists_columns() {
+        let path = Path::new("x/genes.parquet");
+        let err = sample().floats("control_mean", path).unwrap_err().to_string();
+        assert!(err.starts_with("x/genes.parquet: missing column 'control_mean'"), "{err}");
+        assert!(err.contains("condition, mean"), "{err}");
+    }
+
+    #[test]
+    fn reading_garbage_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.parquet");
+        std::fs::write(&path, b"not parquet at all").unwrap();
+        let err = Table::read_parquet(&path).unwrap_err().to_string();
+        assert!(err.contains("not a readable Parquet file"), "{err}");
+    }
+
+    #[test]
+    fn failed_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, b"old").unwrap();
+        let res = write_atomically(&path, |_| Err(std::io::Error::other("disk full")));
+        assert!(res.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
