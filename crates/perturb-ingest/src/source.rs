@@ -1,0 +1,53 @@
+//! A cells × genes matrix that can be streamed block by block, whatever file it came from.
+
+use perturb_core::Result;
+
+pub use crate::h5ad::{Block, Orientation};
+
+/// Anything the ingest pass can stream: an h5ad matrix or a table parsed from CSV.
+pub trait BlockSource {
+    fn n_obs(&self) -> usize;
+    fn n_vars(&self) -> usize;
+    fn orientation(&self) -> Orientation;
+    fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()>;
+}
+
+impl BlockSource for crate::h5ad::Matrix<'_> {
+    fn n_obs(&self) -> usize {
+        crate::h5ad::Matrix::n_obs(self)
+    }
+    fn n_vars(&self) -> usize {
+        crate::h5ad::Matrix::n_vars(self)
+    }
+    fn orientation(&self) -> Orientation {
+        crate::h5ad::Matrix::orientation(self)
+    }
+    fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
+        crate::h5ad::Matrix::visit(self, f)
+    }
+}
+
+/// A compressed-sparse-row matrix held in memory (what the CSV reader builds).
+#[derive(Debug, Clone, Default)]
+pub struct CsrMatrix {
+    pub n_obs: usize,
+    pub n_vars: usize,
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl BlockSource for CsrMatrix {
+    fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+    fn n_vars(&self) -> usize {
+        self.n_vars
+    }
+    fn orientation(&self) -> Orientation {
+        Orientation::Rows
+    }
+    fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
+        f(Block { orientation: Orientation::Rows, first: 0, indptr: &self.indptr, indices: &self.indices, values: &self.values })
+    }
+}
