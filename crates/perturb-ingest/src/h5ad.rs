@@ -93,7 +93,12 @@ impl H5ad {
             .map_err(|e| Error::bad_input(path, format!("cannot read HDF5 structure ({e}); is the file truncated?")))?;
         let h5ad = H5ad { path: path.to_path_buf(), file };
         // Touch the root group now so that a truncated file fails here, with one message.
-        h5ad.root_members()?;
+        h5ad.root_members().map_err(|e| match e {
+            Error::BadInput { ref message, .. } if message.contains("unexpected EOF") => {
+                Error::bad_input(path, format!("file is truncated ({} bytes; its HDF5 structure points past the end)", meta.len()))
+            }
+            e => e,
+        })?;
         Ok(h5ad)
     }
 

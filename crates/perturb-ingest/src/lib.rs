@@ -245,7 +245,9 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
             .map_err(|m| Error::bad_input(&opts.input, format!("obs/{}: {m}", opts.condition_key)))?;
         by_label.insert(label, c);
     }
-    if !by_label.values().any(Condition::is_control) {
+    // The control is the label the user named (default `ctrl`), exactly: a GEARS file
+    // read with `--control NT` must not silently fall back to its `ctrl` cells.
+    if !distinct.contains_key(opts.control.as_str()) {
         let mut shown: Vec<&str> = distinct.keys().copied().take(8).collect();
         if distinct.len() > 8 {
             shown.push("…");
