@@ -25,6 +25,22 @@ impl InputFile {
         let (sha256, bytes) = sha256_file(path)?;
         Ok(InputFile { path: path.to_path_buf(), sha256, bytes })
     }
+
+    /// Starts hashing on its own thread: a multi-gigabyte input is hashed while the
+    /// stage reads it, instead of after.
+    pub fn hash_in_background(path: &Path) -> PendingHash {
+        let path = path.to_path_buf();
+        PendingHash(std::thread::spawn(move || InputFile::hash(&path)))
+    }
+}
+
+/// A hash being computed; [`PendingHash::wait`] joins it.
+pub struct PendingHash(std::thread::JoinHandle<Result<InputFile>>);
+
+impl PendingHash {
+    pub fn wait(self) -> Result<InputFile> {
+        self.0.join().unwrap_or_else(|_| Err(crate::Error::Other("hashing thread panicked".into())))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
+    types::Int32Type, Array, ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
     ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
@@ -33,6 +33,10 @@ pub enum Column {
     Bool(Vec<bool>),
     /// A list of strings per row (e.g. the genes of a condition).
     StrList(Vec<Vec<String>>),
+    /// Strings stored once and referenced per row: the long-form pseudobulk repeats each
+    /// condition and gene name millions of times. Written as an Arrow dictionary column
+    /// (pandas reads a categorical); read back as [`Column::Str`].
+    Dict { values: Vec<String>, keys: Vec<u32> },
 }
 
 impl Column {
@@ -43,6 +47,7 @@ impl Column {
             Column::I64(v) => v.len(),
             Column::Bool(v) => v.len(),
             Column::StrList(v) => v.len(),
+            Column::Dict { keys, .. } => keys.len(),
         }
     }
 
@@ -57,6 +62,7 @@ impl Column {
             Column::I64(_) => "int64",
             Column::Bool(_) => "bool",
             Column::StrList(_) => "list<string>",
+            Column::Dict { .. } => "dictionary<string>",
         }
     }
 
@@ -67,6 +73,7 @@ impl Column {
             Column::I64(_) => DataType::Int64,
             Column::Bool(_) => DataType::Boolean,
             Column::StrList(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            Column::Dict { .. } => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
         }
     }
 
@@ -86,6 +93,11 @@ impl Column {
                 }
                 Arc::new(builder.finish())
             }
+            Column::Dict { values, keys } => {
+                let keys = Int32Array::from_iter_values(keys.iter().map(|&k| k as i32));
+                let values: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter()));
+                Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("dictionary keys are in range"))
+            }
         }
     }
 
@@ -103,6 +115,18 @@ impl Column {
         if let Some(a) = any.downcast_ref::<StringArray>() {
             no_nulls("string")?;
             return Ok(Column::Str(a.iter().map(|s| s.unwrap_or_default().to_string()).collect()));
+        }
+        if let Some(a) = any.downcast_ref::<DictionaryArray<Int32Type>>() {
+            no_nulls("string")?;
+            let values = Column::from_arrow(a.values().as_ref())?;
+            let Column::Str(values) = values else {
+                return Err(format!("dictionary of {} values, expected strings", values.type_name()));
+            };
+            let mut out = Vec::with_capacity(a.len());
+            for k in a.keys().values() {
+                out.push(values.get(*k as usize).ok_or("dictionary key out of range")?.clone());
+            }
+            return Ok(Column::Str(out));
         }
         if let Some(a) = any.downcast_ref::<LargeStringArray>() {
             no_nulls("string")?;
@@ -376,6 +400,15 @@ mod tests {
         assert_eq!(back.string_lists("genes", &path).unwrap()[1], ["A", "B"]);
         // Nothing but the artifact is left in the folder.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn dictionary_columns_read_back_as_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.parquet");
+        let t = Table::new().with("gene", Column::Dict { values: vec!["A".into(), "B".into()], keys: vec![1, 0, 1] });
+        t.write_parquet(&path).unwrap();
+        assert_eq!(Table::read_parquet(&path).unwrap().strings("gene", &path).unwrap(), ["B", "A", "B"]);
     }
 
     #[test]

@@ -82,15 +82,17 @@ impl PassResult {
     }
 }
 
+/// Running sums. Each sum sits beside its sum of squares (and the gene's detection
+/// count) so that one entry touches one cache line: cells arrive in no order of
+/// condition, and the condition × gene table is far larger than the caches.
 struct Pass<'a> {
     cfg: &'a PassConfig<'a>,
     scale: Option<ValueScale>,
     n_genes: usize,
-    cond_sum: Vec<f64>,
-    cond_sum_sq: Vec<f64>,
-    gene_sum: Vec<f64>,
-    gene_sum_sq: Vec<f64>,
-    detected: Vec<u64>,
+    /// Per condition × gene: [sum, sum of squares] of log-normalised values.
+    cond: Vec<[f64; 2]>,
+    /// Per gene: [sum, sum of squares, cells detected].
+    gene: Vec<[f64; 3]>,
 }
 
 impl<'a> Pass<'a> {
@@ -128,33 +130,108 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
+    /// Adds one stored value `v`, already turned into its normalised value and its
+    /// log-normalised value by the caller.
     #[inline]
-    fn add(&mut self, cond: usize, gene: usize, v: f64, factor: f64, scale: ValueScale) {
-        let (normalized, logv) = match scale {
-            ValueScale::Counts => {
-                let n = v * factor;
-                (n, n.ln_1p())
-            }
-            ValueScale::LogNormalized => (v.exp_m1(), v),
+    fn add(&mut self, cond: usize, gene: usize, v: f64, normalized: f64, logv: f64) {
+        let c = &mut self.cond[cond * self.n_genes + gene];
+        c[0] += logv;
+        c[1] += logv * logv;
+        let x = match self.cfg.moments {
+            GeneMoments::Normalized => normalized,
+            GeneMoments::Raw => v,
+            GeneMoments::None => 0.0,
         };
-        let k = cond * self.n_genes + gene;
-        self.cond_sum[k] += logv;
-        self.cond_sum_sq[k] += logv * logv;
-        match self.cfg.moments {
-            GeneMoments::Normalized => {
-                self.gene_sum[gene] += normalized;
-                self.gene_sum_sq[gene] += normalized * normalized;
-            }
-            GeneMoments::Raw => {
-                self.gene_sum[gene] += v;
-                self.gene_sum_sq[gene] += v * v;
-            }
-            GeneMoments::None => {}
-        }
-        if v != 0.0 {
-            self.detected[gene] += 1;
+        let g = &mut self.gene[gene];
+        g[0] += x;
+        g[1] += x * x;
+        g[2] += f64::from(u8::from(v != 0.0));
+    }
+
+    /// Fast validity test; only a value that fails it goes through [`Pass::check`] for
+    /// the detailed error.
+    #[inline]
+    fn plainly_valid(scale: ValueScale, v: f64) -> bool {
+        match scale {
+            // Non-negative, finite and integral (below 2^53 the cast round-trips exactly).
+            ValueScale::Counts => (0.0..9.0e15).contains(&v) && (v as u64) as f64 == v,
+            ValueScale::LogNormalized => v >= 0.0 && v.is_finite(),
         }
     }
+}
+
+/// Normalised and log-normalised value of one stored entry, as scanpy computes them
+/// (`v * target_sum / total`, then `log1p`) in f64.
+#[inline]
+fn transform(scale: ValueScale, v: f64, factor: f64) -> (f64, f64) {
+    match scale {
+        ValueScale::Counts => {
+            let n = v * factor;
+            (n, n.ln_1p())
+        }
+        ValueScale::LogNormalized => (v.exp_m1(), v),
+    }
+}
+
+/// Counts below this are looked up per cell instead of recomputing `log1p`: most UMI
+/// counts are small integers, and the table gives bit-identical values.
+const SMALL_COUNTS: usize = 48;
+
+const PREFETCH_AHEAD: usize = 12;
+
+#[inline(always)]
+fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults and reads nothing into the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(item as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
+/// Owned copy of a block, handed from the reader thread to the accumulating thread.
+struct OwnedBlock {
+    first: usize,
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f64>,
+}
+
+/// Runs `source.visit` on a reader thread and `consume` on this one, so that reading and
+/// decoding the file overlaps with the arithmetic. Blocks arrive in order.
+fn visit_pipelined(source: &dyn BlockSource, consume: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedBlock>(2);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            source.visit(&mut |b: Block<'_>| {
+                let owned = OwnedBlock {
+                    first: b.first,
+                    indptr: b.indptr.to_vec(),
+                    indices: b.indices.to_vec(),
+                    values: b.values.to_vec(),
+                };
+                // A closed channel means the consumer stopped on an error of its own,
+                // which is the one reported.
+                if tx.send(owned).is_err() {
+                    return Err(Error::Other("consumer stopped".into()));
+                }
+                Ok(())
+            })
+        });
+        let mut consumed: Result<()> = Ok(());
+        for b in rx.iter() {
+            let block = Block { orientation: source.orientation(), first: b.first, indptr: &b.indptr, indices: &b.indices, values: &b.values };
+            if let Err(e) = consume(block) {
+                consumed = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = reader.join().unwrap_or_else(|_| Err(Error::Other("reader thread panicked".into())));
+        consumed?;
+        read
+    })
 }
 
 /// The factor that scales a cell's counts to `target_sum` (0 for an empty cell, which
@@ -173,27 +250,29 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
         cfg,
         scale: cfg.scale,
         n_genes,
-        cond_sum: vec![0.0; n_cond * n_genes],
-        cond_sum_sq: vec![0.0; n_cond * n_genes],
-        gene_sum: vec![0.0; n_genes],
-        gene_sum_sq: vec![0.0; n_genes],
-        detected: vec![0; n_genes],
+        cond: vec![[0.0; 2]; n_cond * n_genes],
+        gene: vec![[0.0; 3]; n_genes],
     };
     let mut totals = vec![0.0f64; n_obs];
     let mut kept = vec![false; n_obs];
 
     match source.orientation() {
         Orientation::Rows => {
-            source.visit(&mut |block: Block<'_>| {
+            let mut small = [0.0f64; SMALL_COUNTS];
+            let mut order: Vec<usize> = Vec::new();
+            visit_pipelined(source, &mut |block: Block<'_>| {
                 let scale = pass.resolve_scale(block.values);
                 let n_rows = block.indptr.len() - 1;
+                // First validate and total every cell of the block.
                 for i in 0..n_rows {
                     let cell = block.first + i;
                     let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
                     let mut total = 0.0;
                     for k in lo..hi {
                         let v = block.values[k];
-                        pass.check(scale, cell, block.indices[k] as usize, v)?;
+                        if !Pass::plainly_valid(scale, v) {
+                            pass.check(scale, cell, block.indices[k] as usize, v)?;
+                        }
                         total += match scale {
                             ValueScale::Counts => v,
                             ValueScale::LogNormalized => v.exp_m1(),
@@ -201,13 +280,38 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                     }
                     totals[cell] = total;
                     let cond = cfg.cell_condition[cell];
-                    let keep = cond != NO_CONDITION && (scale == ValueScale::LogNormalized || total >= cfg.min_counts);
-                    kept[cell] = keep;
-                    if keep {
-                        let factor = size_factor(total, cfg.target_sum);
-                        for k in lo..hi {
-                            pass.add(cond as usize, block.indices[k] as usize, block.values[k], factor, scale);
+                    kept[cell] = cond != NO_CONDITION && (scale == ValueScale::LogNormalized || total >= cfg.min_counts);
+                }
+                // Then accumulate the kept cells grouped by condition: consecutive cells
+                // of one condition reuse its row of the table while it is in cache.
+                order.clear();
+                order.extend((0..n_rows).filter(|&i| kept[block.first + i]));
+                order.sort_by_key(|&i| (cfg.cell_condition[block.first + i], i));
+                for &i in &order {
+                    let cell = block.first + i;
+                    let cond = cfg.cell_condition[cell] as usize;
+                    let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
+                    let factor = size_factor(totals[cell], cfg.target_sum);
+                    if scale == ValueScale::Counts {
+                        for (c, slot) in small.iter_mut().enumerate() {
+                            *slot = (c as f64 * factor).ln_1p();
                         }
+                    }
+                    let row = cond * pass.n_genes;
+                    for k in lo..hi {
+                        // The row's entries are scattered over a table larger than the
+                        // caches; fetching a few entries ahead hides the latency.
+                        if k + PREFETCH_AHEAD < hi {
+                            let ahead = block.indices[k + PREFETCH_AHEAD] as usize;
+                            prefetch(&pass.cond[row + ahead]);
+                        }
+                        let v = block.values[k];
+                        let (normalized, logv) = if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 {
+                            (v * factor, small[v as usize])
+                        } else {
+                            transform(scale, v, factor)
+                        };
+                        pass.add(cond, block.indices[k] as usize, v, normalized, logv);
                     }
                 }
                 Ok(())
@@ -243,7 +347,9 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                         let cell = block.indices[k] as usize;
                         if kept[cell] {
                             let cond = cfg.cell_condition[cell] as usize;
-                            pass.add(cond, gene, block.values[k], factors[cell], scale);
+                            let v = block.values[k];
+                            let (normalized, logv) = transform(scale, v, factors[cell]);
+                            pass.add(cond, gene, v, normalized, logv);
                         }
                     }
                 }
@@ -271,13 +377,13 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
     Ok(PassResult {
         scale,
         n_genes,
-        cond_sum: pass.cond_sum,
-        cond_sum_sq: pass.cond_sum_sq,
+        cond_sum: pass.cond.iter().map(|c| c[0]).collect(),
+        cond_sum_sq: pass.cond.iter().map(|c| c[1]).collect(),
         cond_cells,
         cond_filtered,
-        gene_sum: pass.gene_sum,
-        gene_sum_sq: pass.gene_sum_sq,
-        detected: pass.detected,
+        gene_sum: pass.gene.iter().map(|g| g[0]).collect(),
+        gene_sum_sq: pass.gene.iter().map(|g| g[1]).collect(),
+        detected: pass.gene.iter().map(|g| g[2] as u64).collect(),
         kept,
         cell_totals,
     })

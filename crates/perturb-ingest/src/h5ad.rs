@@ -19,7 +19,7 @@ use hdf5_pure::{AttrValue, Dataset, File, Group};
 use perturb_core::{Error, Result};
 
 /// Values per block handed to a visitor (about 48 MB of indices and f64 values).
-const BLOCK_VALUES: u64 = 4 << 20;
+const BLOCK_VALUES: u64 = 2 << 20;
 
 /// Which matrix of the file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

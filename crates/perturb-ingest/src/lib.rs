@@ -176,7 +176,12 @@ struct CellMeta {
 /// Runs the ingestion stage.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     opts.validate()?;
-    let staged = StagedDir::new(&opts.out)?;
+    // Fail on a missing input before starting the hash thread.
+    std::fs::metadata(&opts.input).map_err(|e| Error::io(&opts.input, e))?;
+    let staged = Staged {
+        dir: StagedDir::new(&opts.out)?,
+        input_hash: std::cell::Cell::new(Some(InputFile::hash_in_background(&opts.input))),
+    };
     let summary = match opts.resolved_format() {
         InputFormat::H5ad | InputFormat::Auto => {
             let file = h5ad::H5ad::open(&opts.input)?;
@@ -221,7 +226,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         }
         InputFormat::CsvPseudobulk => run_pseudobulk_table(opts, &staged)?,
     };
-    staged.commit()?;
+    staged.dir.commit()?;
     Ok(summary)
 }
 
@@ -308,7 +313,7 @@ fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()>
     }
 }
 
-fn run_cells(opts: &IngestOptions, staged: &StagedDir, meta: CellMeta, source: &dyn BlockSource, matrix: &str) -> Result<IngestSummary> {
+fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn BlockSource, matrix: &str) -> Result<IngestSummary> {
     check_unique_genes(&opts.input, &meta.genes, &meta.gene_source)?;
     let index = index_conditions(opts, &meta.labels)?;
     let scale = match opts.assume {
@@ -460,7 +465,7 @@ fn median_of(v: &[f64]) -> f64 {
     if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 }
 }
 
-fn run_pseudobulk_table(opts: &IngestOptions, staged: &StagedDir) -> Result<IngestSummary> {
+fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
     let table = csv_input::read_pseudobulk(&opts.input, &opts.condition_key)?;
     check_unique_genes(&opts.input, &table.genes, "CSV header")?;
     let labels: Vec<Option<String>> = table.labels.iter().cloned().map(Some).collect();
@@ -532,7 +537,19 @@ struct Outputs<'a> {
     parameters: serde_json::Value,
 }
 
-fn write_outputs(opts: &IngestOptions, staged: &StagedDir, o: Outputs<'_>) -> Result<IngestSummary> {
+/// The staging folder of this run and the input's hash, computed while the run reads.
+struct Staged {
+    dir: StagedDir,
+    input_hash: std::cell::Cell<Option<perturb_core::manifest::PendingHash>>,
+}
+
+impl Staged {
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path(file)
+    }
+}
+
+fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
 
@@ -589,18 +606,12 @@ fn write_outputs(opts: &IngestOptions, staged: &StagedDir, o: Outputs<'_>) -> Re
         .with(cs::FLAGS, Column::StrList(flags));
     conditions.write_parquet(&staged.path(cs::FILE))?;
 
-    let mut cond_col = Vec::with_capacity(n_cond * n_genes);
-    let mut gene_col = Vec::with_capacity(n_cond * n_genes);
-    for c in &o.index.conditions {
-        let name = c.canonical();
-        for g in o.genes {
-            cond_col.push(name.clone());
-            gene_col.push(g.clone());
-        }
-    }
+    // Long form, condition-major; names are stored once (dictionary columns).
+    let cond_keys: Vec<u32> = (0..n_cond as u32).flat_map(|c| std::iter::repeat_n(c, n_genes)).collect();
+    let gene_keys: Vec<u32> = (0..n_cond).flat_map(|_| 0..n_genes as u32).collect();
     let pseudobulk = Table::new()
-        .with(ps::CONDITION, Column::Str(cond_col))
-        .with(ps::GENE, Column::Str(gene_col))
+        .with(ps::CONDITION, Column::Dict { values: o.index.conditions.iter().map(Condition::canonical).collect(), keys: cond_keys })
+        .with(ps::GENE, Column::Dict { values: o.genes.to_vec(), keys: gene_keys })
         .with(ps::MEAN, Column::F64(o.pseudobulk_mean.to_vec()))
         .with(ps::VARIANCE, Column::F64(o.pseudobulk_var.to_vec()));
     pseudobulk.write_parquet(&staged.path(ps::FILE))?;
@@ -634,7 +645,8 @@ fn write_outputs(opts: &IngestOptions, staged: &StagedDir, o: Outputs<'_>) -> Re
         targets_not_measured: not_measured,
         warnings,
     };
-    let mut manifest = Manifest::new("ingest", vec![InputFile::hash(&opts.input)?], o.parameters);
+    let input = staged.input_hash.take().expect("the input is hashed once").wait()?;
+    let mut manifest = Manifest::new("ingest", vec![input], o.parameters);
     manifest.summary = serde_json::to_value(&summary).expect("summary serialises");
     manifest.outputs = vec![gs::FILE.into(), cs::FILE.into(), ps::FILE.into()];
     manifest.write(&staged.path(schema::MANIFEST))?;

@@ -5,7 +5,8 @@ use perturb_core::Result;
 pub use crate::h5ad::{Block, Orientation};
 
 /// Anything the ingest pass can stream: an h5ad matrix or a table parsed from CSV.
-pub trait BlockSource {
+/// `Sync` because the streaming pass reads on one thread and accumulates on another.
+pub trait BlockSource: Sync {
     fn n_obs(&self) -> usize;
     fn n_vars(&self) -> usize;
     fn orientation(&self) -> Orientation;
