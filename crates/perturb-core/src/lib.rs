@@ -15,6 +15,7 @@
 pub mod condition;
 pub mod error;
 pub mod manifest;
+pub mod metrics;
 pub mod schema;
 pub mod staging;
 pub mod table;

@@ -1,3 +1,317 @@
 //! `perturb simulate`: a pooled CRISPR screen simulated over a real regulatory network.
+//!
+//! No real Perturb-seq matrix ships with perturb, so the default data set is simulated:
+//! genes and edges come from the real human regulon network in data/priors, control
+//! expression and cell counts are drawn like the real Norman 2019 K562 screen (summary in
+//! data/calibration/norman2019.json), perturbations propagate through saturating
+//! regulation (dynamics.rs), and cells are sampled with library-size, CRISPR-efficiency,
+//! cell-state and negative-binomial variation (sample.rs). The output is a raw-count
+//! h5ad in GEARS' schema plus the ground-truth network, so every later stage runs on it
+//! exactly as on a lab's file.
 
+pub mod design;
+pub mod dynamics;
 pub mod h5ad_write;
+pub mod network;
+pub mod report;
+pub mod sample;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use perturb_core::metrics::top_expressed_genes;
+use perturb_core::{Column, Error, Result, Table};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal};
+
+pub use design::{Calibration, Modality, Preset, Scale, Sizes};
+pub use dynamics::ResponseParams;
+use h5ad_write::CountScreen;
+use network::Network;
+pub use report::CalibrationReport;
+
+/// The calibration summary derived from the Norman 2019 source data.
+pub const NORMAN_CALIBRATION: &str = include_str!("../../../data/calibration/norman2019.json");
+
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    pub preset: Preset,
+    pub scale: Scale,
+    pub seed: u64,
+    pub out: PathBuf,
+    /// Regulon table (source, target, sign).
+    pub network: PathBuf,
+    /// Extra real gene symbols to pad the gene list with when the network has too few
+    /// (e.g. data/priors/go_annotations.parquet's `gene` column); optional.
+    pub padding_genes: Option<PathBuf>,
+    /// Perturb these genes instead of the preset's (singles; norman-like also pairs them).
+    pub targets: Option<Vec<String>>,
+    pub sizes: Sizes,
+    pub response: ResponseParams,
+    pub report: bool,
+    pub threads: usize,
+}
+
+impl SimulateOptions {
+    pub fn new(preset: Preset, scale: Scale, seed: u64, out: impl Into<PathBuf>) -> Self {
+        SimulateOptions {
+            preset,
+            scale,
+            seed,
+            out: out.into(),
+            network: PathBuf::from("data/priors/regulons.parquet"),
+            padding_genes: None,
+            targets: None,
+            sizes: Sizes::default(),
+            response: ResponseParams::default(),
+            report: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulateSummary {
+    pub n_cells: usize,
+    pub n_genes: usize,
+    pub n_conditions: usize,
+    pub n_nonzero: usize,
+    pub network_file: PathBuf,
+    pub report: Option<CalibrationReport>,
+}
+
+/// The file beside `out` that holds the ground-truth network.
+pub fn network_path_for(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "screen".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.network.parquet"))
+}
+
+pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
+    if opts.out.extension().and_then(|e| e.to_str()) != Some("h5ad") {
+        return Err(Error::bad_option("--out", format!("{} should end in .h5ad", opts.out.display())));
+    }
+    if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Error::bad_input(dir, "output folder does not exist"));
+        }
+    }
+    let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
+    let network = Network::read(&opts.network)?;
+    let known = network.genes();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+
+    // Regulators, most targets first: CRISPRi presets draw their targets from them.
+    let mut regulators: Vec<(&str, usize)> = network.out_degree().into_iter().collect();
+    regulators.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let regulators: Vec<String> = regulators.into_iter().map(|(g, _)| g.to_string()).collect();
+
+    let mut design = design::build(opts.preset, opts.scale, &opts.sizes, &calibration, &regulators, &mut rng)?;
+    if let Some(targets) = &opts.targets {
+        replace_targets(&mut design, targets, &known, &opts.network, &mut rng)?;
+    }
+
+    let genes = choose_genes(&design, &network, opts, &mut rng)?;
+    let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+    let n_genes = genes.len();
+
+    // Regulation restricted to the chosen genes.
+    let p = &opts.response;
+    let weight = LogNormal::new(p.edge_weight.ln(), p.edge_weight_spread).expect("valid weight spread");
+    let amplitude = LogNormal::new(p.amplitude.ln(), p.amplitude_spread).expect("valid amplitude spread");
+    let mut inputs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_genes];
+    let mut used_edges = Vec::new();
+    for e in &network.edges {
+        if let (Some(&s), Some(&t)) = (index.get(e.source.as_str()), index.get(e.target.as_str())) {
+            let sign = match e.sign {
+                0 => if rng.random::<bool>() { 1.0 } else { -1.0 },
+                s => f64::from(s),
+            };
+            let w = sign * weight.sample(&mut rng);
+            inputs[t].push((s, w));
+            used_edges.push((e.source.clone(), e.target.clone(), w));
+        }
+    }
+    let regulation = dynamics::Regulation {
+        inputs,
+        amplitude: (0..n_genes).map(|_| amplitude.sample(&mut rng)).collect(),
+        hill_n: (0..n_genes).map(|_| if rng.random::<f64>() < p.threshold_share { 2 } else { 1 }).collect(),
+        half_saturation: p.half_saturation,
+    };
+
+    // Control expression: K562-like log-normalised means, turned into expected counts.
+    let rate = control_rates(n_genes, &calibration, &mut rng);
+    let dispersion_dist = LogNormal::new(p.dispersion.ln(), 0.4).expect("valid");
+    let dispersion: Vec<f64> = (0..n_genes).map(|_| dispersion_dist.sample(&mut rng)).collect();
+    let program: Vec<f64> = (0..n_genes)
+        .map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 })
+        .collect();
+
+    // Each target's shift is a property of its guide: the same in singles and doubles.
+    let (lo, hi) = match opts.preset.modality() {
+        Modality::Activation => p.activation_shift,
+        Modality::Interference => p.interference_shift,
+    };
+    let mut shift: HashMap<String, f64> = HashMap::new();
+    for t in design.targets() {
+        shift.insert(t, rng.random_range(lo..hi));
+    }
+    // CRISPR efficiency levels: a few cells escape, the rest vary around full strength.
+    let levels = [0.0, 0.6, 0.8, 1.0, 1.2, 1.4];
+    let level_weights = [0.08, 0.184, 0.184, 0.184, 0.184, 0.184];
+    let deviation: Vec<Vec<Vec<f32>>> = design
+        .conditions
+        .iter()
+        .map(|c| {
+            levels
+                .iter()
+                .map(|&lambda| {
+                    if c.targets.is_empty() {
+                        return vec![0.0f32; n_genes];
+                    }
+                    let clamped: Vec<(usize, f64)> = c.targets.iter().map(|t| (index[t.as_str()], shift[t] * lambda)).collect();
+                    regulation.steady_state(&clamped).into_iter().map(|d| d as f32).collect()
+                })
+                .collect()
+        })
+        .collect();
+
+    // Cells, shuffled as a pooled screen's are.
+    let mut plan: Vec<sample::CellPlan> =
+        design.conditions.iter().enumerate().flat_map(|(i, c)| std::iter::repeat_n(i as u16, c.n_cells)).collect();
+    plan.shuffle(&mut rng);
+    let model = sample::CellModel {
+        rate: &rate,
+        dispersion: &dispersion,
+        program: &program,
+        deviation: &deviation,
+        level_weights: &level_weights,
+        depth_spread: 0.35,
+    };
+    let sampled = sample::sample_cells(&model, &plan, opts.seed, opts.threads);
+    let report = opts.report.then(|| report::measure(&design, &sampled, &plan, &calibration));
+
+    let screen = CountScreen {
+        cell_names: (0..plan.len()).map(|i| format!("cell{i:06}")).collect(),
+        condition_categories: design.conditions.iter().map(|c| c.gears_label()).collect(),
+        condition_codes: plan.clone(),
+        cell_type: "K562".to_string(),
+        gene_names: genes.clone(),
+        indptr: sampled.indptr,
+        indices: sampled.indices,
+        counts: sampled.counts,
+    };
+    let n_nonzero = screen.counts.len();
+    let network_file = network_path_for(&opts.out);
+    used_edges.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let truth = Table::new()
+        .with("source", Column::Str(used_edges.iter().map(|e| e.0.clone()).collect()))
+        .with("target", Column::Str(used_edges.iter().map(|e| e.1.clone()).collect()))
+        .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()));
+    truth.write_parquet(&network_file)?;
+    h5ad_write::write_h5ad(&opts.out, &screen)?;
+    Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions: design.conditions.len(), n_nonzero, network_file, report })
+}
+
+/// Replaces the preset's perturbations by singles of `targets` (and, for norman-like,
+/// up to 131 random pairs of them). Every target must be a gene of the network.
+fn replace_targets(design: &mut design::Design, targets: &[String], known: &[String], network: &Path, rng: &mut ChaCha8Rng) -> Result<()> {
+    for t in targets {
+        if known.binary_search(t).is_err() {
+            let close = network::close_names(t, known, 5);
+            return Err(Error::bad_input(
+                network,
+                format!("target gene '{t}' is not in the network (closest names: {})", close.join(", ")),
+            ));
+        }
+    }
+    let cells: Vec<usize> = design.conditions.iter().skip(1).map(|c| c.n_cells).collect();
+    let pick_cells = |rng: &mut ChaCha8Rng| cells[rng.random_range(0..cells.len())];
+    let control = design.conditions[0].clone();
+    let mut conditions = vec![control];
+    for t in targets {
+        conditions.push(design::ConditionDesign { targets: vec![t.clone()], n_cells: pick_cells(rng) });
+    }
+    if design.preset == Preset::NormanLike && targets.len() >= 2 {
+        let mut pairs: Vec<(usize, usize)> = (0..targets.len()).flat_map(|i| (i + 1..targets.len()).map(move |j| (i, j))).collect();
+        pairs.shuffle(rng);
+        for (i, j) in pairs.into_iter().take(131) {
+            let mut t = vec![targets[i].clone(), targets[j].clone()];
+            t.sort();
+            conditions.push(design::ConditionDesign { targets: t, n_cells: pick_cells(rng) });
+        }
+    }
+    design.conditions = conditions;
+    Ok(())
+}
+
+/// Targets, then the genes they reach (nearest first), then other network genes and
+/// padding genes in random order, up to the design's gene count.
+fn choose_genes(design: &design::Design, network: &Network, opts: &SimulateOptions, rng: &mut ChaCha8Rng) -> Result<Vec<String>> {
+    let targets = design.targets();
+    let mut genes = network.downstream(&targets, 2);
+    let mut seen: std::collections::HashSet<String> = genes.iter().cloned().collect();
+    let mut rest: Vec<String> = network.genes().into_iter().filter(|g| !seen.contains(g)).collect();
+    rest.shuffle(rng);
+    if let Some(path) = &opts.padding_genes {
+        let table = Table::read_parquet(path)?;
+        let mut extra: Vec<String> = table.strings("gene", path)?.to_vec();
+        extra.sort();
+        extra.dedup();
+        extra.retain(|g| !seen.contains(g));
+        extra.shuffle(rng);
+        rest.extend(extra);
+    }
+    for g in rest {
+        if seen.insert(g.clone()) {
+            genes.push(g);
+        }
+    }
+    if genes.len() < design.n_genes {
+        return Err(Error::bad_option(
+            "--n-genes",
+            format!("{} genes asked for but the network (and padding) name only {}", design.n_genes, genes.len()),
+        ));
+    }
+    // Keep every target; cut the rest.
+    genes.truncate(design.n_genes.max(targets.len()));
+    Ok(genes)
+}
+
+/// Expected counts per gene in a control cell of average depth (~10,600 UMIs as in the
+/// Norman K562 screen): log-normalised means drawn from the real K562 baseline
+/// distribution, then scaled so the measured genes carry the whole library.
+fn control_rates(n_genes: usize, calibration: &Calibration, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let q = &calibration.k562_control_baseline_quantiles;
+    // The real baseline covers the ~2,800 best-measured genes; beyond that many genes
+    // are lower, so the rest come from below its lowest quantile.
+    let share_in_baseline = (calibration.k562_control_baseline_genes as f64 / n_genes as f64).min(1.0);
+    let low = q[0];
+    let mut normalised: Vec<f64> = (0..n_genes)
+        .map(|_| {
+            let b = if rng.random::<f64>() < share_in_baseline {
+                design::quantile_at(q, rng.random::<f64>())
+            } else {
+                low * (rng.random::<f64>() * 3.0 - 3.0).exp()
+            };
+            b.exp_m1()
+        })
+        .collect();
+    // Normalisation divides by what is measured, so the measured genes must carry the
+    // whole library. Real K562 cells spend most of it on a few very highly expressed
+    // genes (ribosomal, mitochondrial); the top 1% of genes take up the remainder, which
+    // keeps the bulk of the distribution where the real baseline has it.
+    let total: f64 = normalised.iter().sum();
+    if total < 1e4 {
+        let carriers = top_expressed_genes(&normalised, (n_genes / 100).max(10));
+        let share = (1e4 - total) / carriers.len() as f64;
+        for g in carriers {
+            normalised[g] += share;
+        }
+    } else {
+        normalised.iter_mut().for_each(|v| *v *= 1e4 / total);
+    }
+    let depth = 10_600.0 / 1e4;
+    normalised.into_iter().map(|v| v * depth).collect()
+}

@@ -1,0 +1,135 @@
+//! The regulatory network the screen is simulated over: signed TF -> target edges read
+//! from the priors (data/priors/regulons.parquet), and the subnetwork a screen uses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+
+use perturb_core::{Error, Result, Table};
+
+/// A signed directed edge between gene names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub source: String,
+    pub target: String,
+    /// +1 activation, -1 repression, 0 unknown.
+    pub sign: i8,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    pub edges: Vec<Edge>,
+}
+
+impl Network {
+    /// Reads a regulon table with columns `source`, `target`, `sign`.
+    pub fn read(path: &Path) -> Result<Network> {
+        let table = Table::read_parquet(path)?;
+        let sources = table.strings("source", path)?;
+        let targets = table.strings("target", path)?;
+        let signs = table.ints("sign", path)?;
+        let mut edges: Vec<Edge> = sources
+            .iter()
+            .zip(targets)
+            .zip(signs)
+            .filter(|((s, t), _)| s != t)
+            .map(|((s, t), &sign)| Edge { source: s.clone(), target: t.clone(), sign: sign.signum() as i8 })
+            .collect();
+        edges.sort();
+        edges.dedup_by(|a, b| a.source == b.source && a.target == b.target);
+        if edges.is_empty() {
+            return Err(Error::bad_input(path, "the network has no edges"));
+        }
+        Ok(Network { edges })
+    }
+
+    /// Every gene named by an edge, sorted.
+    pub fn genes(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.edges.iter().flat_map(|e| [e.source.as_str(), e.target.as_str()]).collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
+    /// Out-degree per regulator.
+    pub fn out_degree(&self) -> BTreeMap<&str, usize> {
+        let mut d = BTreeMap::new();
+        for e in &self.edges {
+            *d.entry(e.source.as_str()).or_insert(0) += 1;
+        }
+        d
+    }
+
+    /// The genes within `max_depth` regulatory steps downstream of `roots`, nearest first
+    /// (breadth-first, ties in name order), roots included.
+    pub fn downstream(&self, roots: &[String], max_depth: usize) -> Vec<String> {
+        let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+        for e in &self.edges {
+            children.entry(e.source.as_str()).or_default().push(e.target.as_str());
+        }
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::new();
+        let mut queue: VecDeque<(&str, usize)> = VecDeque::new();
+        for r in roots {
+            if seen.insert(r.as_str()) {
+                order.push(r.clone());
+                queue.push_back((r.as_str(), 0));
+            }
+        }
+        while let Some((g, depth)) = queue.pop_front() {
+            if depth == max_depth {
+                continue;
+            }
+            if let Some(next) = children.get(g) {
+                for &c in next {
+                    if seen.insert(c) {
+                        order.push(c.to_string());
+                        queue.push_back((c, depth + 1));
+                    }
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Names in `known` closest to `name` (case-insensitive edit distance), for error messages.
+pub fn close_names<'a>(name: &str, known: &'a [String], n: usize) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &str)> =
+        known.iter().map(|k| (edit_distance(&lower, &k.to_lowercase()), k.as_str())).collect();
+    scored.sort();
+    scored.into_iter().take(n).map(|(_, k)| k).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> Network {
+        let e = |s: &str, t: &str| Edge { source: s.into(), target: t.into(), sign: 1 };
+        Network { edges: vec![e("A", "B"), e("B", "C"), e("C", "D"), e("A", "E")] }
+    }
+
+    #[test]
+    fn downstream_is_breadth_first_and_bounded() {
+        assert_eq!(net().downstream(&["A".into()], 2), ["A", "B", "E", "C"]);
+        assert_eq!(net().downstream(&["C".into()], 5), ["C", "D"]);
+    }
+
+    #[test]
+    fn close_names_rank_by_edit_distance() {
+        let known: Vec<String> = ["KLF1", "KLF2", "GATA1", "CEBPA"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(close_names("klf3", &known, 2), ["KLF1", "KLF2"]);
+    }
+}
