@@ -55,9 +55,10 @@ pub fn write_h5ad(path: &Path, screen: &CountScreen) -> Result<()> {
         x.set_attr(k, v);
     }
     x.set_attr("shape", AttrValue::I64Array(vec![n_obs as i64, n_var as i64]));
-    let chunk = |len: usize| (len.clamp(1, 1 << 20)) as u64;
-    x.create_dataset("data").with_f32_data(&screen.counts).with_chunks(&[chunk(screen.counts.len())]).with_deflate(1);
-    x.create_dataset("indices").with_i32_data(&screen.indices).with_chunks(&[chunk(screen.indices.len())]).with_deflate(1);
+    // Contiguous, uncompressed, as anndata writes by default. (hdf5-pure 0.47's chunked
+    // layout for datasets of this size is not readable by the HDF5 C library.)
+    x.create_dataset("data").with_f32_data(&screen.counts);
+    x.create_dataset("indices").with_i32_data(&screen.indices);
     x.create_dataset("indptr").with_i64_data(&screen.indptr);
     b.add_group(x.finish());
 

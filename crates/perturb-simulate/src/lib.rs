@@ -209,8 +209,9 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         .with("source", Column::Str(used_edges.iter().map(|e| e.0.clone()).collect()))
         .with("target", Column::Str(used_edges.iter().map(|e| e.1.clone()).collect()))
         .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()));
-    truth.write_parquet(&network_file)?;
+    // The screen first: if it cannot be written, no network file is left behind either.
     h5ad_write::write_h5ad(&opts.out, &screen)?;
+    truth.write_parquet(&network_file)?;
     Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions: design.conditions.len(), n_nonzero, network_file, report })
 }
 
