@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use perturb_core::ConditionSyntax;
 use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, InputFormat, IngestOptions};
+use perturb_graph::{GraphOptions, Source};
 use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 
 #[derive(Parser)]
@@ -29,6 +30,64 @@ enum Command {
     /// Simulate a pooled CRISPR screen over the real regulon network (raw-count h5ad,
     /// GEARS schema) plus its ground-truth network.
     Simulate(SimulateArgs),
+    /// Build the gene network over the ingested genes and perturbation targets.
+    Graph(GraphArgs),
+}
+
+#[derive(Args)]
+struct GraphArgs {
+    /// The ingest stage's genes.parquet (conditions.parquet is read from the same folder).
+    #[arg(long, value_name = "FILE")]
+    genes: PathBuf,
+    /// go | regulon | ppi | coexpression | edges:PATH, or a union joined with + (e.g. go+regulon).
+    #[arg(long, default_value = "go", value_parser = parse_sources)]
+    source: SourceSpec,
+    /// Output folder (edges.parquet, nodes.parquet, manifest.json).
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+    /// Folder holding the prior tables.
+    #[arg(long, default_value = "data/priors", value_name = "DIR")]
+    priors: PathBuf,
+    /// GO ontologies to use (comma-separated).
+    #[arg(long, default_value = "BP,MF,CC", value_delimiter = ',')]
+    go_ontologies: Vec<String>,
+    /// GO evidence codes to keep (comma-separated; default all), e.g. EXP,IDA,IPI,IMP,IGI,IEP.
+    #[arg(long, value_delimiter = ',')]
+    go_evidence: Vec<String>,
+    /// GO: keep gene pairs with Jaccard similarity above this.
+    #[arg(long, default_value_t = 0.1)]
+    min_jaccard: f64,
+    /// GO and coexpression: neighbours kept per gene.
+    #[arg(long, default_value_t = 20)]
+    top_k: usize,
+    /// regulon/ppi: keep edges supported by one of these resources (e.g. CollecTRI).
+    #[arg(long, value_delimiter = ',')]
+    resources: Vec<String>,
+    /// regulon/ppi/edges: add the reverse of every edge.
+    #[arg(long)]
+    symmetrise: bool,
+    /// coexpression: the training conditions (one per line); test conditions never shape the prior.
+    #[arg(long, value_name = "FILE")]
+    train_conditions: Option<PathBuf>,
+    /// coexpression: keep pairs with |Pearson| above this.
+    #[arg(long, default_value_t = 0.4)]
+    min_correlation: f64,
+    /// Remove this fraction of edges at random (network-quality study).
+    #[arg(long, default_value_t = 0.0)]
+    drop_edges: f64,
+    /// Add this fraction of random edges (network-quality study).
+    #[arg(long, default_value_t = 0.0)]
+    add_edges: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The parsed `--source` (a newtype: clap reads a bare `Vec` as a repeated option).
+#[derive(Clone)]
+struct SourceSpec(Vec<Source>);
+
+fn parse_sources(s: &str) -> Result<SourceSpec, String> {
+    perturb_graph::spec::parse(s).map(SourceSpec)
 }
 
 #[derive(Args)]
@@ -147,6 +206,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(a) => run_ingest(a),
         Command::Simulate(a) => run_simulate(a),
+        Command::Graph(a) => run_graph(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +216,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {
+    let sources = a.source.0;
+    let mut o = GraphOptions::new(a.genes, a.out, sources);
+    o.priors = a.priors;
+    o.go_ontologies = a.go_ontologies;
+    o.go_evidence = a.go_evidence;
+    o.go_min_jaccard = a.min_jaccard;
+    o.top_k = a.top_k;
+    o.resources = a.resources;
+    o.symmetrise = a.symmetrise;
+    o.train_conditions = a.train_conditions;
+    o.coexpression_min = a.min_correlation;
+    o.drop_edges = a.drop_edges;
+    o.add_edges = a.add_edges;
+    o.seed = a.seed;
+    let c = perturb_graph::build(&o)?;
+    if c.self_loops_dropped > 0 || c.duplicates_merged > 0 {
+        eprintln!("note: {} self-loops dropped, {} duplicate edges merged", c.self_loops_dropped, c.duplicates_merged);
+    }
+    if c.n_unmapped > 0 {
+        eprintln!("note: {} names not found in the priors (isolated nodes, kept): {}", c.n_unmapped, c.unmapped_names.iter().take(10).cloned().collect::<Vec<_>>().join(", "));
+    }
+    println!(
+        "graph: {} nodes, {} edges ({}); {}/{} measured genes and {}/{} perturbation targets have an edge; {} isolated -> {} in {:.1}s",
+        c.n_nodes,
+        c.n_edges,
+        c.edges_per_source.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        c.genes_with_edges,
+        c.n_measured_genes,
+        c.targets_with_edges,
+        c.n_targets,
+        c.isolated_nodes,
+        o.out.display(),
+        c.seconds
+    );
+    Ok(())
 }
 
 fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {

@@ -61,3 +61,30 @@ pub mod pseudobulk {
 
 /// Flag on a condition whose perturbed gene is not among the measured genes.
 pub const FLAG_TARGET_NOT_MEASURED: &str = "target_not_measured";
+
+/// `GRAPH_DIR/edges.parquet`: the gene network (graph stage).
+pub mod edges {
+    pub const FILE: &str = "edges.parquet";
+    /// Node names as in nodes.parquet (the screen's gene names and perturbation targets).
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    /// Non-negative strength (Jaccard, |Pearson|, 1 for unweighted sources, the user's).
+    pub const WEIGHT: &str = "weight";
+    /// +1 activation, -1 repression, 0 unsigned or unknown.
+    pub const SIGN: &str = "sign";
+    /// Which source(s) gave the edge, `;`-joined when merged (e.g. `go;regulon`).
+    pub const ORIGIN: &str = "origin";
+}
+
+/// `GRAPH_DIR/nodes.parquet`: every node, isolated ones included.
+pub mod nodes {
+    pub const FILE: &str = "nodes.parquet";
+    pub const NODE: &str = "node";
+    /// The official symbol the node was mapped to (empty if unmapped).
+    pub const SYMBOL: &str = "symbol";
+    /// symbol / case / alias / identifier / unmapped.
+    pub const MATCH: &str = "match";
+    pub const MEASURED: &str = "measured";
+    pub const PERTURBED: &str = "perturbed";
+    pub const DEGREE: &str = "degree";
+}

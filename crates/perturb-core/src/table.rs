@@ -317,6 +317,7 @@ impl Table {
             .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?
             .build()
             .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?;
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
         let mut table: Option<Table> = None;
         for batch in reader {
             let batch = batch.map_err(|e| bad(format!("corrupt Parquet data ({e})")))?;
@@ -336,7 +337,19 @@ impl Table {
                 }
             }
         }
-        Ok(table.unwrap_or_default())
+        match table {
+            Some(t) => Ok(t),
+            // No row at all: the columns still exist, empty, with their types.
+            None => {
+                let mut columns = Vec::with_capacity(schema.fields().len());
+                for field in schema.fields() {
+                    let empty = arrow_array::new_empty_array(field.data_type());
+                    let column = Column::from_arrow(empty.as_ref()).map_err(|m| bad(format!("column '{}': {m}", field.name())))?;
+                    columns.push((field.name().clone(), column));
+                }
+                Ok(Table { columns })
+            }
+        }
     }
 }
 
@@ -404,6 +417,16 @@ mod tests {
         assert_eq!(back.string_lists("genes", &path).unwrap()[1], ["A", "B"]);
         // Nothing but the artifact is left in the folder.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_empty_table_keeps_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.parquet");
+        Table::new().with("a", Column::Str(vec![])).with("b", Column::F64(vec![])).write_parquet(&path).unwrap();
+        let back = Table::read_parquet(&path).unwrap();
+        assert_eq!(back.column_names(), ["a", "b"]);
+        assert_eq!(back.n_rows(), 0);
     }
 
     #[test]

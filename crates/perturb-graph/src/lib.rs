@@ -1,0 +1,433 @@
+//! The graph stage: a gene network over the ingested genes and the perturbation targets,
+//! from a swappable source (`--source go+regulon`, `edges:my.tsv`, ...).
+//!
+//! Every node stays in the graph: a gene the prior does not know is an isolated node and
+//! is listed in the manifest's coverage, never dropped. Nothing downstream depends on
+//! which source built the graph: later stages read `edges.parquet` and `nodes.parquet`.
+
+pub mod edge_file;
+pub mod go;
+pub mod names;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use perturb_core::manifest::{InputFile, Manifest};
+use perturb_core::schema::{self, conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
+use perturb_core::staging::StagedDir;
+use perturb_core::{Column, Condition, Error, Result, Table};
+use petgraph::graphmap::DiGraphMap;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+pub use spec::Source;
+
+#[derive(Debug, Clone)]
+pub struct GraphOptions {
+    /// The ingest stage's genes.parquet (conditions.parquet is read beside it).
+    pub genes: PathBuf,
+    pub out: PathBuf,
+    pub sources: Vec<Source>,
+    /// Folder with go_annotations / gene_aliases / regulons / protein_interactions.
+    pub priors: PathBuf,
+    pub go_ontologies: Vec<String>,
+    /// Empty = every evidence code.
+    pub go_evidence: Vec<String>,
+    pub go_min_jaccard: f64,
+    pub top_k: usize,
+    /// Keep only regulon/ppi rows with one of these resources (empty = all).
+    pub resources: Vec<String>,
+    pub symmetrise: bool,
+    /// Coexpression: conditions whose pseudobulk may be used (the training split).
+    pub train_conditions: Option<PathBuf>,
+    pub coexpression_min: f64,
+    pub drop_edges: f64,
+    pub add_edges: f64,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl GraphOptions {
+    pub fn new(genes: impl Into<PathBuf>, out: impl Into<PathBuf>, sources: Vec<Source>) -> Self {
+        GraphOptions {
+            genes: genes.into(),
+            out: out.into(),
+            sources,
+            priors: PathBuf::from("data/priors"),
+            go_ontologies: vec!["BP".into(), "MF".into(), "CC".into()],
+            go_evidence: Vec::new(),
+            go_min_jaccard: 0.1,
+            top_k: 20,
+            resources: Vec::new(),
+            symmetrise: false,
+            train_conditions: None,
+            coexpression_min: 0.4,
+            drop_edges: 0.0,
+            add_edges: 0.0,
+            seed: 0,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, f) in [("--drop-edges", self.drop_edges), ("--add-edges", self.add_edges)] {
+            if !(0.0..=1.0).contains(&f) {
+                return Err(Error::bad_option(name, format!("{f} is outside [0, 1]")));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.go_min_jaccard) || !(0.0..=1.0).contains(&self.coexpression_min) {
+            return Err(Error::bad_option("--min-jaccard/--min-correlation", "thresholds must lie in [0, 1]"));
+        }
+        if self.top_k == 0 {
+            return Err(Error::bad_option("--top-k", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// What the manifest reports about the graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub n_nodes: usize,
+    pub n_edges: usize,
+    pub edges_per_source: BTreeMap<String, usize>,
+    pub genes_with_edges: usize,
+    pub n_measured_genes: usize,
+    pub targets_with_edges: usize,
+    pub n_targets: usize,
+    pub targets_without_edges: Vec<String>,
+    pub isolated_nodes: usize,
+    pub unmapped_names: Vec<String>,
+    pub n_unmapped: usize,
+    pub self_loops_dropped: usize,
+    pub duplicates_merged: usize,
+    pub edges_dropped: usize,
+    pub edges_added: usize,
+    pub seconds: f64,
+}
+
+struct EdgeData {
+    weight: f64,
+    sign: i64,
+    origin: String,
+}
+
+pub fn build(opts: &GraphOptions) -> Result<Coverage> {
+    let started = std::time::Instant::now();
+    opts.validate()?;
+    let staged = StagedDir::new(&opts.out)?;
+    let mut inputs = vec![InputFile::hash(&opts.genes)?];
+
+    // Nodes: measured genes, then perturbation targets that are not measured.
+    let genes_table = Table::read_parquet(&opts.genes)?;
+    let measured = genes_table.strings(gs::GENE, &opts.genes)?.to_vec();
+    let conditions_path = opts.genes.with_file_name(cs::FILE);
+    let conditions = Table::read_parquet(&conditions_path)?;
+    inputs.push(InputFile::hash(&conditions_path)?);
+    let mut targets: Vec<String> = conditions.string_lists(cs::GENES, &conditions_path)?.iter().flatten().cloned().collect();
+    targets.sort();
+    targets.dedup();
+    let mut nodes = measured.clone();
+    let measured_set: std::collections::HashSet<&str> = measured.iter().map(String::as_str).collect();
+    nodes.extend(targets.iter().filter(|t| !measured_set.contains(t.as_str())).cloned());
+    let node_index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+
+    // Names -> official symbols.
+    let priors = &opts.priors;
+    let aliases_path = priors.join("gene_aliases.parquet");
+    let go_path = priors.join("go_annotations.parquet");
+    let aliases = Table::read_parquet(&aliases_path)?;
+    let (a_alias, a_symbol, a_kind) =
+        (aliases.strings("alias", &aliases_path)?, aliases.strings("symbol", &aliases_path)?, aliases.strings("kind", &aliases_path)?);
+    inputs.push(InputFile::hash(&aliases_path)?);
+    // Official symbols: the alias table's, plus every gene the chosen priors name.
+    let mut symbols: std::collections::BTreeSet<String> = a_symbol.iter().cloned().collect();
+    for source in &opts.sources {
+        let (file, columns): (PathBuf, &[&str]) = match source {
+            Source::Go => (go_path.clone(), &["gene"]),
+            Source::Regulon => (priors.join("regulons.parquet"), &["source", "target"]),
+            Source::Ppi => (priors.join("protein_interactions.parquet"), &["source", "target"]),
+            _ => continue,
+        };
+        let t = Table::read_parquet(&file)?;
+        for c in columns {
+            symbols.extend(t.strings(c, &file)?.iter().cloned());
+        }
+    }
+    let harmoniser = names::Harmoniser::new(
+        symbols.iter().map(String::as_str),
+        a_alias.iter().zip(a_symbol).zip(a_kind).map(|((a, s), k)| (a.as_str(), s.as_str(), k.as_str())),
+    );
+    let mapped: Vec<(Option<String>, names::Match)> = nodes.iter().map(|n| harmoniser.map(n)).collect();
+    let mut nodes_of_symbol: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (s, _)) in mapped.iter().enumerate() {
+        if let Some(s) = s {
+            nodes_of_symbol.entry(s.clone()).or_default().push(i);
+        }
+    }
+    let unmapped: Vec<String> = nodes.iter().zip(&mapped).filter(|(_, m)| m.1 == names::Match::Unmapped).map(|(n, _)| n.clone()).collect();
+
+    let mut graph: DiGraphMap<usize, EdgeData> = DiGraphMap::new();
+    let mut coverage_counts = (0usize, 0usize); // self loops, duplicates
+    let mut per_source = BTreeMap::new();
+    let add = |graph: &mut DiGraphMap<usize, EdgeData>, a: usize, b: usize, weight: f64, sign: i64, origin: &str, counts: &mut (usize, usize)| {
+        if a == b {
+            counts.0 += 1;
+            return;
+        }
+        if let Some(e) = graph.edge_weight_mut(a, b) {
+            counts.1 += 1;
+            e.weight = e.weight.max(weight);
+            if !e.origin.split(';').any(|o| o == origin) {
+                e.origin = format!("{};{origin}", e.origin);
+            }
+            if e.sign == 0 {
+                e.sign = sign;
+            }
+            return;
+        }
+        graph.add_edge(a, b, EdgeData { weight, sign, origin: origin.to_string() });
+    };
+    for node in 0..nodes.len() {
+        graph.add_node(node);
+    }
+
+    for source in &opts.sources {
+        let origin = source.origin();
+        let before = graph.edge_count();
+        let mut produced: Vec<(usize, usize, f64, i64)> = Vec::new();
+        match source {
+            Source::Go => {
+                inputs.push(InputFile::hash(&go_path)?);
+                produced = go_edges(opts, &go_path, &mapped)?;
+            }
+            Source::Regulon | Source::Ppi => {
+                let file = priors.join(if *source == Source::Regulon { "regulons.parquet" } else { "protein_interactions.parquet" });
+                inputs.push(InputFile::hash(&file)?);
+                let t = Table::read_parquet(&file)?;
+                let (src, tgt, sign, res) = (t.strings("source", &file)?, t.strings("target", &file)?, t.ints("sign", &file)?, t.strings("sources", &file)?);
+                for i in 0..src.len() {
+                    if !opts.resources.is_empty() && !res[i].split(';').any(|r| opts.resources.iter().any(|want| r.split('_').next() == Some(want.as_str()))) {
+                        continue;
+                    }
+                    let (Some(a), Some(b)) = (nodes_of_symbol.get(&src[i]), nodes_of_symbol.get(&tgt[i])) else { continue };
+                    for &x in a {
+                        for &y in b {
+                            produced.push((x, y, 1.0, sign[i]));
+                        }
+                    }
+                }
+            }
+            Source::Coexpression => {
+                produced = coexpression_edges(opts, &measured, &mut inputs)?;
+            }
+            Source::Edges(path) => {
+                inputs.push(InputFile::hash(path)?);
+                for (s, t, w) in edge_file::read(path)?.edges {
+                    let resolve = |name: &str| -> Vec<usize> {
+                        if let Some(&i) = node_index.get(name) {
+                            return vec![i];
+                        }
+                        harmoniser.map(name).0.and_then(|s| nodes_of_symbol.get(&s).cloned()).unwrap_or_default()
+                    };
+                    for x in resolve(&s) {
+                        for y in resolve(&t) {
+                            produced.push((x, y, w, 0));
+                        }
+                    }
+                }
+            }
+        }
+        let symmetric = opts.symmetrise && matches!(source, Source::Regulon | Source::Ppi | Source::Edges(_));
+        for (a, b, w, s) in produced {
+            add(&mut graph, a, b, w, s, &origin, &mut coverage_counts);
+            if symmetric {
+                add(&mut graph, b, a, w, s, &origin, &mut coverage_counts);
+            }
+        }
+        per_source.insert(origin, graph.edge_count() - before);
+    }
+
+    // The network-quality study: seeded removal, then addition, of a fraction of edges.
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut edges: Vec<(usize, usize)> = graph.all_edges().map(|(a, b, _)| (a, b)).collect();
+    edges.sort_unstable();
+    let n_drop = (opts.drop_edges * edges.len() as f64).round() as usize;
+    edges.shuffle(&mut rng);
+    for &(a, b) in edges.iter().take(n_drop) {
+        graph.remove_edge(a, b);
+    }
+    let n_add = (opts.add_edges * edges.len() as f64).round() as usize;
+    let mut added = 0;
+    let possible = nodes.len() * nodes.len().saturating_sub(1);
+    while added < n_add && graph.edge_count() < possible {
+        let (a, b) = (rng.random_range(0..nodes.len()), rng.random_range(0..nodes.len()));
+        if a != b && !graph.contains_edge(a, b) {
+            graph.add_edge(a, b, EdgeData { weight: 1.0, sign: 0, origin: "random".into() });
+            added += 1;
+        }
+    }
+
+    // Outputs, sorted by (source, target) node index.
+    let mut out: Vec<(usize, usize, &EdgeData)> = graph.all_edges().collect();
+    out.sort_by_key(|e| (e.0, e.1));
+    let degree: Vec<i64> = (0..nodes.len()).map(|n| graph.neighbors_directed(n, petgraph::Direction::Outgoing).count() as i64 + graph.neighbors_directed(n, petgraph::Direction::Incoming).count() as i64).collect();
+    let edges_table = Table::new()
+        .with(es::SOURCE, Column::Str(out.iter().map(|e| nodes[e.0].clone()).collect()))
+        .with(es::TARGET, Column::Str(out.iter().map(|e| nodes[e.1].clone()).collect()))
+        .with(es::WEIGHT, Column::F64(out.iter().map(|e| e.2.weight).collect()))
+        .with(es::SIGN, Column::I64(out.iter().map(|e| e.2.sign).collect()))
+        .with(es::ORIGIN, Column::Str(out.iter().map(|e| e.2.origin.clone()).collect()));
+    edges_table.write_parquet(&staged.path(es::FILE))?;
+    let target_set: std::collections::HashSet<&str> = targets.iter().map(String::as_str).collect();
+    let match_name = |m: names::Match| match m {
+        names::Match::Symbol => "symbol",
+        names::Match::Case => "case",
+        names::Match::Alias => "alias",
+        names::Match::Identifier => "identifier",
+        names::Match::Unmapped => "unmapped",
+    };
+    let nodes_table = Table::new()
+        .with(ns::NODE, Column::Str(nodes.clone()))
+        .with(ns::SYMBOL, Column::Str(mapped.iter().map(|m| m.0.clone().unwrap_or_default()).collect()))
+        .with(ns::MATCH, Column::Str(mapped.iter().map(|m| match_name(m.1).to_string()).collect()))
+        .with(ns::MEASURED, Column::Bool(nodes.iter().map(|n| measured_set.contains(n.as_str())).collect()))
+        .with(ns::PERTURBED, Column::Bool(nodes.iter().map(|n| target_set.contains(n.as_str())).collect()))
+        .with(ns::DEGREE, Column::I64(degree.clone()));
+    nodes_table.write_parquet(&staged.path(ns::FILE))?;
+
+    let targets_without: Vec<String> = targets.iter().filter(|t| degree[node_index[t.as_str()]] == 0).cloned().collect();
+    let coverage = Coverage {
+        n_nodes: nodes.len(),
+        n_edges: out.len(),
+        edges_per_source: per_source,
+        genes_with_edges: (0..measured.len()).filter(|&i| degree[i] > 0).count(),
+        n_measured_genes: measured.len(),
+        targets_with_edges: targets.len() - targets_without.len(),
+        n_targets: targets.len(),
+        targets_without_edges: targets_without,
+        isolated_nodes: degree.iter().filter(|&&d| d == 0).count(),
+        n_unmapped: unmapped.len(),
+        unmapped_names: unmapped.into_iter().take(50).collect(),
+        self_loops_dropped: coverage_counts.0,
+        duplicates_merged: coverage_counts.1,
+        edges_dropped: n_drop,
+        edges_added: added,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let spec: Vec<String> = opts.sources.iter().map(Source::origin).collect();
+    let parameters = serde_json::json!({
+        "source": spec.join("+"),
+        "go_ontologies": opts.go_ontologies,
+        "go_evidence": opts.go_evidence,
+        "go_min_jaccard": opts.go_min_jaccard,
+        "top_k": opts.top_k,
+        "resources": opts.resources,
+        "symmetrise": opts.symmetrise,
+        "coexpression_min": opts.coexpression_min,
+        "drop_edges": opts.drop_edges,
+        "add_edges": opts.add_edges,
+        "seed": opts.seed,
+    });
+    let mut manifest = Manifest::new("graph", inputs, parameters);
+    let mut summary = serde_json::to_value(&coverage).expect("coverage serialises");
+    // Timing varies run to run; keep manifests byte-stable.
+    summary.as_object_mut().expect("object").remove("seconds");
+    manifest.summary = summary;
+    manifest.outputs = vec![es::FILE.into(), ns::FILE.into()];
+    manifest.write(&staged.path(schema::MANIFEST))?;
+    staged.commit()?;
+    Ok(coverage)
+}
+
+fn go_edges(opts: &GraphOptions, go_path: &Path, mapped: &[(Option<String>, names::Match)]) -> Result<Vec<(usize, usize, f64, i64)>> {
+    let t = Table::read_parquet(go_path)?;
+    let (gene, term, ontology, evidence) = (t.strings("gene", go_path)?, t.strings("go_id", go_path)?, t.strings("ontology", go_path)?, t.strings("evidence", go_path)?);
+    let mut term_id: HashMap<&str, u32> = HashMap::new();
+    let mut terms_of_symbol: HashMap<&str, Vec<u32>> = HashMap::new();
+    for i in 0..gene.len() {
+        if !opts.go_ontologies.iter().any(|o| o == &ontology[i]) || (!opts.go_evidence.is_empty() && !opts.go_evidence.iter().any(|e| e == &evidence[i])) {
+            continue;
+        }
+        let next = term_id.len() as u32;
+        let id = *term_id.entry(term[i].as_str()).or_insert(next);
+        terms_of_symbol.entry(gene[i].as_str()).or_default().push(id);
+    }
+    let sets: Vec<Vec<u32>> = mapped
+        .iter()
+        .map(|(s, _)| {
+            let mut v = s.as_deref().and_then(|s| terms_of_symbol.get(s)).cloned().unwrap_or_default();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    Ok(go::jaccard_top_k(&sets, term_id.len(), opts.go_min_jaccard, opts.top_k, opts.threads)
+        .into_iter()
+        .map(|(a, b, w)| (a, b, w, 0))
+        .collect())
+}
+
+/// |Pearson| between measured genes over the training conditions' pseudobulk means;
+/// each gene keeps its `top_k` partners above `coexpression_min`.
+fn coexpression_edges(opts: &GraphOptions, measured: &[String], inputs: &mut Vec<InputFile>) -> Result<Vec<(usize, usize, f64, i64)>> {
+    let Some(train_path) = &opts.train_conditions else {
+        return Err(Error::bad_option(
+            "--train-conditions",
+            "coexpression needs the training split's conditions (one per line), so that test perturbations never shape the prior",
+        ));
+    };
+    let text = std::fs::read_to_string(train_path).map_err(|e| Error::io(train_path, e))?;
+    let train: std::collections::HashSet<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| Condition::parse_canonical(l).map(|c| c.canonical()).map_err(|m| Error::bad_input(train_path, m)))
+        .collect::<Result<_>>()?;
+    inputs.push(InputFile::hash(train_path)?);
+    let pb_path = opts.genes.with_file_name(ps::FILE);
+    inputs.push(InputFile::hash(&pb_path)?);
+    let t = Table::read_parquet(&pb_path)?;
+    let (cond, gene, mean) = (t.strings(ps::CONDITION, &pb_path)?, t.strings(ps::GENE, &pb_path)?, t.floats(ps::MEAN, &pb_path)?);
+    let gi: HashMap<&str, usize> = measured.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+    let mut columns: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for i in 0..cond.len() {
+        if train.contains(&cond[i]) {
+            if let Some(&g) = gi.get(gene[i].as_str()) {
+                columns.entry(cond[i].as_str()).or_insert_with(|| vec![0.0; measured.len()])[g] = mean[i];
+            }
+        }
+    }
+    if columns.len() < 3 {
+        return Err(Error::bad_input(train_path, format!("only {} training conditions found in {}; coexpression needs at least 3", columns.len(), pb_path.display())));
+    }
+    // Standardise each gene's profile across conditions; Pearson = dot / n.
+    let n_c = columns.len();
+    let profiles: Vec<Vec<f64>> = (0..measured.len())
+        .map(|g| {
+            let v: Vec<f64> = columns.values().map(|c| c[g]).collect();
+            let m = v.iter().sum::<f64>() / n_c as f64;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n_c as f64).sqrt();
+            if sd > 0.0 { v.iter().map(|x| (x - m) / sd).collect() } else { vec![0.0; n_c] }
+        })
+        .collect();
+    let mut edges = Vec::new();
+    let mut scored: Vec<(f64, usize)> = Vec::new();
+    for a in 0..profiles.len() {
+        scored.clear();
+        for b in 0..profiles.len() {
+            if a != b {
+                let r = profiles[a].iter().zip(&profiles[b]).map(|(x, y)| x * y).sum::<f64>() / n_c as f64;
+                if r.abs() > opts.coexpression_min {
+                    scored.push((r.abs(), b));
+                }
+            }
+        }
+        scored.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        edges.extend(scored.iter().take(opts.top_k).map(|&(w, b)| (a, b, w, 0)));
+    }
+    Ok(edges)
+}
