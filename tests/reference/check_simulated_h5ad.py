@@ -7,6 +7,7 @@ import sys
 
 import anndata as ad
 import numpy as np
+from importlib.metadata import version
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
     assert x.format == "csr" and x.dtype == np.float32
     assert np.all(x.data > 0) and np.all(x.data == np.round(x.data)), "raw counts"
     assert a.var_names.is_unique
-    print(f"anndata {ad.__version__} reads {sys.argv[1]}: {a.n_obs} cells x {a.n_vars} genes, {len(labels)} conditions")
+    print(f"anndata {version('anndata')} reads {sys.argv[1]}: {a.n_obs} cells x {a.n_vars} genes, {len(labels)} conditions")
 
 
 if __name__ == "__main__":
