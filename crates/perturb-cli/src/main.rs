@@ -266,6 +266,8 @@ fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
         let go = std::path::Path::new("data/priors/go_annotations.parquet");
         (a.scale == Scale::Full && go.exists()).then(|| go.to_path_buf())
     });
+    // The alias table beside the network lists the official symbols.
+    opts.symbols = Some(opts.network.with_file_name("gene_aliases.parquet")).filter(|p| p.exists());
     opts.targets = a.targets;
     opts.sizes = Sizes { n_genes: a.n_genes, n_cells: a.n_cells };
     opts.report = a.report;

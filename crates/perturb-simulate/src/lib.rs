@@ -46,6 +46,9 @@ pub struct SimulateOptions {
     /// Extra real gene symbols to pad the gene list with when the network has too few
     /// (e.g. data/priors/go_annotations.parquet's `gene` column); optional.
     pub padding_genes: Option<PathBuf>,
+    /// Official symbols (a table with a `symbol` column, e.g. data/priors/gene_aliases.parquet):
+    /// a node that looks like a UniProt accession is kept only if it is one of them.
+    pub symbols: Option<PathBuf>,
     /// Perturb these genes instead of the preset's (singles; norman-like also pairs them).
     pub targets: Option<Vec<String>>,
     pub sizes: Sizes,
@@ -63,6 +66,7 @@ impl SimulateOptions {
             out: out.into(),
             network: PathBuf::from("data/priors/regulons.parquet"),
             padding_genes: None,
+            symbols: None,
             targets: None,
             sizes: Sizes::default(),
             response: ResponseParams::default(),
@@ -98,7 +102,14 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         }
     }
     let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
-    let network = Network::read(&opts.network)?;
+    let symbols = match &opts.symbols {
+        Some(path) => {
+            let t = Table::read_parquet(path)?;
+            Some(t.strings("symbol", path)?.iter().cloned().collect::<std::collections::HashSet<String>>())
+        }
+        None => None,
+    };
+    let network = Network::read(&opts.network, symbols.as_ref())?;
     let known = network.genes();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
 

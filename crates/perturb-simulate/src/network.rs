@@ -21,8 +21,9 @@ pub struct Network {
 }
 
 impl Network {
-    /// Reads a regulon table with columns `source`, `target`, `sign`.
-    pub fn read(path: &Path) -> Result<Network> {
+    /// Reads a regulon table with columns `source`, `target`, `sign`. Nodes named by a
+    /// UniProt accession are left out unless `symbols` (official gene symbols) has them.
+    pub fn read(path: &Path, symbols: Option<&std::collections::HashSet<String>>) -> Result<Network> {
         let table = Table::read_parquet(path)?;
         let sources = table.strings("source", path)?;
         let targets = table.strings("target", path)?;
@@ -31,7 +32,10 @@ impl Network {
             .iter()
             .zip(targets)
             .zip(signs)
-            .filter(|((s, t), _)| s != t)
+            .filter(|((s, t), _)| {
+                let gene = |n: &String| !looks_like_uniprot(n) || symbols.is_some_and(|set| set.contains(n));
+                s != t && gene(s) && gene(t)
+            })
             .map(|((s, t), &sign)| Edge { source: s.clone(), target: t.clone(), sign: sign.signum() as i8 })
             .collect();
         edges.sort();
@@ -90,6 +94,21 @@ impl Network {
     }
 }
 
+/// OmniPath names a few nodes by UniProt accession (proteins without a gene symbol);
+/// a screen measures genes, so the simulator leaves those out.
+pub fn looks_like_uniprot(name: &str) -> bool {
+    let b = name.as_bytes();
+    let alnum = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let block = |x: &[u8]| x.len() == 4 && x[0].is_ascii_uppercase() && alnum(x[1]) && alnum(x[2]) && x[3].is_ascii_digit();
+    match b.len() {
+        // [OPQ][0-9][A-Z0-9]{3}[0-9]
+        6 if matches!(b[0], b'O' | b'P' | b'Q') => b[1].is_ascii_digit() && b[2..5].iter().all(|&c| alnum(c)) && b[5].is_ascii_digit(),
+        // [A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2}
+        6 | 10 => b[0].is_ascii_uppercase() && !matches!(b[0], b'O' | b'P' | b'Q') && b[1].is_ascii_digit() && b[2..].chunks(4).all(block),
+        _ => false,
+    }
+}
+
 /// Names in `known` closest to `name` (case-insensitive edit distance), for error messages.
 pub fn close_names<'a>(name: &str, known: &'a [String], n: usize) -> Vec<&'a str> {
     let lower = name.to_lowercase();
@@ -125,6 +144,16 @@ mod tests {
     fn downstream_is_breadth_first_and_bounded() {
         assert_eq!(net().downstream(&["A".into()], 2), ["A", "B", "E", "C"]);
         assert_eq!(net().downstream(&["C".into()], 5), ["C", "D"]);
+    }
+
+    #[test]
+    fn uniprot_accessions_are_recognised_and_symbols_are_not() {
+        for acc in ["O14944", "P04637", "A0A173G4P4", "Q6UXI7", "A2VDJ0"] {
+            assert!(looks_like_uniprot(acc), "{acc}");
+        }
+        for sym in ["KLF1", "CEBPA", "TP53", "GATA1", "H2AC6", "MT-ND1", "C19orf12"] {
+            assert!(!looks_like_uniprot(sym), "{sym}");
+        }
     }
 
     #[test]
