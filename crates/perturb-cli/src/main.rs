@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use perturb_core::ConditionSyntax;
 use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, InputFormat, IngestOptions};
+use perturb_eval::{EvalOptions, Task};
 use perturb_graph::{GraphOptions, Source};
 use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 
@@ -32,6 +33,27 @@ enum Command {
     Simulate(SimulateArgs),
     /// Build the gene network over the ingested genes and perturbation targets.
     Graph(GraphArgs),
+    /// Evaluate the honest baselines (and models) on benchmark splits.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The ingest stage's output folder.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// double (Norman protocol) and/or unseen_single (GEARS simulation split), comma-separated.
+    #[arg(long, default_value = "double", value_delimiter = ',', value_parser = parse::<Task>)]
+    task: Vec<Task>,
+    /// Split seeds, comma-separated.
+    #[arg(long, default_value = "1,2,3,4,5", value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// Output folder (splits, metrics.parquet, summary.parquet, report.md, manifest.json).
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+    /// Genes for L2 and Pearson delta: the N most expressed in control.
+    #[arg(long, default_value_t = 1000)]
+    top_genes: usize,
 }
 
 #[derive(Args)]
@@ -207,6 +229,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => run_ingest(a),
         Command::Simulate(a) => run_simulate(a),
         Command::Graph(a) => run_graph(a),
+        Command::Eval(a) => run_eval(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -216,6 +239,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
+    let mut o = EvalOptions::new(a.data, a.out);
+    o.tasks = a.task;
+    o.seeds = a.seeds;
+    o.top_genes = a.top_genes;
+    let s = perturb_eval::evaluate(&o)?;
+    println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
+    for ((task, model), l2) in &s.mean_l2 {
+        println!("  {task:<14} {model:<10} mean L2 {l2:.3}");
+    }
+    Ok(())
 }
 
 fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {

@@ -1,0 +1,134 @@
+//! The four honest baselines. Each predicts the pseudobulk expression profile (all genes)
+//! of every test condition from the training conditions only.
+
+use std::collections::HashMap;
+
+use crate::data::Screen;
+use crate::linalg::{solve_spd, symmetric_eigen};
+use crate::split::{Set, Split};
+
+pub const NAMES: [&str; 4] = ["no_change", "mean", "additive", "linear"];
+
+/// Predictions per baseline: test condition index -> profile. `additive` only covers
+/// conditions whose every gene was measured alone.
+pub fn predict_all(screen: &Screen, split: &Split, linear_k: usize, ridge: f64) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
+    let test = split.indices(Set::Test);
+    let control = screen.control();
+    let train: Vec<usize> = split.indices(Set::Train).into_iter().filter(|&i| !screen.targets[i].is_empty()).collect();
+    let ng = screen.n_genes();
+
+    let no_change = test.iter().map(|&i| (i, control.to_vec())).collect();
+
+    let mut mean_shift = vec![0.0; ng];
+    for &k in &train {
+        for (g, (y, c)) in screen.row(k).iter().zip(control).enumerate() {
+            mean_shift[g] += (y - c) / train.len() as f64;
+        }
+    }
+    let mean = test.iter().map(|&i| (i, control.iter().zip(&mean_shift).map(|(c, d)| c + d).collect())).collect();
+
+    let mut additive = HashMap::new();
+    for &i in &test {
+        let singles: Option<Vec<usize>> = screen.targets[i].iter().map(|g| screen.single(g)).collect();
+        if let Some(singles) = singles.filter(|s| s.len() >= 2) {
+            let mut p = control.to_vec();
+            for s in singles {
+                for (g, v) in p.iter_mut().enumerate() {
+                    *v += screen.row(s)[g] - control[g];
+                }
+            }
+            additive.insert(i, p);
+        }
+    }
+
+    let linear = LinearModel::fit(screen, &train, linear_k, ridge);
+    let linear = test.iter().map(|&i| (i, linear.predict(screen, &screen.targets[i]))).collect();
+    vec![("no_change", no_change), ("mean", mean), ("additive", additive), ("linear", linear)]
+}
+
+/// Ahlmann-Eltze et al.'s linear model: Y ≈ G W Pᵀ + b, G the genes' top-K PCA scores of
+/// the centred training matrix, P a perturbation's row(s) of G, W by ridge on both sides.
+pub struct LinearModel {
+    /// genes × K, row-major.
+    pub gene_embedding: Vec<f64>,
+    /// K × K, row-major.
+    pub w: Vec<f64>,
+    pub offset: Vec<f64>,
+    pub k: usize,
+    gene_index: HashMap<String, usize>,
+}
+
+impl LinearModel {
+    pub fn fit(screen: &Screen, train: &[usize], k: usize, ridge: f64) -> LinearModel {
+        let ng = screen.n_genes();
+        let nt = train.len();
+        let gene_index: HashMap<String, usize> = screen.genes.iter().enumerate().map(|(i, g)| (g.clone(), i)).collect();
+        // b = row means of Y over training conditions; Yc = Y - b (genes × nt).
+        let mut offset = vec![0.0; ng];
+        for &t in train {
+            for (g, v) in screen.row(t).iter().enumerate() {
+                offset[g] += v / nt as f64;
+            }
+        }
+        // Centred training matrix, condition-major (nt × genes) for contiguous dot products.
+        let centred: Vec<f64> = train.iter().flat_map(|&t| screen.row(t).iter().zip(&offset).map(|(y, b)| y - b).collect::<Vec<_>>()).collect();
+        let yc = |g: usize, t: usize| centred[t * ng + g];
+        // Gram = Ycᵀ Yc (nt × nt); its eigenvectors give the gene scores G = Yc V.
+        let mut gram = vec![0.0; nt * nt];
+        for a in 0..nt {
+            for b in a..nt {
+                let s: f64 = centred[a * ng..(a + 1) * ng].iter().zip(&centred[b * ng..(b + 1) * ng]).map(|(x, y)| x * y).sum();
+                gram[a * nt + b] = s;
+                gram[b * nt + a] = s;
+            }
+        }
+        let k = k.min(nt.saturating_sub(1)).max(1);
+        let (_vals, vecs) = symmetric_eigen(&gram, nt);
+        let mut gene_embedding = vec![0.0; ng * k];
+        for g in 0..ng {
+            for c in 0..k {
+                gene_embedding[g * k + c] = (0..nt).map(|t| yc(g, t) * vecs[t * nt + c]).sum();
+            }
+        }
+        let model = LinearModel { gene_embedding, w: vec![0.0; k * k], offset: offset.clone(), k, gene_index };
+        // P (nt × K): each training condition's embedding.
+        let p: Vec<f64> = train.iter().flat_map(|&t| model.embed(&screen.targets[t])).collect();
+        // GᵀG + λI and PᵀP + λI (K × K).
+        let gtg: Vec<f64> = (0..k * k).map(|ij| (0..ng).map(|g| model.gene_embedding[g * k + ij / k] * model.gene_embedding[g * k + ij % k]).sum::<f64>() + if ij / k == ij % k { ridge } else { 0.0 }).collect();
+        let ptp: Vec<f64> = (0..k * k).map(|ij| (0..nt).map(|t| p[t * k + ij / k] * p[t * k + ij % k]).sum::<f64>() + if ij / k == ij % k { ridge } else { 0.0 }).collect();
+        // M = Gᵀ Yc P (K × K).
+        let mut gty = vec![0.0; k * nt];
+        for c in 0..k {
+            for t in 0..nt {
+                gty[c * nt + t] = (0..ng).map(|g| model.gene_embedding[g * k + c] * yc(g, t)).sum();
+            }
+        }
+        let m: Vec<f64> = (0..k * k).map(|ij| (0..nt).map(|t| gty[(ij / k) * nt + t] * p[t * k + ij % k]).sum()).collect();
+        // W = (GᵀG+λI)⁻¹ M (PᵀP+λI)⁻¹; the right inverse by solving on the transpose.
+        let left = solve_spd(&gtg, &m, k, k);
+        let left_t: Vec<f64> = (0..k * k).map(|ij| left[(ij % k) * k + ij / k]).collect();
+        let w_t = solve_spd(&ptp, &left_t, k, k);
+        let w = (0..k * k).map(|ij| w_t[(ij % k) * k + ij / k]).collect();
+        LinearModel { w, ..model }
+    }
+
+    /// A perturbation's embedding: the sum of its measured genes' rows of G.
+    pub fn embed(&self, genes: &[String]) -> Vec<f64> {
+        let mut e = vec![0.0; self.k];
+        for g in genes {
+            if let Some(&i) = self.gene_index.get(g) {
+                for c in 0..self.k {
+                    e[c] += self.gene_embedding[i * self.k + c];
+                }
+            }
+        }
+        e
+    }
+
+    pub fn predict(&self, screen: &Screen, genes: &[String]) -> Vec<f64> {
+        let k = self.k;
+        let p = self.embed(genes);
+        let wp: Vec<f64> = (0..k).map(|r| (0..k).map(|c| self.w[r * k + c] * p[c]).sum()).collect();
+        (0..screen.n_genes()).map(|g| self.offset[g] + (0..k).map(|c| self.gene_embedding[g * k + c] * wp[c]).sum::<f64>()).collect()
+    }
+}

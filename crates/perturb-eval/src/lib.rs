@@ -1,0 +1,238 @@
+//! The evaluation stage: benchmark splits, the four honest baselines (no change, mean,
+//! additive, linear) and the field's metrics per test perturbation, summarised in Parquet
+//! and a Markdown report. Model predictions join through the same metric code.
+
+pub mod baselines;
+pub mod data;
+pub mod linalg;
+pub mod metrics;
+pub mod split;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use perturb_core::manifest::{InputFile, Manifest};
+use perturb_core::metrics::top_expressed_genes;
+use perturb_core::schema::{self, conditions as cs, genes as gs, pseudobulk as ps};
+use perturb_core::staging::StagedDir;
+use perturb_core::{Column, Error, Result, Table};
+
+pub use data::Screen;
+pub use split::{Set, Split, Task};
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The ingest stage's output folder.
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub tasks: Vec<Task>,
+    pub seeds: Vec<u64>,
+    /// Genes for L2 / Pearson delta: the top-N by control mean.
+    pub top_genes: usize,
+    pub de_genes: usize,
+    pub linear_k: usize,
+    pub ridge: f64,
+}
+
+impl EvalOptions {
+    pub fn new(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        EvalOptions { data: data.into(), out: out.into(), tasks: vec![Task::Double], seeds: (1..=5).collect(), top_genes: 1000, de_genes: 20, linear_k: 10, ridge: 0.1 }
+    }
+}
+
+/// One metrics row.
+#[derive(Debug, Clone)]
+pub struct MetricRow {
+    pub task: &'static str,
+    pub seed: u64,
+    pub model: String,
+    pub perturbation: String,
+    pub combo_seen: i64,
+    pub l2: f64,
+    pub pearson_delta: f64,
+    pub pearson_delta_all: f64,
+    pub mse_top20_de: f64,
+    pub discrimination_rank: i64,
+    pub discrimination_score: f64,
+}
+
+pub const METRICS: [&str; 5] = ["l2", "pearson_delta", "pearson_delta_all", "mse_top20_de", "discrimination_score"];
+
+#[derive(Debug, Clone)]
+pub struct EvalSummary {
+    pub n_rows: usize,
+    /// (task, model) -> mean L2.
+    pub mean_l2: BTreeMap<(String, String), f64>,
+    pub seconds: f64,
+}
+
+/// Metrics of `predictions` (condition index -> profile) on the test conditions of `split`.
+pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap<usize, Vec<f64>>, top_genes: usize, de_genes: usize) -> Vec<MetricRow> {
+    let control = screen.control();
+    let top = top_expressed_genes(control, top_genes.min(screen.n_genes()));
+    let all: Vec<usize> = (0..screen.n_genes()).collect();
+    let test = split.indices(Set::Test);
+    let effects: Vec<Vec<f64>> = test.iter().map(|&i| screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect()).collect();
+    let (cvar, nc) = (screen.variance_row(0), screen.n_cells[0] as f64);
+    let mut rows = Vec::new();
+    for (ti, &i) in test.iter().enumerate() {
+        let Some(p) = predictions.get(&i) else { continue };
+        let y = screen.row(i);
+        let pe: Vec<f64> = p.iter().zip(control).map(|(a, c)| a - c).collect();
+        let de = metrics::top_de_genes(y, screen.variance_row(i), screen.n_cells[i] as f64, control, cvar, nc, de_genes);
+        let rank = metrics::discrimination_rank(&pe, &effects, ti, &top);
+        let n = test.len().max(2) as f64;
+        rows.push(MetricRow {
+            task: split.task.name(),
+            seed: split.seed,
+            model: model.to_string(),
+            perturbation: screen.conditions[i].clone(),
+            combo_seen: split.combo_seen[i],
+            l2: metrics::l2(p, y, &top),
+            pearson_delta: metrics::pearson_over(&pe, &effects[ti], &top),
+            pearson_delta_all: metrics::pearson_over(&pe, &effects[ti], &all),
+            mse_top20_de: metrics::mse_over(p, y, &de),
+            discrimination_rank: rank as i64,
+            discrimination_score: 1.0 - (rank as f64 - 1.0) / (n - 1.0),
+        });
+    }
+    rows
+}
+
+pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
+    let started = std::time::Instant::now();
+    if opts.seeds.is_empty() || opts.tasks.is_empty() {
+        return Err(Error::bad_option("--seeds/--task", "at least one task and one seed"));
+    }
+    let screen = Screen::read(&opts.data)?;
+    let staged = StagedDir::new(&opts.out)?;
+    let mut rows = Vec::new();
+    let mut split_files = Vec::new();
+    for &task in &opts.tasks {
+        for &seed in &opts.seeds {
+            let split = split::make(&screen, task, seed, &opts.data)?;
+            let name = format!("split_{}_seed{seed}.parquet", task.name());
+            split::write(&split, &screen, &staged.path(&name))?;
+            split_files.push(name);
+            for (model, preds) in baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge) {
+                let preds: BTreeMap<usize, Vec<f64>> = preds.into_iter().collect();
+                rows.extend(score(&screen, &split, model, &preds, opts.top_genes, opts.de_genes));
+            }
+        }
+    }
+    write_metrics(&rows, &staged.path("metrics.parquet"))?;
+    let summary = summarise(&rows);
+    write_summary(&summary, &staged.path("summary.parquet"))?;
+    let report = report_markdown(&summary, &screen, opts);
+    perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report.as_bytes())?;
+
+    let inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
+    let parameters = serde_json::json!({
+        "tasks": opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,
+        "linear_k": opts.linear_k, "ridge": opts.ridge,
+    });
+    let mut manifest = Manifest::new("eval", inputs, parameters);
+    manifest.summary = serde_json::json!({ "rows": rows.len() });
+    manifest.outputs = [vec!["metrics.parquet".to_string(), "summary.parquet".into(), "report.md".into()], split_files].concat();
+    manifest.write(&staged.path(schema::MANIFEST))?;
+    staged.commit()?;
+    let mean_l2 = summary.iter().filter(|s| s.metric == "l2").map(|s| ((s.task.clone(), s.model.clone()), s.mean)).collect();
+    Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+}
+
+fn write_metrics(rows: &[MetricRow], path: &Path) -> Result<()> {
+    let col = |f: fn(&MetricRow) -> f64| Column::F64(rows.iter().map(f).collect());
+    Table::new()
+        .with("task", Column::Str(rows.iter().map(|r| r.task.to_string()).collect()))
+        .with("seed", Column::I64(rows.iter().map(|r| r.seed as i64).collect()))
+        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
+        .with("perturbation", Column::Str(rows.iter().map(|r| r.perturbation.clone()).collect()))
+        .with("combo_seen", Column::I64(rows.iter().map(|r| r.combo_seen).collect()))
+        .with("l2", col(|r| r.l2))
+        .with("pearson_delta", col(|r| r.pearson_delta))
+        .with("pearson_delta_all", col(|r| r.pearson_delta_all))
+        .with("mse_top20_de", col(|r| r.mse_top20_de))
+        .with("discrimination_rank", Column::I64(rows.iter().map(|r| r.discrimination_rank).collect()))
+        .with("discrimination_score", col(|r| r.discrimination_score))
+        .write_parquet(path)
+}
+
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub task: String,
+    pub model: String,
+    pub metric: String,
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+}
+
+/// Mean, sample SD and count per (task, model, metric), NaNs left out; models in the
+/// order baselines first, then others by name.
+pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
+    let mut groups: BTreeMap<(String, usize, String, usize), Vec<f64>> = BTreeMap::new();
+    let model_rank = |m: &str| baselines::NAMES.iter().position(|b| *b == m).unwrap_or(baselines::NAMES.len());
+    for r in rows {
+        let values = [r.l2, r.pearson_delta, r.pearson_delta_all, r.mse_top20_de, r.discrimination_score];
+        for (mi, v) in values.iter().enumerate() {
+            groups.entry((r.task.to_string(), model_rank(&r.model), r.model.clone(), mi)).or_default().push(*v);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((task, _, model, mi), v)| {
+            let v: Vec<f64> = v.into_iter().filter(|x| !x.is_nan()).collect();
+            let n = v.len();
+            let mean = if n > 0 { v.iter().sum::<f64>() / n as f64 } else { f64::NAN };
+            let sd = if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { f64::NAN };
+            SummaryRow { task, model, metric: METRICS[mi].to_string(), mean, sd, n }
+        })
+        .collect()
+}
+
+fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {
+    Table::new()
+        .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
+        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
+        .with("metric", Column::Str(rows.iter().map(|r| r.metric.clone()).collect()))
+        .with("mean", Column::F64(rows.iter().map(|r| r.mean).collect()))
+        .with("sd", Column::F64(rows.iter().map(|r| r.sd).collect()))
+        .with("n", Column::I64(rows.iter().map(|r| r.n as i64).collect()))
+        .write_parquet(path)
+}
+
+fn report_markdown(summary: &[SummaryRow], screen: &Screen, opts: &EvalOptions) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "# Evaluation\n\nData: `{}` ({} conditions × {} genes). Seeds: {:?}. L2 and Pearson delta over the {} genes most expressed in control.\n",
+        opts.data.display(),
+        screen.conditions.len(),
+        screen.n_genes(),
+        opts.seeds,
+        opts.top_genes.min(screen.n_genes())
+    ));
+    let tasks: Vec<String> = summary.iter().map(|r| r.task.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for task in tasks {
+        s.push_str(&format!("\n## {task}\n\n| model | L2 (mean ± sd) | Pearson delta | top-20 DE MSE | discrimination | n |\n|---|---|---|---|---|---|\n"));
+        let models: Vec<String> = summary.iter().filter(|r| r.task == task && r.metric == "l2").map(|r| r.model.clone()).collect();
+        for m in &models {
+            let get = |metric: &str| summary.iter().find(|r| r.task == task && r.model == *m && r.metric == metric);
+            // A metric undefined for a model (Pearson delta of a constant prediction) shows as —.
+            let fmt = |r: Option<&SummaryRow>| r.filter(|r| !r.mean.is_nan()).map_or("—".to_string(), |r| format!("{:.3} ± {:.3}", r.mean, r.sd));
+            s.push_str(&format!(
+                "| {m} | {} | {} | {} | {} | {} |\n",
+                fmt(get("l2")),
+                fmt(get("pearson_delta")),
+                fmt(get("mse_top20_de")),
+                fmt(get("discrimination_score")),
+                get("l2").map_or(0, |r| r.n)
+            ));
+        }
+        let l2 = |m: &str| summary.iter().find(|r| r.task == task && r.model == m && r.metric == "l2").map(|r| r.mean);
+        if let (Some(nc), Some(add)) = (l2("no_change"), l2("additive")) {
+            s.push_str(&format!("\nno-change / additive L2 ratio: {:.2} (real Norman 2019 in Ahlmann-Eltze et al. 2025: 5.616 / 2.766 = 2.03)\n", nc / add));
+        }
+    }
+    s
+}
