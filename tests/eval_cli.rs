@@ -1,33 +1,19 @@
 //! `perturb eval` on a small simulated screen: baselines, splits and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+
+use common::{ingested, perturb};
 
 use perturb_core::Table;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
-fn perturb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_perturb")).args(args).current_dir(root()).output().expect("run perturb");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
-fn ingested(dir: &Path, preset: &str) -> PathBuf {
-    let h5ad = dir.join(format!("{preset}.h5ad"));
-    let (c, o, e) = perturb(&["simulate", "--preset", preset, "--n-genes", "300", "--n-cells", "6000", "--out", h5ad.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{e}");
-    let ingest = dir.join(format!("{preset}_ingest"));
-    let (c, o, e) = perturb(&["ingest", "--input", h5ad.to_str().unwrap(), "--out", ingest.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{e}");
-    ingest
-}
 
 #[test]
 fn baselines_on_both_tasks() {
     let dir = tempfile::tempdir().unwrap();
-    let data = ingested(dir.path(), "norman-like");
+    let data = ingested(dir.path(), "norman-like", 300, 6000);
     let out = dir.path().join("eval");
     let (c, o, e) = perturb(&["eval", "--data", data.to_str().unwrap(), "--task", "double,unseen_single", "--seeds", "1,2", "--out", out.to_str().unwrap()]);
     assert_eq!(c, 0, "{o}{e}");
@@ -53,7 +39,7 @@ fn baselines_on_both_tasks() {
 #[test]
 fn double_task_needs_doubles() {
     let dir = tempfile::tempdir().unwrap();
-    let data = ingested(dir.path(), "adamson-like");
+    let data = ingested(dir.path(), "adamson-like", 300, 6000);
     let out = dir.path().join("eval");
     let (c, _, e) = perturb(&["eval", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(c, 1);

@@ -2,30 +2,16 @@
 //! artifact schema (so later stages never care which one built the graph), and bad
 //! options fail cleanly.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::{ingested, perturb};
 
 use perturb_core::Table;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
-fn perturb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_perturb")).args(args).current_dir(root()).output().expect("run perturb");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
-/// A small simulated screen, ingested: its genes are real symbols from the priors.
-fn ingested(dir: &Path) -> PathBuf {
-    let h5ad = dir.join("screen.h5ad");
-    let (c, o, e) = perturb(&["simulate", "--n-genes", "300", "--n-cells", "3000", "--out", h5ad.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{e}");
-    let ingest = dir.join("ingest");
-    let (c, o, e) = perturb(&["ingest", "--input", h5ad.to_str().unwrap(), "--out", ingest.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{e}");
-    ingest.join("genes.parquet")
-}
 
 fn schema(path: &Path) -> Vec<(String, &'static str)> {
     let t = Table::read_parquet(path).unwrap();
@@ -35,7 +21,7 @@ fn schema(path: &Path) -> Vec<(String, &'static str)> {
 #[test]
 fn every_source_gives_the_same_artifacts() {
     let dir = tempfile::tempdir().unwrap();
-    let genes = ingested(dir.path());
+    let genes = ingested(dir.path(), "norman-like", 300, 3000).join("genes.parquet");
     let user = dir.path().join("mine.csv");
     std::fs::write(&user, "source,target,weight\nKLF1,GATA1,0.5\n").unwrap();
     let user_spec = format!("edges:{}", user.display());
@@ -55,7 +41,7 @@ fn every_source_gives_the_same_artifacts() {
 #[test]
 fn bad_graph_options() {
     let dir = tempfile::tempdir().unwrap();
-    let genes = ingested(dir.path());
+    let genes = ingested(dir.path(), "norman-like", 300, 3000).join("genes.parquet");
     let out = dir.path().join("graph");
     let g = genes.to_str().unwrap();
     let o = out.to_str().unwrap();

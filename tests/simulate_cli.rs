@@ -1,17 +1,13 @@
 //! `perturb simulate` as a user runs it: deterministic by seed, readable by the ingest
 //! stage, and clear about bad input. Uses the committed priors (data/priors).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
 
-fn perturb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_perturb")).args(args).current_dir(root()).output().expect("run perturb");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use common::perturb;
+
+
 
 /// A small screen: the norman-like design over 300 genes and 4,000 cells.
 fn simulate(out: &Path, seed: &str) {

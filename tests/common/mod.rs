@@ -1,0 +1,28 @@
+//! Helpers shared by the end-to-end tests: run the `perturb` binary from the repository
+//! root (so the committed priors are found) and build small simulated, ingested screens.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Exit code, stdout and stderr of `perturb ARGS` run in the repository root.
+pub fn perturb(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_perturb")).args(args).current_dir(root()).output().expect("run perturb");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Simulates a small `preset` screen into `dir` and ingests it; returns the ingest folder.
+pub fn ingested(dir: &Path, preset: &str, n_genes: usize, n_cells: usize) -> PathBuf {
+    let h5ad = dir.join(format!("{preset}.h5ad"));
+    let (g, c) = (n_genes.to_string(), n_cells.to_string());
+    let (code, o, e) = perturb(&["simulate", "--preset", preset, "--n-genes", &g, "--n-cells", &c, "--out", h5ad.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let ingest = dir.join(format!("{preset}_ingest"));
+    let (code, o, e) = perturb(&["ingest", "--input", h5ad.to_str().unwrap(), "--out", ingest.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    ingest
+}
