@@ -2,13 +2,9 @@
 
 mod common;
 
-
 use common::{ingested, perturb};
 
 use perturb_core::Table;
-
-
-
 
 #[test]
 fn baselines_on_both_tasks() {

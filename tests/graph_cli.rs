@@ -10,9 +10,6 @@ use common::{ingested, perturb};
 
 use perturb_core::Table;
 
-
-
-
 fn schema(path: &Path) -> Vec<(String, &'static str)> {
     let t = Table::read_parquet(path).unwrap();
     t.column_names().iter().map(|n| (n.to_string(), t.column(n).unwrap().type_name())).collect()

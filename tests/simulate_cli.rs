@@ -7,8 +7,6 @@ use std::path::Path;
 
 use common::perturb;
 
-
-
 /// A small screen: the norman-like design over 300 genes and 4,000 cells.
 fn simulate(out: &Path, seed: &str) {
     let (code, stdout, stderr) = perturb(&[
