@@ -1,0 +1,3 @@
+//! The training stage of perturb: the AdaptivePerturbPredictor on burn.
+
+pub mod model;
