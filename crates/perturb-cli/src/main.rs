@@ -11,6 +11,9 @@ use perturb_core::ConditionSyntax;
 use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, InputFormat, IngestOptions};
 use perturb_eval::{EvalOptions, Task};
+use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
+use perturb_train::stage::{AppConfigChoice, TrainStage};
+use perturb_train::train::TrainOptions;
 use perturb_graph::{GraphOptions, Source};
 use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 
@@ -35,6 +38,131 @@ enum Command {
     Graph(GraphArgs),
     /// Evaluate the honest baselines (and models) on benchmark splits.
     Eval(EvalArgs),
+    /// Train the APP model (or an ablation) on a split's training conditions.
+    Train(TrainArgs),
+    /// Predict log-fold changes (and attention) for perturbations with a trained model.
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The ingest stage's output folder.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The graph stage's output folder.
+    #[arg(long, value_name = "DIR")]
+    graph: PathBuf,
+    /// A split file written by `perturb eval` (its train conditions are used).
+    #[arg(long, value_name = "FILE")]
+    split: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output model folder (config.json, model.bpk, index.json, manifest.json).
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+    /// gnn | random | identity
+    #[arg(long, default_value = "gnn", value_parser = parse_embedding)]
+    gene_embedding: GeneEmbedding,
+    /// attention | mean
+    #[arg(long, default_value = "attention", value_parser = parse_pooling)]
+    pooling: Pooling,
+    /// linear | mlp
+    #[arg(long, default_value = "linear", value_parser = parse_decoder)]
+    decoder: Decoder,
+    /// mean | sum
+    #[arg(long, default_value = "mean", value_parser = parse_aggregation)]
+    aggregation: Aggregation,
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    learning_rate: f64,
+    /// auto | cpu (this build has the CPU backend; auto falls back to it)
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Comma-separated perturbations, e.g. "CBL+CNN1,KLF1".
+    #[arg(long)]
+    perturbations: String,
+    /// Output Parquet: perturbation, gene, lfc.
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// Also write <out>.attention.parquet with every gene's attention weight.
+    #[arg(long)]
+    attention: bool,
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+fn choice<T: Copy>(s: &str, options: &[(&str, T)]) -> Result<T, String> {
+    options.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
+        format!("'{s}' is not one of {}", options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+    })
+}
+fn parse_embedding(s: &str) -> Result<GeneEmbedding, String> {
+    choice(s, &[("gnn", GeneEmbedding::Gnn), ("random", GeneEmbedding::Random), ("identity", GeneEmbedding::Identity)])
+}
+fn parse_pooling(s: &str) -> Result<Pooling, String> {
+    choice(s, &[("attention", Pooling::Attention), ("mean", Pooling::Mean)])
+}
+fn parse_decoder(s: &str) -> Result<Decoder, String> {
+    choice(s, &[("linear", Decoder::Linear), ("mlp", Decoder::Mlp)])
+}
+fn parse_aggregation(s: &str) -> Result<Aggregation, String> {
+    choice(s, &[("mean", Aggregation::Mean), ("sum", Aggregation::Sum)])
+}
+
+/// The compute device. This build carries burn's CPU backend (flex); `auto` uses it.
+fn device_for(name: &str) -> perturb_core::Result<burn::prelude::Device> {
+    match name {
+        "auto" | "cpu" => {
+            tracing::info!("device: cpu (burn flex backend)");
+            Ok(burn::prelude::Device::flex())
+        }
+        "wgpu" => Err(perturb_core::Error::bad_option("--device", "wgpu is not compiled into this build yet; use cpu or auto")),
+        other => Err(perturb_core::Error::bad_option("--device", format!("'{other}' is not one of auto, cpu, wgpu"))),
+    }
+}
+
+fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
+    let device = device_for(&a.device)?;
+    let stage = TrainStage {
+        data: a.data,
+        graph: a.graph,
+        split: a.split,
+        out: a.out,
+        config: AppConfigChoice { hidden: a.hidden, layers: a.layers, gene_embedding: a.gene_embedding, aggregation: a.aggregation, pooling: a.pooling, decoder: a.decoder },
+        options: TrainOptions { seed: a.seed, learning_rate: a.learning_rate, max_epochs: a.epochs, ..TrainOptions::default() },
+    };
+    let (report, n_params) = perturb_train::stage::run_train(&stage, &device)?;
+    let last = report.history.last().copied().unwrap_or((0, f64::NAN, f64::NAN));
+    println!(
+        "trained {} parameters for {} epochs (best {}; train loss {:.4}, validation loss {:.4}) in {:.1}s -> {}",
+        n_params,
+        report.history.len(),
+        report.best_epoch,
+        last.1,
+        report.history.get(report.best_epoch.saturating_sub(1)).map_or(f64::NAN, |h| h.2),
+        report.seconds,
+        stage.out.display()
+    );
+    Ok(())
+}
+
+fn run_predict(a: PredictArgs) -> perturb_core::Result<()> {
+    let device = device_for(&a.device)?;
+    let started = std::time::Instant::now();
+    let n = perturb_train::stage::run_predict(&a.model, &a.perturbations, &a.out, a.attention, &device)?;
+    println!("predicted {n} perturbation(s) -> {} in {:.3}s", a.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 #[derive(Args)]
@@ -230,6 +358,8 @@ fn main() -> ExitCode {
         Command::Simulate(a) => run_simulate(a),
         Command::Graph(a) => run_graph(a),
         Command::Eval(a) => run_eval(a),
+        Command::Train(a) => run_train(a),
+        Command::Predict(a) => run_predict(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub mod condition;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
+pub mod names;
 pub mod schema;
 pub mod staging;
 pub mod table;

@@ -109,27 +109,7 @@ pub fn looks_like_uniprot(name: &str) -> bool {
     }
 }
 
-/// Names in `known` closest to `name` (case-insensitive edit distance), for error messages.
-pub fn close_names<'a>(name: &str, known: &'a [String], n: usize) -> Vec<&'a str> {
-    let lower = name.to_lowercase();
-    let mut scored: Vec<(usize, &str)> =
-        known.iter().map(|k| (edit_distance(&lower, &k.to_lowercase()), k.as_str())).collect();
-    scored.sort();
-    scored.into_iter().take(n).map(|(_, k)| k).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+pub use perturb_core::names::close_names;
 
 #[cfg(test)]
 mod tests {

@@ -116,6 +116,19 @@ pub fn predict(model: &App, edges: &[(usize, usize, f32)], n_nodes: usize, pertu
     out
 }
 
+/// Attention weights over all graph nodes for `perturbations`.
+pub fn attention(model: &App, edges: &[(usize, usize, f32)], n_nodes: usize, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
+    let graph = GraphTensors::new(n_nodes, edges, device);
+    let mut out = Vec::with_capacity(perturbations.len());
+    for chunk in perturbations.chunks(32) {
+        let a = model.forward(&graph, &PerturbationBatch::new(chunk, device)).attention;
+        let [b, w] = a.dims();
+        let flat = a.into_data().try_to_vec::<f32>().expect("f32 output");
+        out.extend((0..b).map(|i| flat[i * w..(i + 1) * w].to_vec()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +164,22 @@ mod tests {
         assert!(p[0][2] > 0.5 && p[0][3] > 0.2 && p[0][0].abs() < 0.3, "{:?}", p[0]);
         let (model2, _) = train(&config, &edges, &examples, &opts, &device);
         assert_eq!(p, predict(&model2, &edges, 6, &[vec![2]], &device), "same seed, same model");
+    }
+
+    #[test]
+    fn save_then_load_gives_identical_predictions() {
+        use burn::store::{BurnpackStore, ModuleSnapshot};
+        let device = Device::flex();
+        let (edges, examples) = problem();
+        let config = AppConfig::new(6, 6).with_hidden(8);
+        let opts = TrainOptions { max_epochs: 20, patience: 20, batch_size: 4, ..TrainOptions::default() };
+        let (model, _) = train(&config, &edges, &examples, &opts, &device);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bpk");
+        model.save_into(&mut BurnpackStore::from_file(&path)).unwrap();
+        let mut loaded = config.init_seeded(99, &device);
+        loaded.load_from(&mut BurnpackStore::from_file(&path)).unwrap();
+        let q = [vec![1], vec![0, 4]];
+        assert_eq!(predict(&model, &edges, 6, &q, &device), predict(&loaded, &edges, 6, &q, &device));
     }
 }

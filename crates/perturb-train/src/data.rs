@@ -1,0 +1,110 @@
+//! Training data from the artifacts of earlier stages: log-fold-change targets from the
+//! ingest folder, the network from the graph folder, the conditions from a split file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use perturb_core::schema::{conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
+use perturb_core::{Error, Result, Table};
+
+use crate::train::Example;
+
+/// The network over graph nodes, plus the order of output genes.
+#[derive(Debug, Clone)]
+pub struct GraphData {
+    pub nodes: Vec<String>,
+    pub edges: Vec<(usize, usize, f32)>,
+}
+
+impl GraphData {
+    pub fn read(dir: &Path) -> Result<GraphData> {
+        let np = dir.join(ns::FILE);
+        let ep = dir.join(es::FILE);
+        let nodes = Table::read_parquet(&np)?.strings(ns::NODE, &np)?.to_vec();
+        let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let t = Table::read_parquet(&ep)?;
+        let (s, tg, w) = (t.strings(es::SOURCE, &ep)?, t.strings(es::TARGET, &ep)?, t.floats(es::WEIGHT, &ep)?);
+        let mut edges = Vec::with_capacity(s.len());
+        for i in 0..s.len() {
+            let (Some(&a), Some(&b)) = (index.get(s[i].as_str()), index.get(tg[i].as_str())) else {
+                return Err(Error::bad_input(&ep, format!("edge {} -> {} names a node missing from {}", s[i], tg[i], np.display())));
+            };
+            edges.push((a, b, w[i] as f32));
+        }
+        Ok(GraphData { nodes, edges })
+    }
+
+    pub fn node_index(&self) -> HashMap<&str, usize> {
+        self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect()
+    }
+}
+
+/// Observed log-fold changes (condition mean − control mean) per condition.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    pub genes: Vec<String>,
+    pub conditions: Vec<String>,
+    pub condition_genes: Vec<Vec<String>>,
+    /// condition-major, genes wide.
+    pub lfc: Vec<f32>,
+}
+
+impl Targets {
+    pub fn read(dir: &Path) -> Result<Targets> {
+        let gp = dir.join(gs::FILE);
+        let cp = dir.join(cs::FILE);
+        let pp = dir.join(ps::FILE);
+        let genes = Table::read_parquet(&gp)?.strings(gs::GENE, &gp)?.to_vec();
+        let ct = Table::read_parquet(&cp)?;
+        let conditions = ct.strings(cs::CONDITION, &cp)?.to_vec();
+        let condition_genes = ct.string_lists(cs::GENES, &cp)?.to_vec();
+        if conditions.first().map(String::as_str) != Some("ctrl") {
+            return Err(Error::bad_input(&cp, "the first condition must be the control ('ctrl')"));
+        }
+        let pt = Table::read_parquet(&pp)?;
+        let mean = pt.floats(ps::MEAN, &pp)?;
+        let ng = genes.len();
+        if mean.len() != ng * conditions.len() {
+            return Err(Error::bad_input(&pp, format!("{} rows, expected conditions × genes = {}", mean.len(), ng * conditions.len())));
+        }
+        // Ingest writes the long form condition-major in conditions/genes order.
+        let lfc = (0..conditions.len()).flat_map(|c| (0..ng).map(move |g| (mean[c * ng + g] - mean[g]) as f32)).collect();
+        Ok(Targets { genes, conditions, condition_genes, lfc })
+    }
+
+    pub fn row(&self, c: usize) -> &[f32] {
+        let n = self.genes.len();
+        &self.lfc[c * n..(c + 1) * n]
+    }
+}
+
+/// The conditions of `set` in a split file written by the evaluator.
+pub fn split_conditions(path: &Path, set: &str) -> Result<Vec<String>> {
+    let t = Table::read_parquet(path)?;
+    let (c, s) = (t.strings("condition", path)?, t.strings("set", path)?);
+    Ok(c.iter().zip(s).filter(|(_, x)| *x == set).map(|(c, _)| c.clone()).collect())
+}
+
+/// Training examples for `conditions` (the control is skipped).
+pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], split_path: &Path) -> Result<Vec<Example>> {
+    let ci: HashMap<&str, usize> = targets.conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let ni = graph.node_index();
+    let mut out = Vec::new();
+    for name in conditions {
+        let Some(&c) = ci.get(name.as_str()) else {
+            return Err(Error::bad_input(split_path, format!("condition '{name}' is not in the ingested data")));
+        };
+        if targets.condition_genes[c].is_empty() {
+            continue;
+        }
+        let genes = targets.condition_genes[c]
+            .iter()
+            .map(|g| ni.get(g.as_str()).copied().ok_or_else(|| Error::bad_input(split_path, format!("perturbed gene '{g}' is not a node of the graph"))))
+            .collect::<Result<Vec<usize>>>()?;
+        out.push(Example { genes, lfc: targets.row(c).to_vec() });
+    }
+    if out.is_empty() {
+        return Err(Error::bad_input(split_path, "the training split has no perturbed conditions"));
+    }
+    Ok(out)
+}
