@@ -182,6 +182,9 @@ struct EvalArgs {
     /// Genes for L2 and Pearson delta: the N most expressed in control.
     #[arg(long, default_value_t = 1000)]
     top_genes: usize,
+    /// Score a model's predictions too: NAME=FILE (from `perturb predict`); needs one task and one seed.
+    #[arg(long, value_name = "NAME=FILE")]
+    predictions: Vec<String>,
 }
 
 #[derive(Args)]
@@ -376,6 +379,10 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     o.tasks = a.task;
     o.seeds = a.seeds;
     o.top_genes = a.top_genes;
+    for p in &a.predictions {
+        let (name, file) = p.split_once('=').ok_or_else(|| perturb_core::Error::bad_option("--predictions", format!("'{p}' should be NAME=FILE")))?;
+        o.predictions.push((name.to_string(), PathBuf::from(file)));
+    }
     let s = perturb_eval::evaluate(&o)?;
     println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
     for ((task, model), l2) in &s.mean_l2 {

@@ -33,11 +33,14 @@ pub struct EvalOptions {
     pub de_genes: usize,
     pub linear_k: usize,
     pub ridge: f64,
+    /// Model predictions to score beside the baselines: (model name, long-form table with
+    /// perturbation, gene, lfc) for the one task and seed evaluated.
+    pub predictions: Vec<(String, PathBuf)>,
 }
 
 impl EvalOptions {
     pub fn new(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
-        EvalOptions { data: data.into(), out: out.into(), tasks: vec![Task::Double], seeds: (1..=5).collect(), top_genes: 1000, de_genes: 20, linear_k: 10, ridge: 0.1 }
+        EvalOptions { data: data.into(), out: out.into(), tasks: vec![Task::Double], seeds: (1..=5).collect(), top_genes: 1000, de_genes: 20, linear_k: 10, ridge: 0.1, predictions: Vec::new() }
     }
 }
 
@@ -105,6 +108,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if opts.seeds.is_empty() || opts.tasks.is_empty() {
         return Err(Error::bad_option("--seeds/--task", "at least one task and one seed"));
     }
+    if !opts.predictions.is_empty() && (opts.tasks.len() != 1 || opts.seeds.len() != 1) {
+        return Err(Error::bad_option("--predictions", "predictions belong to one split: give exactly one --task and one --seeds value"));
+    }
     let screen = Screen::read(&opts.data)?;
     let staged = StagedDir::new(&opts.out)?;
     let mut rows = Vec::new();
@@ -116,8 +122,11 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             let name = format!("split_{}_seed{seed}.parquet", task.name());
             split::write(&split, &screen, &staged.path(&name))?;
             split_files.push(name);
-            let all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
+            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
                 baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
+            for (name, path) in &opts.predictions {
+                all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
+            }
             for (model, preds) in &all_preds {
                 rows.extend(score(&screen, &split, model, preds, opts.top_genes, opts.de_genes));
             }
@@ -153,6 +162,42 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     staged.commit()?;
     let mean_l2 = summary.iter().filter(|s| s.metric == "l2").map(|s| ((s.task.clone(), s.model.clone()), s.mean)).collect();
     Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// A model's predictions (perturbation, gene, lfc) as profiles (control + lfc) for every
+/// test condition of `split`; missing perturbations or genes are errors.
+pub fn read_predictions(screen: &Screen, split: &Split, path: &Path) -> Result<BTreeMap<usize, Vec<f64>>> {
+    let t = Table::read_parquet(path)?;
+    let (p, g, v) = (t.strings("perturbation", path)?, t.strings("gene", path)?, t.floats("lfc", path)?);
+    let gi: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+    let mut by_condition: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
+    for i in 0..p.len() {
+        let canonical = Screen::canonical(&p[i]).map_err(|m| Error::bad_input(path, m))?;
+        let Some(&gene) = gi.get(g[i].as_str()) else {
+            return Err(Error::bad_input(path, format!("gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", g[i])));
+        };
+        let row = by_condition.entry(canonical).or_insert_with(|| vec![f64::NAN; screen.n_genes()]);
+        row[gene] = v[i];
+    }
+    let control = screen.control();
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for i in split.indices(Set::Test) {
+        match by_condition.get(&screen.conditions[i]) {
+            Some(lfc) => {
+                if let Some(g) = lfc.iter().position(|x| x.is_nan()) {
+                    return Err(Error::bad_input(path, format!("no prediction for gene '{}' of '{}'; predictions and truth must cover the same genes", screen.genes[g], screen.conditions[i])));
+                }
+                out.insert(i, control.iter().zip(lfc).map(|(c, l)| c + l).collect());
+            }
+            None => missing.push(screen.conditions[i].clone()),
+        }
+    }
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        return Err(Error::bad_input(path, format!("{} test perturbation(s) have no prediction: {}", missing.len(), shown.join(", "))));
+    }
+    Ok(out)
 }
 
 /// One model's genetic-interaction result on one double-task split.
