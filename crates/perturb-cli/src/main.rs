@@ -11,6 +11,7 @@ use perturb_core::ConditionSyntax;
 use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, InputFormat, IngestOptions};
 use perturb_eval::{EvalOptions, Task};
+use perturb_train::data::TargetMode;
 use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
 use perturb_train::stage::{AppConfigChoice, TrainStage};
 use perturb_train::train::TrainOptions;
@@ -83,6 +84,14 @@ struct TrainArgs {
     /// auto | cpu (this build has the CPU backend; auto falls back to it)
     #[arg(long, default_value = "auto")]
     device: String,
+    /// full (the seed design) | residual (learn a double's deviation from the sum of its
+    /// measured singles, add that sum back when predicting)
+    #[arg(long, default_value = "full", value_parser = parse_target)]
+    target: TargetMode,
+}
+
+fn parse_target(s: &str) -> Result<TargetMode, String> {
+    choice(s, &[("full", TargetMode::Full), ("residual", TargetMode::ResidualOverAdditive)])
 }
 
 #[derive(Args)]
@@ -141,6 +150,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         out: a.out,
         config: AppConfigChoice { hidden: a.hidden, layers: a.layers, gene_embedding: a.gene_embedding, aggregation: a.aggregation, pooling: a.pooling, decoder: a.decoder },
         options: TrainOptions { seed: a.seed, learning_rate: a.learning_rate, max_epochs: a.epochs, ..TrainOptions::default() },
+        target_mode: a.target,
     };
     let (report, n_params) = perturb_train::stage::run_train(&stage, &device)?;
     let last = report.history.last().copied().unwrap_or((0, f64::NAN, f64::NAN));

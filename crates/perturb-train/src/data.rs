@@ -85,8 +85,41 @@ pub fn split_conditions(path: &Path, set: &str) -> Result<Vec<String>> {
     Ok(c.iter().zip(s).filter(|(_, x)| *x == set).map(|(c, _)| c.clone()).collect())
 }
 
+/// What the model learns for a combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TargetMode {
+    /// The full log-fold change (the seed design).
+    Full,
+    /// For a combination whose single perturbations were all measured in training: only
+    /// its deviation from the sum of their log-fold changes; the prediction adds that sum
+    /// back. Singles are learned in full.
+    ResidualOverAdditive,
+}
+
+/// The training singles' observed log-fold changes, by gene.
+pub fn single_effects(targets: &Targets, conditions: &[String]) -> HashMap<String, Vec<f32>> {
+    let ci: HashMap<&str, usize> = targets.conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    conditions
+        .iter()
+        .filter_map(|c| ci.get(c.as_str()).copied())
+        .filter(|&c| targets.condition_genes[c].len() == 1)
+        .map(|c| (targets.condition_genes[c][0].clone(), targets.row(c).to_vec()))
+        .collect()
+}
+
+/// The sum of the singles' effects of `genes`, if every one was measured.
+pub fn additive_part(singles: &HashMap<String, Vec<f32>>, genes: &[String]) -> Option<Vec<f32>> {
+    if genes.len() < 2 {
+        return None;
+    }
+    let parts: Option<Vec<&Vec<f32>>> = genes.iter().map(|g| singles.get(g)).collect();
+    let parts = parts?;
+    Some((0..parts[0].len()).map(|i| parts.iter().map(|p| p[i]).sum()).collect())
+}
+
 /// Training examples for `conditions` (the control is skipped).
-pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], split_path: &Path) -> Result<Vec<Example>> {
+pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], split_path: &Path, mode: TargetMode) -> Result<Vec<Example>> {
+    let singles = single_effects(targets, conditions);
     let ci: HashMap<&str, usize> = targets.conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let ni = graph.node_index();
     let mut out = Vec::new();
@@ -101,10 +134,29 @@ pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], spl
             .iter()
             .map(|g| ni.get(g.as_str()).copied().ok_or_else(|| Error::bad_input(split_path, format!("perturbed gene '{g}' is not a node of the graph"))))
             .collect::<Result<Vec<usize>>>()?;
-        out.push(Example { genes, lfc: targets.row(c).to_vec() });
+        let mut lfc = targets.row(c).to_vec();
+        if mode == TargetMode::ResidualOverAdditive {
+            if let Some(add) = additive_part(&singles, &targets.condition_genes[c]) {
+                lfc.iter_mut().zip(add).for_each(|(y, a)| *y -= a);
+            }
+        }
+        out.push(Example { genes, lfc });
     }
     if out.is_empty() {
         return Err(Error::bad_input(split_path, "the training split has no perturbed conditions"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn additive_part_needs_every_single() {
+        let singles: HashMap<String, Vec<f32>> = [("A".to_string(), vec![1.0, 0.5]), ("B".to_string(), vec![0.25, -1.0])].into_iter().collect();
+        assert_eq!(additive_part(&singles, &["A".into(), "B".into()]), Some(vec![1.25, -0.5]));
+        assert_eq!(additive_part(&singles, &["A".into(), "C".into()]), None);
+        assert_eq!(additive_part(&singles, &["A".into()]), None, "a single has no additive part");
+    }
 }

@@ -10,7 +10,7 @@ use perturb_core::staging::StagedDir;
 use perturb_core::{Column, Condition, Error, Result, Table};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{examples, split_conditions, GraphData, Targets};
+use crate::data::{additive_part, examples, single_effects, split_conditions, GraphData, TargetMode, Targets};
 use crate::model::{App, AppConfig};
 use crate::train::{predict, train, TrainOptions, TrainReport};
 
@@ -24,6 +24,10 @@ pub struct GeneIndex {
     pub outputs: Vec<String>,
     pub nodes: Vec<String>,
     pub edges: Vec<(usize, usize, f32)>,
+    pub target_mode: TargetMode,
+    /// Training singles' observed log-fold changes (used by residual-over-additive).
+    #[serde(default)]
+    pub single_lfc: std::collections::HashMap<String, Vec<f32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +38,7 @@ pub struct TrainStage {
     pub out: PathBuf,
     pub config: AppConfigChoice,
     pub options: TrainOptions,
+    pub target_mode: TargetMode,
 }
 
 /// The architecture knobs a user picks; sizes come from the data.
@@ -64,7 +69,7 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<(TrainReport, usize)
     let targets = Targets::read(&s.data)?;
     let graph = GraphData::read(&s.graph)?;
     let train_conditions = split_conditions(&s.split, "train")?;
-    let examples = examples(&targets, &graph, &train_conditions, &s.split)?;
+    let examples = examples(&targets, &graph, &train_conditions, &s.split, s.target_mode)?;
     let c = &s.config;
     let config = AppConfig::new(graph.nodes.len(), targets.genes.len())
         .with_hidden(c.hidden)
@@ -79,7 +84,8 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<(TrainReport, usize)
     config.save(staged.path(CONFIG)).map_err(|e| Error::io(staged.path(CONFIG), e))?;
     let mut store = BurnpackStore::from_file(staged.path(WEIGHTS));
     model.save_into(&mut store).map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.path(WEIGHTS).display())))?;
-    let index = GeneIndex { outputs: targets.genes.clone(), nodes: graph.nodes.clone(), edges: graph.edges.clone() };
+    let single_lfc = if s.target_mode == TargetMode::ResidualOverAdditive { single_effects(&targets, &train_conditions) } else { Default::default() };
+    let index = GeneIndex { outputs: targets.genes.clone(), nodes: graph.nodes.clone(), edges: graph.edges.clone(), target_mode: s.target_mode, single_lfc };
     let json = serde_json::to_vec(&index).expect("index serialises");
     perturb_core::table::write_bytes_atomically(&staged.path(INDEX), &json)?;
     let inputs = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
@@ -91,6 +97,7 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<(TrainReport, usize)
         "patience": s.options.patience, "batch_size": s.options.batch_size, "validation_share": s.options.validation_share,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
+        "target_mode": format!("{:?}", s.target_mode),
     });
     let mut manifest = Manifest::new("train", inputs, parameters);
     manifest.summary = serde_json::json!({
@@ -152,7 +159,16 @@ pub fn run_predict(model_dir: &Path, perturbations: &str, out: &Path, attention:
     let loaded = load(model_dir, device)?;
     let parsed = parse_perturbations(perturbations, &loaded.index)?;
     let lists: Vec<Vec<usize>> = parsed.iter().map(|p| p.1.clone()).collect();
-    let lfc = predict(&loaded.model, &loaded.index.edges, loaded.index.nodes.len(), &lists, device);
+    let mut lfc = predict(&loaded.model, &loaded.index.edges, loaded.index.nodes.len(), &lists, device);
+    if loaded.index.target_mode == TargetMode::ResidualOverAdditive {
+        // The model predicted the deviation from additivity: add the singles' sum back.
+        for (row, (_, genes)) in lfc.iter_mut().zip(&parsed) {
+            let names: Vec<String> = genes.iter().map(|&g| loaded.index.nodes[g].clone()).collect();
+            if let Some(add) = additive_part(&loaded.index.single_lfc, &names) {
+                row.iter_mut().zip(add).for_each(|(y, a)| *y += a);
+            }
+        }
+    }
     let n = loaded.index.outputs.len();
     let table = Table::new()
         .with("perturbation", Column::Str(parsed.iter().flat_map(|p| std::iter::repeat_n(p.0.clone(), n)).collect()))
