@@ -14,6 +14,7 @@
 
 pub mod condition;
 pub mod error;
+pub mod ingested;
 pub mod manifest;
 pub mod metrics;
 pub mod names;

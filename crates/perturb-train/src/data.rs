@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use perturb_core::schema::{conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
+use perturb_core::schema::{edges as es, nodes as ns};
 use perturb_core::{Error, Result, Table};
 
 use crate::train::Example;
@@ -51,25 +51,11 @@ pub struct Targets {
 
 impl Targets {
     pub fn read(dir: &Path) -> Result<Targets> {
-        let gp = dir.join(gs::FILE);
-        let cp = dir.join(cs::FILE);
-        let pp = dir.join(ps::FILE);
-        let genes = Table::read_parquet(&gp)?.strings(gs::GENE, &gp)?.to_vec();
-        let ct = Table::read_parquet(&cp)?;
-        let conditions = ct.strings(cs::CONDITION, &cp)?.to_vec();
-        let condition_genes = ct.string_lists(cs::GENES, &cp)?.to_vec();
-        if conditions.first().map(String::as_str) != Some("ctrl") {
-            return Err(Error::bad_input(&cp, "the first condition must be the control ('ctrl')"));
-        }
-        let pt = Table::read_parquet(&pp)?;
-        let mean = pt.floats(ps::MEAN, &pp)?;
-        let ng = genes.len();
-        if mean.len() != ng * conditions.len() {
-            return Err(Error::bad_input(&pp, format!("{} rows, expected conditions × genes = {}", mean.len(), ng * conditions.len())));
-        }
-        // Ingest writes the long form condition-major in conditions/genes order.
-        let lfc = (0..conditions.len()).flat_map(|c| (0..ng).map(move |g| (mean[c * ng + g] - mean[g]) as f32)).collect();
-        Ok(Targets { genes, conditions, condition_genes, lfc })
+        let screen = perturb_core::ingested::IngestedScreen::read(dir)?;
+        let ng = screen.n_genes();
+        let control = screen.control().to_vec();
+        let lfc = (0..screen.conditions.len()).flat_map(|c| (0..ng).map(|g| (screen.mean[c * ng + g] - control[g]) as f32).collect::<Vec<_>>()).collect();
+        Ok(Targets { genes: screen.genes, conditions: screen.conditions, condition_genes: screen.targets, lfc })
     }
 
     pub fn row(&self, c: usize) -> &[f32] {

@@ -1,0 +1,87 @@
+//! The ingest stage's artifacts read back as one object: a condition × gene matrix of
+//! pseudobulk means and variances, the control profile, and each condition's genes. Every
+//! later stage (training, evaluation) reads the screen through this.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::schema::{conditions as cs, genes as gs, pseudobulk as ps};
+use crate::{Condition, Error, Result, Table};
+
+#[derive(Debug, Clone)]
+pub struct IngestedScreen {
+    pub genes: Vec<String>,
+    /// Canonical names; index 0 is the control.
+    pub conditions: Vec<String>,
+    /// Perturbed genes of each condition (empty for the control).
+    pub targets: Vec<Vec<String>>,
+    pub n_cells: Vec<i64>,
+    /// Row-major condition × gene means of log-normalised expression.
+    pub mean: Vec<f64>,
+    pub variance: Vec<f64>,
+}
+
+impl IngestedScreen {
+    pub fn read(dir: &Path) -> Result<IngestedScreen> {
+        let gp = dir.join(gs::FILE);
+        let cp = dir.join(cs::FILE);
+        let pp = dir.join(ps::FILE);
+        let genes = Table::read_parquet(&gp)?.strings(gs::GENE, &gp)?.to_vec();
+        let ct = Table::read_parquet(&cp)?;
+        let conditions = ct.strings(cs::CONDITION, &cp)?.to_vec();
+        let targets = ct.string_lists(cs::GENES, &cp)?.to_vec();
+        let n_cells = ct.ints(cs::N_CELLS, &cp)?.to_vec();
+        if conditions.first().map(String::as_str) != Some("ctrl") {
+            return Err(Error::bad_input(&cp, "the first condition must be the control ('ctrl')"));
+        }
+        let pt = Table::read_parquet(&pp)?;
+        let (pc, pg, pm, pv) = (pt.strings(ps::CONDITION, &pp)?, pt.strings(ps::GENE, &pp)?, pt.floats(ps::MEAN, &pp)?, pt.floats(ps::VARIANCE, &pp)?);
+        let ci: HashMap<&str, usize> = conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let gi: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+        let (nc, ng) = (conditions.len(), genes.len());
+        let mut mean = vec![f64::NAN; nc * ng];
+        let mut variance = vec![f64::NAN; nc * ng];
+        for i in 0..pc.len() {
+            let (Some(&c), Some(&g)) = (ci.get(pc[i].as_str()), gi.get(pg[i].as_str())) else {
+                return Err(Error::bad_input(&pp, format!("row {i}: condition '{}' or gene '{}' is not in conditions/genes.parquet", pc[i], pg[i])));
+            };
+            mean[c * ng + g] = pm[i];
+            variance[c * ng + g] = pv[i];
+        }
+        if mean.iter().any(|m| m.is_nan()) {
+            return Err(Error::bad_input(&pp, "some (condition, gene) pairs have no pseudobulk row"));
+        }
+        Ok(IngestedScreen { genes, conditions, targets, n_cells, mean, variance })
+    }
+
+    pub fn n_genes(&self) -> usize {
+        self.genes.len()
+    }
+
+    pub fn row(&self, condition: usize) -> &[f64] {
+        let n = self.n_genes();
+        &self.mean[condition * n..(condition + 1) * n]
+    }
+
+    pub fn variance_row(&self, condition: usize) -> &[f64] {
+        let n = self.n_genes();
+        &self.variance[condition * n..(condition + 1) * n]
+    }
+
+    pub fn control(&self) -> &[f64] {
+        self.row(0)
+    }
+
+    pub fn index_of(&self, canonical: &str) -> Option<usize> {
+        self.conditions.iter().position(|c| c == canonical)
+    }
+
+    /// The index of the single-gene condition perturbing `gene`, if measured.
+    pub fn single(&self, gene: &str) -> Option<usize> {
+        self.targets.iter().position(|t| t.len() == 1 && t[0] == gene)
+    }
+
+    pub fn canonical(label: &str) -> std::result::Result<String, String> {
+        Condition::parse_canonical(label).map(|c| c.canonical())
+    }
+}
