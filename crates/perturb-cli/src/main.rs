@@ -192,7 +192,8 @@ struct EvalArgs {
     /// Genes for L2 and Pearson delta: the N most expressed in control.
     #[arg(long, default_value_t = 1000)]
     top_genes: usize,
-    /// Score a model's predictions too: NAME=FILE (from `perturb predict`); needs one task and one seed.
+    /// Score a model's predictions too: NAME=FILE (from `perturb predict`); with several
+    /// seeds write the path with {seed} (and {task}), e.g. app=pred_s{seed}.parquet.
     #[arg(long, value_name = "NAME=FILE")]
     predictions: Vec<String>,
 }

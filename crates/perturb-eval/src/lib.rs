@@ -34,7 +34,8 @@ pub struct EvalOptions {
     pub linear_k: usize,
     pub ridge: f64,
     /// Model predictions to score beside the baselines: (model name, long-form table with
-    /// perturbation, gene, lfc) for the one task and seed evaluated.
+    /// perturbation, gene, lfc). The path may contain `{seed}` and `{task}`, replaced per
+    /// split; without them only one task and seed can be evaluated.
     pub predictions: Vec<(String, PathBuf)>,
 }
 
@@ -108,8 +109,16 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if opts.seeds.is_empty() || opts.tasks.is_empty() {
         return Err(Error::bad_option("--seeds/--task", "at least one task and one seed"));
     }
-    if !opts.predictions.is_empty() && (opts.tasks.len() != 1 || opts.seeds.len() != 1) {
-        return Err(Error::bad_option("--predictions", "predictions belong to one split: give exactly one --task and one --seeds value"));
+    // A prediction file belongs to one split: with several seeds (tasks) its path must
+    // name them through {seed} ({task}).
+    for (name, path) in &opts.predictions {
+        let p = path.to_string_lossy();
+        if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
+            return Err(Error::bad_option(
+                "--predictions",
+                format!("{name}={p}: predictions belong to one split; with several seeds or tasks put {{seed}} / {{task}} in the path"),
+            ));
+        }
     }
     let screen = Screen::read(&opts.data)?;
     let staged = StagedDir::new(&opts.out)?;
@@ -124,8 +133,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             split_files.push(name);
             let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
                 baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
-            for (name, path) in &opts.predictions {
-                all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
+            for (name, pattern) in &opts.predictions {
+                let path = PathBuf::from(pattern.to_string_lossy().replace("{seed}", &seed.to_string()).replace("{task}", task.name()));
+                all_preds.push((name.as_str(), read_predictions(&screen, &split, &path)?));
             }
             for (model, preds) in &all_preds {
                 rows.extend(score(&screen, &split, model, preds, opts.top_genes, opts.de_genes));
