@@ -18,8 +18,8 @@ pub struct Reproduce {
     #[arg(long, default_value = "1,2,3,4,5", value_delimiter = ',')]
     seeds: Vec<u64>,
     /// APP variants to train: app, app_residual, app_random_emb, app_identity_emb,
-    /// app_mean_pool, app_mlp_decoder.
-    #[arg(long, default_value = "app,app_residual,app_random_emb,app_identity_emb,app_mean_pool,app_mlp_decoder", value_delimiter = ',')]
+    /// app_mean_pool, app_mlp_decoder, app_query_skip.
+    #[arg(long, default_value = "app,app_residual,app_query_skip,app_random_emb,app_identity_emb,app_mean_pool,app_mlp_decoder", value_delimiter = ',')]
     variants: Vec<String>,
     /// Graph source spec for the graph stage.
     #[arg(long, default_value = "go+regulon")]
@@ -42,7 +42,8 @@ fn variant_flags(name: &str) -> Result<&'static [&'static str], String> {
         "app_identity_emb" => &["--gene-embedding", "identity"],
         "app_mean_pool" => &["--pooling", "mean"],
         "app_mlp_decoder" => &["--decoder", "mlp"],
-        other => return Err(format!("unknown variant '{other}' (app, app_residual, app_random_emb, app_identity_emb, app_mean_pool, app_mlp_decoder)")),
+        "app_query_skip" => &["--query-skip"],
+        other => return Err(format!("unknown variant '{other}' (app, app_residual, app_random_emb, app_identity_emb, app_mean_pool, app_mlp_decoder, app_query_skip)")),
     })
 }
 
@@ -132,7 +133,7 @@ mod tests {
 
     #[test]
     fn every_named_variant_has_flags_and_unknown_ones_are_listed() {
-        for v in ["app", "app_residual", "app_random_emb", "app_identity_emb", "app_mean_pool", "app_mlp_decoder"] {
+        for v in ["app", "app_residual", "app_query_skip", "app_random_emb", "app_identity_emb", "app_mean_pool", "app_mlp_decoder"] {
             assert!(variant_flags(v).is_ok(), "{v}");
         }
         assert!(variant_flags("gears").unwrap_err().contains("app_residual"));

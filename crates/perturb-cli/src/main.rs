@@ -88,6 +88,9 @@ struct TrainArgs {
     /// measured singles, add that sum back when predicting)
     #[arg(long, default_value = "full", value_parser = parse_target)]
     target: TargetMode,
+    /// Add the perturbation query to the pooled state before decoding (beyond the seed design).
+    #[arg(long)]
+    query_skip: bool,
 }
 
 fn parse_target(s: &str) -> Result<TargetMode, String> {
@@ -148,7 +151,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         graph: a.graph,
         split: a.split,
         out: a.out,
-        config: AppConfigChoice { hidden: a.hidden, layers: a.layers, gene_embedding: a.gene_embedding, aggregation: a.aggregation, pooling: a.pooling, decoder: a.decoder },
+        config: AppConfigChoice { hidden: a.hidden, layers: a.layers, gene_embedding: a.gene_embedding, aggregation: a.aggregation, pooling: a.pooling, decoder: a.decoder, query_skip: a.query_skip },
         options: TrainOptions { seed: a.seed, learning_rate: a.learning_rate, max_epochs: a.epochs, ..TrainOptions::default() },
         target_mode: a.target,
     };

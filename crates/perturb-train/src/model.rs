@@ -69,6 +69,11 @@ pub struct AppConfig {
     pub pooling: Pooling,
     #[config(default = "Decoder::Linear")]
     pub decoder: Decoder,
+    /// Adds the perturbation query to the pooled state before decoding (an improvement
+    /// option beyond the seed design: the decoder then sees which genes were perturbed
+    /// even when the attention is still flat).
+    #[config(default = false)]
+    pub query_skip: bool,
 }
 
 /// One message-passing layer: h' = relu(W [h ‖ AGG_j h_j] + b).
@@ -92,6 +97,8 @@ pub struct App {
     aggregation: Aggregation,
     #[module(skip)]
     pooling: Pooling,
+    #[module(skip)]
+    query_skip: bool,
 }
 
 /// The gene network as the model consumes it.
@@ -186,6 +193,7 @@ impl AppConfig {
             gene_embedding: self.gene_embedding,
             aggregation: self.aggregation,
             pooling: self.pooling,
+            query_skip: self.query_skip,
         }
     }
 }
@@ -250,14 +258,15 @@ impl App {
         let attention = match self.pooling {
             Pooling::Attention => {
                 // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
-                let q = self.attention_query.forward(query).unsqueeze_dim::<3>(1); // [B, 1, d]
+                let q = self.attention_query.forward(query.clone()).unsqueeze_dim::<3>(1); // [B, 1, d]
                 let k = self.attention_key.forward(h.clone()).unsqueeze_dim::<3>(0); // [1, N, d]
                 let scores = self.attention_score.forward((q + k).tanh()).reshape([b, n]);
                 softmax(scores, 1)
             }
             Pooling::Mean => Tensor::ones([b, n], &h.device()) / n as f64,
         };
-        let state = attention.clone().matmul(h); // [B, d]
+        let pooled = attention.clone().matmul(h); // [B, d]
+        let state = if self.query_skip { pooled + query.clone() } else { pooled };
         let state = match &self.decoder_hidden {
             Some(hidden) => relu(hidden.forward(state)),
             None => state,
@@ -336,5 +345,17 @@ mod tests {
             values(model.forward(&graph(&d), &PerturbationBatch::new(&[vec![0, 1]], &d)).lfc)
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn mean_pooling_ignores_the_perturbation_unless_the_query_skips_to_the_decoder() {
+        let d = device();
+        let batch = PerturbationBatch::new(&[vec![0], vec![3]], &d);
+        for (skip, differ) in [(false, false), (true, true)] {
+            let model = AppConfig::new(4, 5).with_hidden(8).with_pooling(Pooling::Mean).with_query_skip(skip).init_seeded(3, &d);
+            let out = values(model.forward(&graph(&d), &batch).lfc);
+            let (a, b) = out.split_at(5);
+            assert_eq!(a != b, differ, "query_skip {skip}: {a:?} vs {b:?}");
+        }
     }
 }

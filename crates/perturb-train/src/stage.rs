@@ -50,6 +50,7 @@ pub struct AppConfigChoice {
     pub aggregation: crate::model::Aggregation,
     pub pooling: crate::model::Pooling,
     pub decoder: crate::model::Decoder,
+    pub query_skip: bool,
 }
 
 impl Default for AppConfigChoice {
@@ -61,6 +62,7 @@ impl Default for AppConfigChoice {
             aggregation: crate::model::Aggregation::Mean,
             pooling: crate::model::Pooling::Attention,
             decoder: crate::model::Decoder::Linear,
+            query_skip: false,
         }
     }
 }
@@ -77,7 +79,8 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<(TrainReport, usize)
         .with_gene_embedding(c.gene_embedding)
         .with_aggregation(c.aggregation)
         .with_pooling(c.pooling)
-        .with_decoder(c.decoder);
+        .with_decoder(c.decoder)
+        .with_query_skip(c.query_skip);
     let staged = StagedDir::new(&s.out)?;
     let (model, report) = train(&config, &graph.edges, &examples, &s.options, device);
     let n_params = model.num_params();
@@ -96,7 +99,7 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<(TrainReport, usize)
         "seed": s.options.seed, "learning_rate": s.options.learning_rate, "max_epochs": s.options.max_epochs,
         "patience": s.options.patience, "batch_size": s.options.batch_size, "validation_share": s.options.validation_share,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
-        "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
+        "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder), "query_skip": c.query_skip,
         "target_mode": format!("{:?}", s.target_mode),
     });
     let mut manifest = Manifest::new("train", inputs, parameters);
