@@ -59,7 +59,8 @@ fn model_predictions_are_scored_and_checked() {
     assert_eq!(c, 0, "{o}{e}");
     let sp = first.join("split_double_seed1.parquet");
     let split = Table::read_parquet(&sp).unwrap();
-    let test: Vec<String> = split.strings("condition", &sp).unwrap().iter().zip(split.strings("set", &sp).unwrap()).filter(|(_, s)| *s == "test").map(|(c, _)| c.clone()).collect();
+    let test: Vec<String> =
+        split.strings("condition", &sp).unwrap().iter().zip(split.strings("set", &sp).unwrap()).filter(|(_, s)| *s == "test").map(|(c, _)| c.clone()).collect();
     let gp = data.join("genes.parquet");
     let genes = Table::read_parquet(&gp).unwrap().strings("gene", &gp).unwrap().to_vec();
     // "zero" predicts no change at all: its L2 must equal the no_change baseline's.

@@ -9,9 +9,8 @@ use common::perturb;
 
 /// A small screen: the norman-like design over 300 genes and 4,000 cells.
 fn simulate(out: &Path, seed: &str) {
-    let (code, stdout, stderr) = perturb(&[
-        "simulate", "--preset", "norman-like", "--seed", seed, "--n-genes", "300", "--n-cells", "4000", "--out", out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) =
+        perturb(&["simulate", "--preset", "norman-like", "--seed", seed, "--n-genes", "300", "--n-cells", "4000", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
 

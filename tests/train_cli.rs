@@ -16,7 +16,23 @@ fn train_predict_and_their_errors() {
     assert_eq!(c, 0, "{o}{err}");
     let split = e.join("split_double_seed1.parquet");
     let args = |out: &str, device: &str| {
-        vec!["train".to_string(), "--data".into(), d.into(), "--graph".into(), g.to_str().unwrap().into(), "--split".into(), split.to_str().unwrap().into(), "--epochs".into(), "3".into(), "--hidden".into(), "8".into(), "--device".into(), device.into(), "--out".into(), out.into()]
+        vec![
+            "train".to_string(),
+            "--data".into(),
+            d.into(),
+            "--graph".into(),
+            g.to_str().unwrap().into(),
+            "--split".into(),
+            split.to_str().unwrap().into(),
+            "--epochs".into(),
+            "3".into(),
+            "--hidden".into(),
+            "8".into(),
+            "--device".into(),
+            device.into(),
+            "--out".into(),
+            out.into(),
+        ]
     };
     let run = |a: Vec<String>| perturb(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let (c, o, err) = run(args(m.to_str().unwrap(), "auto"));
@@ -24,7 +40,8 @@ fn train_predict_and_their_errors() {
     assert!(o.contains("trained"), "{o}");
 
     let pred = dir.path().join("pred.parquet");
-    let (c, o, err) = perturb(&["predict", "--model", m.to_str().unwrap(), "--perturbations", "KLF1+ctrl, CEBPA+KLF1", "--attention", "--out", pred.to_str().unwrap()]);
+    let (c, o, err) =
+        perturb(&["predict", "--model", m.to_str().unwrap(), "--perturbations", "KLF1+ctrl, CEBPA+KLF1", "--attention", "--out", pred.to_str().unwrap()]);
     assert_eq!(c, 0, "{o}{err}");
     let t = Table::read_parquet(&pred).unwrap();
     assert_eq!(t.n_rows(), 2 * 300, "two perturbations x every measured gene");

@@ -46,11 +46,7 @@ pub fn run(what: Bench) -> Result<(), String> {
 fn ingest(args: IngestBench) -> Result<(), String> {
     let root = crate::workspace_root();
     let perturb = crate::build_release()?;
-    let python = args
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("PERTURB_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"));
+    let python = args.python.clone().or_else(|| std::env::var_os("PERTURB_PYTHON").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("python3"));
     check_python(&python)?;
     let workdir = root.join(&args.workdir);
     std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
@@ -62,9 +58,7 @@ fn ingest(args: IngestBench) -> Result<(), String> {
         println!("generating {} (takes a few minutes)", screen.display());
         let partial = screen.with_extension("h5ad.tmp");
         let mut c = Command::new(&python);
-        c.arg(root.join("xtask/python/make_norman_size_h5ad.py"))
-            .arg(&partial)
-            .args([args.cells.to_string(), args.genes.to_string(), args.seed.to_string()]);
+        c.arg(root.join("xtask/python/make_norman_size_h5ad.py")).arg(&partial).args([args.cells.to_string(), args.genes.to_string(), args.seed.to_string()]);
         let made = run_measured(c, "the screen generator")?;
         std::fs::rename(&partial, &screen).map_err(|e| format!("{}: {e}", screen.display()))?;
         print!("{}", made.stdout);
@@ -103,11 +97,7 @@ fn warm_page_cache(path: &Path) -> Result<(), String> {
 }
 
 fn check_python(python: &Path) -> Result<(), String> {
-    let ok = Command::new(python)
-        .args(["-c", "import anndata, scanpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = Command::new(python).args(["-c", "import anndata, scanpy"]).output().map(|o| o.status.success()).unwrap_or(false);
     if ok {
         return Ok(());
     }

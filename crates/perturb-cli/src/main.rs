@@ -8,15 +8,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use perturb_core::ConditionSyntax;
-use perturb_ingest::hvg::HvgFlavor;
-use perturb_ingest::{AssumeScale, InputFormat, IngestOptions};
 use perturb_eval::{EvalOptions, Task};
+use perturb_graph::{GraphOptions, Source};
+use perturb_ingest::hvg::HvgFlavor;
+use perturb_ingest::{AssumeScale, IngestOptions, InputFormat};
+use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 use perturb_train::data::TargetMode;
 use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
 use perturb_train::stage::{AppConfigChoice, TrainStage};
 use perturb_train::train::TrainOptions;
-use perturb_graph::{GraphOptions, Source};
-use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 
 #[derive(Parser)]
 #[command(name = "perturb", version, about = "Predict transcriptome responses to genetic perturbations with a gene-network prior")]
@@ -115,9 +115,11 @@ struct PredictArgs {
 }
 
 fn choice<T: Copy>(s: &str, options: &[(&str, T)]) -> Result<T, String> {
-    options.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
-        format!("'{s}' is not one of {}", options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
-    })
+    options
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("'{s}' is not one of {}", options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
 }
 fn parse_embedding(s: &str) -> Result<GeneEmbedding, String> {
     choice(s, &[("gnn", GeneEmbedding::Gnn), ("random", GeneEmbedding::Random), ("identity", GeneEmbedding::Identity)])
@@ -151,7 +153,15 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         graph: a.graph,
         split: a.split,
         out: a.out,
-        config: AppConfigChoice { hidden: a.hidden, layers: a.layers, gene_embedding: a.gene_embedding, aggregation: a.aggregation, pooling: a.pooling, decoder: a.decoder, query_skip: a.query_skip },
+        config: AppConfigChoice {
+            hidden: a.hidden,
+            layers: a.layers,
+            gene_embedding: a.gene_embedding,
+            aggregation: a.aggregation,
+            pooling: a.pooling,
+            decoder: a.decoder,
+            query_skip: a.query_skip,
+        },
         options: TrainOptions { seed: a.seed, learning_rate: a.learning_rate, max_epochs: a.epochs, ..TrainOptions::default() },
         target_mode: a.target,
     };
@@ -366,8 +376,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 
     let result = match cli.command {
@@ -425,7 +434,11 @@ fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {
         eprintln!("note: {} self-loops dropped, {} duplicate edges merged", c.self_loops_dropped, c.duplicates_merged);
     }
     if c.n_unmapped > 0 {
-        eprintln!("note: {} names not found in the priors (isolated nodes, kept): {}", c.n_unmapped, c.unmapped_names.iter().take(10).cloned().collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "note: {} names not found in the priors (isolated nodes, kept): {}",
+            c.n_unmapped,
+            c.unmapped_names.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     println!(
         "graph: {} nodes, {} edges ({}); {}/{} measured genes and {}/{} perturbation targets have an edge; {} isolated -> {} in {:.1}s",

@@ -47,10 +47,7 @@ impl FromStr for ConditionSyntax {
             "gears" => Ok(ConditionSyntax::Gears),
             "scperturb" => Ok(ConditionSyntax::ScPerturb),
             "auto" => Ok(ConditionSyntax::Auto),
-            _ => Err(format!(
-                "unknown condition syntax '{s}' (valid: {})",
-                ConditionSyntax::NAMES.join(", ")
-            )),
+            _ => Err(format!("unknown condition syntax '{s}' (valid: {})", ConditionSyntax::NAMES.join(", "))),
         }
     }
 }
@@ -143,8 +140,7 @@ impl Condition {
             if token.is_empty() {
                 return Err(format!("condition label '{label}' has an empty gene name"));
             }
-            let is_control_token =
-                token == control_label || (syntax == ConditionSyntax::Gears && token == CONTROL);
+            let is_control_token = token == control_label || (syntax == ConditionSyntax::Gears && token == CONTROL);
             if !is_control_token {
                 genes.push(token.to_string());
             }

@@ -79,15 +79,11 @@ impl Manifest {
 
     pub fn read(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| Error::bad_input(path, format!("not a perturb manifest ({e})")))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::bad_input(path, format!("not a perturb manifest ({e})")))?;
         if manifest.schema_version != SCHEMA_VERSION {
             return Err(Error::bad_input(
                 path,
-                format!(
-                    "artifact schema version {} but this perturb reads version {SCHEMA_VERSION}; rerun the stage",
-                    manifest.schema_version
-                ),
+                format!("artifact schema version {} but this perturb reads version {SCHEMA_VERSION}; rerun the stage", manifest.schema_version),
             ));
         }
         Ok(manifest)

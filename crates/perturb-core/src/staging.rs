@@ -34,10 +34,7 @@ impl StagedDir {
             anchor = PathBuf::from(".");
         }
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&anchor)
-            .map_err(|e| Error::io(&anchor, e))?;
+        let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(&anchor).map_err(|e| Error::io(&anchor, e))?;
         Ok(StagedDir { out: out.to_path_buf(), staging: Some(staging) })
     }
 

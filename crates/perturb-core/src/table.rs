@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    types::Int32Type, Array, ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
-    ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    types::Int32Type, Array, ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray,
+    RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -36,7 +36,10 @@ pub enum Column {
     /// Strings stored once and referenced per row: the long-form pseudobulk repeats each
     /// condition and gene name millions of times. Written as an Arrow dictionary column
     /// (pandas reads a categorical); read back as [`Column::Str`].
-    Dict { values: Vec<String>, keys: Vec<u32> },
+    Dict {
+        values: Vec<String>,
+        keys: Vec<u32>,
+    },
 }
 
 impl Column {
@@ -272,36 +275,22 @@ impl Table {
     }
 
     fn require(&self, name: &str, path: &Path) -> Result<&Column> {
-        self.column(name).ok_or_else(|| {
-            Error::bad_input(
-                path,
-                format!("missing column '{name}' (columns present: {})", self.column_names().join(", ")),
-            )
-        })
+        self.column(name).ok_or_else(|| Error::bad_input(path, format!("missing column '{name}' (columns present: {})", self.column_names().join(", "))))
     }
 
     fn to_record_batch(&self) -> RecordBatch {
-        let fields: Vec<Field> = self
-            .columns
-            .iter()
-            .map(|(name, c)| Field::new(name, c.data_type(), false))
-            .collect();
+        let fields: Vec<Field> = self.columns.iter().map(|(name, c)| Field::new(name, c.data_type(), false)).collect();
         let arrays: Vec<ArrayRef> = self.columns.iter().map(|(_, c)| c.to_arrow()).collect();
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-            .expect("columns were checked to have equal lengths")
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("columns were checked to have equal lengths")
     }
 
     /// Writes the table as Parquet (snappy), atomically: a reader sees the old file or
     /// the complete new one, never a partial one.
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
         let batch = self.to_record_batch();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_created_by(format!("perturb {}", crate::TOOL_VERSION))
-            .build();
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_created_by(format!("perturb {}", crate::TOOL_VERSION)).build();
         write_atomically(path, |file| {
-            let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| std::io::Error::other(e.to_string()))?;
             writer.write(&batch).map_err(|e| std::io::Error::other(e.to_string()))?;
             writer.close().map_err(|e| std::io::Error::other(e.to_string()))?;
             Ok(())
@@ -324,8 +313,7 @@ impl Table {
             let schema = batch.schema();
             let mut columns = Vec::with_capacity(batch.num_columns());
             for (field, array) in schema.fields().iter().zip(batch.columns()) {
-                let column =
-                    Column::from_arrow(array.as_ref()).map_err(|m| bad(format!("column '{}': {m}", field.name())))?;
+                let column = Column::from_arrow(array.as_ref()).map_err(|m| bad(format!("column '{}': {m}", field.name())))?;
                 columns.push((field.name().clone(), column));
             }
             match &mut table {
@@ -374,9 +362,7 @@ where
     // Temporary files are private (0600) by default; an artifact is an ordinary file.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     write(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;

@@ -94,8 +94,14 @@ impl LinearModel {
         // P (nt × K): each training condition's embedding.
         let p: Vec<f64> = train.iter().flat_map(|&t| model.embed(&screen.targets[t])).collect();
         // GᵀG + λI and PᵀP + λI (K × K).
-        let gtg: Vec<f64> = (0..k * k).map(|ij| (0..ng).map(|g| model.gene_embedding[g * k + ij / k] * model.gene_embedding[g * k + ij % k]).sum::<f64>() + if ij / k == ij % k { ridge } else { 0.0 }).collect();
-        let ptp: Vec<f64> = (0..k * k).map(|ij| (0..nt).map(|t| p[t * k + ij / k] * p[t * k + ij % k]).sum::<f64>() + if ij / k == ij % k { ridge } else { 0.0 }).collect();
+        let gtg: Vec<f64> = (0..k * k)
+            .map(|ij| {
+                (0..ng).map(|g| model.gene_embedding[g * k + ij / k] * model.gene_embedding[g * k + ij % k]).sum::<f64>()
+                    + if ij / k == ij % k { ridge } else { 0.0 }
+            })
+            .collect();
+        let ptp: Vec<f64> =
+            (0..k * k).map(|ij| (0..nt).map(|t| p[t * k + ij / k] * p[t * k + ij % k]).sum::<f64>() + if ij / k == ij % k { ridge } else { 0.0 }).collect();
         // M = Gᵀ Yc P (K × K).
         let mut gty = vec![0.0; k * nt];
         for c in 0..k {

@@ -92,7 +92,11 @@ pub fn tpr_fdp_curve(predicted: &[f64], is_positive: &[bool]) -> Vec<(f64, f64)>
     while i < order.len() {
         let score = predicted[order[i]];
         while i < order.len() && predicted[order[i]] == score {
-            if is_positive[order[i]] { tp += 1.0 } else { fp += 1.0 }
+            if is_positive[order[i]] {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
             i += 1;
         }
         curve.push((tp / positives, fp / (tp + fp)));

@@ -41,7 +41,17 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     pub fn new(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
-        EvalOptions { data: data.into(), out: out.into(), tasks: vec![Task::Double], seeds: (1..=5).collect(), top_genes: 1000, de_genes: 20, linear_k: 10, ridge: 0.1, predictions: Vec::new() }
+        EvalOptions {
+            data: data.into(),
+            out: out.into(),
+            tasks: vec![Task::Double],
+            seeds: (1..=5).collect(),
+            top_genes: 1000,
+            de_genes: 20,
+            linear_k: 10,
+            ridge: 0.1,
+            predictions: Vec::new(),
+        }
     }
 }
 
@@ -184,7 +194,10 @@ pub fn read_predictions(screen: &Screen, split: &Split, path: &Path) -> Result<B
     for i in 0..p.len() {
         let canonical = Screen::canonical(&p[i]).map_err(|m| Error::bad_input(path, m))?;
         let Some(&gene) = gi.get(g[i].as_str()) else {
-            return Err(Error::bad_input(path, format!("gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", g[i])));
+            return Err(Error::bad_input(
+                path,
+                format!("gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", g[i]),
+            ));
         };
         let row = by_condition.entry(canonical).or_insert_with(|| vec![f64::NAN; screen.n_genes()]);
         row[gene] = v[i];
@@ -196,7 +209,10 @@ pub fn read_predictions(screen: &Screen, split: &Split, path: &Path) -> Result<B
         match by_condition.get(&screen.conditions[i]) {
             Some(lfc) => {
                 if let Some(g) = lfc.iter().position(|x| x.is_nan()) {
-                    return Err(Error::bad_input(path, format!("no prediction for gene '{}' of '{}'; predictions and truth must cover the same genes", screen.genes[g], screen.conditions[i])));
+                    return Err(Error::bad_input(
+                        path,
+                        format!("no prediction for gene '{}' of '{}'; predictions and truth must cover the same genes", screen.genes[g], screen.conditions[i]),
+                    ));
                 }
                 out.insert(i, control.iter().zip(lfc).map(|(c, l)| c + l).collect());
             }
@@ -295,10 +311,12 @@ fn gi_markdown(rows: &[GiRow]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut s = String::from("
+    let mut s = String::from(
+        "
 ## Genetic interactions (double task)
 
-");
+",
+    );
     let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
     for seed in &seeds {
         if let Some(r) = rows.iter().find(|r| r.seed == *seed) {
@@ -309,19 +327,29 @@ fn gi_markdown(rows: &[GiRow]) -> String {
             ));
         }
     }
-    s.push_str("
+    s.push_str(
+        "
 | model | TPR at FDP ≤ 0.25 (mean over seeds) |
 |---|---|
-");
-    let models: Vec<&str> = baselines::NAMES.iter().copied().filter(|m| rows.iter().any(|r| r.model == *m)).chain(rows.iter().map(|r| r.model.as_str()).filter(|m| !baselines::NAMES.contains(m))).collect::<Vec<_>>();
+",
+    );
+    let models: Vec<&str> = baselines::NAMES
+        .iter()
+        .copied()
+        .filter(|m| rows.iter().any(|r| r.model == *m))
+        .chain(rows.iter().map(|r| r.model.as_str()).filter(|m| !baselines::NAMES.contains(m)))
+        .collect::<Vec<_>>();
     let mut seen = std::collections::BTreeSet::new();
     for m in models {
         if !seen.insert(m) {
             continue;
         }
         let v: Vec<f64> = rows.iter().filter(|r| r.model == m).map(|r| r.tpr_at_fdp_25).collect();
-        s.push_str(&format!("| {m} | {:.3} |
-", v.iter().sum::<f64>() / v.len() as f64));
+        s.push_str(&format!(
+            "| {m} | {:.3} |
+",
+            v.iter().sum::<f64>() / v.len() as f64
+        ));
     }
     s
 }

@@ -14,7 +14,11 @@ pub fn pearson_over(a: &[f64], b: &[f64], genes: &[usize]) -> f64 {
         saa += x * x;
         sbb += y * y;
     }
-    if saa == 0.0 || sbb == 0.0 { f64::NAN } else { sab / (saa * sbb).sqrt() }
+    if saa == 0.0 || sbb == 0.0 {
+        f64::NAN
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
 }
 
 /// The `k` genes most differentially expressed between a condition and the control by

@@ -103,7 +103,10 @@ pub fn make(screen: &Screen, task: Task, seed: u64, data_dir: &Path) -> Result<S
         }
         Task::UnseenSingle => {
             if singles.len() < 4 {
-                return Err(Error::bad_input(data_dir, format!("the unseen_single task needs at least 4 single perturbations; this data set has {}", singles.len())));
+                return Err(Error::bad_input(
+                    data_dir,
+                    format!("the unseen_single task needs at least 4 single perturbations; this data set has {}", singles.len()),
+                ));
             }
             let mut s = singles.clone();
             s.shuffle(&mut rng);
@@ -122,7 +125,13 @@ pub fn make(screen: &Screen, task: Task, seed: u64, data_dir: &Path) -> Result<S
     }
     let seen: HashSet<&str> = (0..n).filter(|&i| set[i] == Some(Set::Train) && screen.targets[i].len() == 1).map(|i| screen.targets[i][0].as_str()).collect();
     let combo_seen = (0..n)
-        .map(|i| if set[i] == Some(Set::Test) && screen.targets[i].len() == 2 { screen.targets[i].iter().filter(|g| seen.contains(g.as_str())).count() as i64 } else { -1 })
+        .map(|i| {
+            if set[i] == Some(Set::Test) && screen.targets[i].len() == 2 {
+                screen.targets[i].iter().filter(|g| seen.contains(g.as_str())).count() as i64
+            } else {
+                -1
+            }
+        })
         .collect();
     let split = Split { task, seed, set, combo_seen };
     if split.indices(Set::Test).is_empty() {

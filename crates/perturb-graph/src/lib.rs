@@ -274,7 +274,12 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
     // Outputs, sorted by (source, target) node index.
     let mut out: Vec<(usize, usize, &EdgeData)> = graph.all_edges().collect();
     out.sort_by_key(|e| (e.0, e.1));
-    let degree: Vec<i64> = (0..nodes.len()).map(|n| graph.neighbors_directed(n, petgraph::Direction::Outgoing).count() as i64 + graph.neighbors_directed(n, petgraph::Direction::Incoming).count() as i64).collect();
+    let degree: Vec<i64> = (0..nodes.len())
+        .map(|n| {
+            graph.neighbors_directed(n, petgraph::Direction::Outgoing).count() as i64
+                + graph.neighbors_directed(n, petgraph::Direction::Incoming).count() as i64
+        })
+        .collect();
     let edges_table = Table::new()
         .with(es::SOURCE, Column::Str(out.iter().map(|e| nodes[e.0].clone()).collect()))
         .with(es::TARGET, Column::Str(out.iter().map(|e| nodes[e.1].clone()).collect()))
@@ -345,7 +350,8 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
 
 fn go_edges(opts: &GraphOptions, go_path: &Path, mapped: &[(Option<String>, names::Match)]) -> Result<Vec<(usize, usize, f64, i64)>> {
     let t = Table::read_parquet(go_path)?;
-    let (gene, term, ontology, evidence) = (t.strings("gene", go_path)?, t.strings("go_id", go_path)?, t.strings("ontology", go_path)?, t.strings("evidence", go_path)?);
+    let (gene, term, ontology, evidence) =
+        (t.strings("gene", go_path)?, t.strings("go_id", go_path)?, t.strings("ontology", go_path)?, t.strings("evidence", go_path)?);
     let mut term_id: HashMap<&str, u32> = HashMap::new();
     let mut terms_of_symbol: HashMap<&str, Vec<u32>> = HashMap::new();
     for i in 0..gene.len() {
@@ -365,10 +371,7 @@ fn go_edges(opts: &GraphOptions, go_path: &Path, mapped: &[(Option<String>, name
             v
         })
         .collect();
-    Ok(go::jaccard_top_k(&sets, term_id.len(), opts.go_min_jaccard, opts.top_k, opts.threads)
-        .into_iter()
-        .map(|(a, b, w)| (a, b, w, 0))
-        .collect())
+    Ok(go::jaccard_top_k(&sets, term_id.len(), opts.go_min_jaccard, opts.top_k, opts.threads).into_iter().map(|(a, b, w)| (a, b, w, 0)).collect())
 }
 
 /// |Pearson| between measured genes over the training conditions' pseudobulk means;
@@ -402,7 +405,10 @@ fn coexpression_edges(opts: &GraphOptions, measured: &[String], inputs: &mut Vec
         }
     }
     if columns.len() < 3 {
-        return Err(Error::bad_input(train_path, format!("only {} training conditions found in {}; coexpression needs at least 3", columns.len(), pb_path.display())));
+        return Err(Error::bad_input(
+            train_path,
+            format!("only {} training conditions found in {}; coexpression needs at least 3", columns.len(), pb_path.display()),
+        ));
     }
     // Standardise each gene's profile across conditions; Pearson = dot / n.
     let n_c = columns.len();
@@ -411,7 +417,11 @@ fn coexpression_edges(opts: &GraphOptions, measured: &[String], inputs: &mut Vec
             let v: Vec<f64> = columns.values().map(|c| c[g]).collect();
             let m = v.iter().sum::<f64>() / n_c as f64;
             let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n_c as f64).sqrt();
-            if sd > 0.0 { v.iter().map(|x| (x - m) / sd).collect() } else { vec![0.0; n_c] }
+            if sd > 0.0 {
+                v.iter().map(|x| (x - m) / sd).collect()
+            } else {
+                vec![0.0; n_c]
+            }
         })
         .collect();
     let mut edges = Vec::new();

@@ -28,13 +28,24 @@ impl Harmoniser {
         for s in symbols {
             h.symbols.insert(s.to_string(), s.to_string());
             // A case-folded name that two symbols share is ambiguous: map it to neither.
-            h.upper.entry(s.to_uppercase()).and_modify(|v| if v.as_deref() != Some(s) { *v = None }).or_insert(Some(s.to_string()));
+            h.upper
+                .entry(s.to_uppercase())
+                .and_modify(|v| {
+                    if v.as_deref() != Some(s) {
+                        *v = None
+                    }
+                })
+                .or_insert(Some(s.to_string()));
         }
         for (alias, symbol, kind) in aliases {
             if kind == "alias" {
                 h.aliases
                     .entry(alias.to_uppercase())
-                    .and_modify(|v| if v.as_deref() != Some(symbol) { *v = None })
+                    .and_modify(|v| {
+                        if v.as_deref() != Some(symbol) {
+                            *v = None
+                        }
+                    })
                     .or_insert(Some(symbol.to_string()));
             } else {
                 h.ids.insert(alias.split('.').next().unwrap_or(alias).to_string(), symbol.to_string());
@@ -68,7 +79,13 @@ mod tests {
     fn h() -> Harmoniser {
         Harmoniser::new(
             ["KLF1", "CEBPA", "SEPTIN7"],
-            [("EKLF", "KLF1", "alias"), ("SEPT7", "SEPTIN7", "alias"), ("ENSG00000105610", "KLF1", "ensembl"), ("CEBP", "CEBPA", "alias"), ("CEBP", "CEBPB", "alias")],
+            [
+                ("EKLF", "KLF1", "alias"),
+                ("SEPT7", "SEPTIN7", "alias"),
+                ("ENSG00000105610", "KLF1", "ensembl"),
+                ("CEBP", "CEBPA", "alias"),
+                ("CEBP", "CEBPB", "alias"),
+            ],
         )
     }
 

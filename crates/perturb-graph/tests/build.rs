@@ -33,7 +33,8 @@ impl Fixture {
             .write_parquet(&priors.join("gene_aliases.parquet"))
             .unwrap();
         // GO: A {1,2,3}, B {1,2}, C {3,4}, D {9}, E {1,2,3}
-        let go: Vec<(&str, &str)> = vec![("A", "1"), ("A", "2"), ("A", "3"), ("B", "1"), ("B", "2"), ("C", "3"), ("C", "4"), ("D", "9"), ("E", "1"), ("E", "2"), ("E", "3")];
+        let go: Vec<(&str, &str)> =
+            vec![("A", "1"), ("A", "2"), ("A", "3"), ("B", "1"), ("B", "2"), ("C", "3"), ("C", "4"), ("D", "9"), ("E", "1"), ("E", "2"), ("E", "3")];
         Table::new()
             .with("gene", Column::Str(go.iter().map(|g| g.0.to_string()).collect()))
             .with("go_id", Column::Str(go.iter().map(|g| format!("GO:{}", g.1)).collect()))
@@ -66,7 +67,13 @@ impl Fixture {
     fn edges(&self) -> Vec<(String, String, f64, i64, String)> {
         let p = self.dir.path().join("graph/edges.parquet");
         let t = Table::read_parquet(&p).unwrap();
-        let (s, tg, w, sg, o) = (t.strings("source", &p).unwrap(), t.strings("target", &p).unwrap(), t.floats("weight", &p).unwrap(), t.ints("sign", &p).unwrap(), t.strings("origin", &p).unwrap());
+        let (s, tg, w, sg, o) = (
+            t.strings("source", &p).unwrap(),
+            t.strings("target", &p).unwrap(),
+            t.floats("weight", &p).unwrap(),
+            t.ints("sign", &p).unwrap(),
+            t.strings("origin", &p).unwrap(),
+        );
         (0..s.len()).map(|i| (s[i].clone(), tg[i].clone(), w[i], sg[i], o[i].clone())).collect()
     }
 

@@ -104,9 +104,7 @@ impl<'a> Pass<'a> {
     /// Decides the scale from the first block: raw counts if every value is a
     /// non-negative integer.
     fn resolve_scale(&mut self, values: &[f64]) -> ValueScale {
-        *self.scale.get_or_insert_with(|| {
-            if values.iter().all(|&v| v >= 0.0 && v.fract() == 0.0) { ValueScale::Counts } else { ValueScale::LogNormalized }
-        })
+        *self.scale.get_or_insert_with(|| if values.iter().all(|&v| v >= 0.0 && v.fract() == 0.0) { ValueScale::Counts } else { ValueScale::LogNormalized })
     }
 
     fn check(&self, scale: ValueScale, cell: usize, gene: usize, v: f64) -> Result<()> {
@@ -205,12 +203,7 @@ fn visit_pipelined(source: &dyn BlockSource, consume: &mut dyn FnMut(Block<'_>) 
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             source.visit(&mut |b: Block<'_>| {
-                let owned = OwnedBlock {
-                    first: b.first,
-                    indptr: b.indptr.to_vec(),
-                    indices: b.indices.to_vec(),
-                    values: b.values.to_vec(),
-                };
+                let owned = OwnedBlock { first: b.first, indptr: b.indptr.to_vec(), indices: b.indices.to_vec(), values: b.values.to_vec() };
                 // A closed channel means the consumer stopped on an error of its own,
                 // which is the one reported.
                 if tx.send(owned).is_err() {
@@ -237,7 +230,11 @@ fn visit_pipelined(source: &dyn BlockSource, consume: &mut dyn FnMut(Block<'_>) 
 /// The factor that scales a cell's counts to `target_sum` (0 for an empty cell, which
 /// scanpy leaves at zero).
 fn size_factor(total: f64, target_sum: f64) -> f64 {
-    if total > 0.0 { target_sum / total } else { 0.0 }
+    if total > 0.0 {
+        target_sum / total
+    } else {
+        0.0
+    }
 }
 
 /// Streams the matrix once (twice for column-major storage, which needs the cell totals
@@ -246,13 +243,7 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
     let n_obs = source.n_obs();
     let n_genes = source.n_vars();
     let n_cond = cfg.n_conditions;
-    let mut pass = Pass {
-        cfg,
-        scale: cfg.scale,
-        n_genes,
-        cond: vec![[0.0; 2]; n_cond * n_genes],
-        gene: vec![[0.0; 3]; n_genes],
-    };
+    let mut pass = Pass { cfg, scale: cfg.scale, n_genes, cond: vec![[0.0; 2]; n_cond * n_genes], gene: vec![[0.0; 3]; n_genes] };
     let mut totals = vec![0.0f64; n_obs];
     let mut kept = vec![false; n_obs];
 
@@ -306,11 +297,8 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                             prefetch(&pass.cond[row + ahead]);
                         }
                         let v = block.values[k];
-                        let (normalized, logv) = if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 {
-                            (v * factor, small[v as usize])
-                        } else {
-                            transform(scale, v, factor)
-                        };
+                        let (normalized, logv) =
+                            if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 { (v * factor, small[v as usize]) } else { transform(scale, v, factor) };
                         pass.add(cond, block.indices[k] as usize, v, normalized, logv);
                     }
                 }
@@ -336,8 +324,7 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
             })?;
             let scale = pass.scale.unwrap_or(ValueScale::Counts);
             for cell in 0..n_obs {
-                kept[cell] = cfg.cell_condition[cell] != NO_CONDITION
-                    && (scale == ValueScale::LogNormalized || totals[cell] >= cfg.min_counts);
+                kept[cell] = cfg.cell_condition[cell] != NO_CONDITION && (scale == ValueScale::LogNormalized || totals[cell] >= cfg.min_counts);
             }
             let factors: Vec<f64> = totals.iter().map(|&t| size_factor(t, cfg.target_sum)).collect();
             source.visit(&mut |block: Block<'_>| {

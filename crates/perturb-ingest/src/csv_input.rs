@@ -36,8 +36,7 @@ fn open(path: &Path) -> Result<csv::Reader<Box<dyn Read>>> {
     let mut buffered = BufReader::new(file);
     let head = buffered.fill_buf().map_err(|e| Error::io(path, e))?;
     let gz = head.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn Read> =
-        if gz { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
+    let mut reader: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
     // Sniff the delimiter from the first line.
     let mut first = Vec::new();
     let mut byte = [0u8; 1];
@@ -78,12 +77,8 @@ fn layout(path: &Path, header: &csv::StringRecord, condition_key: &str, allow_n_
     })?;
     let cell_id = names.iter().enumerate().position(|(i, n)| i != condition && CELL_ID_COLUMNS.contains(&n.as_str()));
     let n_cells = if allow_n_cells { names.iter().position(|n| n == "n_cells") } else { None };
-    let genes: Vec<(usize, String)> = names
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != condition && Some(*i) != cell_id && Some(*i) != n_cells)
-        .map(|(i, n)| (i, n.clone()))
-        .collect();
+    let genes: Vec<(usize, String)> =
+        names.iter().enumerate().filter(|(i, _)| *i != condition && Some(*i) != cell_id && Some(*i) != n_cells).map(|(i, n)| (i, n.clone())).collect();
     if genes.is_empty() {
         return Err(Error::bad_input(path, "no gene columns besides the condition column"));
     }
@@ -95,8 +90,7 @@ fn parse_value(path: &Path, line: u64, column: &str, text: &str) -> Result<f64> 
     if t.is_empty() {
         return Ok(0.0);
     }
-    t.parse::<f64>()
-        .map_err(|_| Error::bad_input(path, format!("line {line}, column '{column}': '{t}' is not a number")))
+    t.parse::<f64>().map_err(|_| Error::bad_input(path, format!("line {line}, column '{column}': '{t}' is not a number")))
 }
 
 pub fn read_counts(path: &Path, condition_key: &str) -> Result<CountsTable> {
@@ -156,10 +150,5 @@ pub fn read_pseudobulk(path: &Path, condition_key: &str) -> Result<PseudobulkTab
     if labels.is_empty() {
         return Err(Error::bad_input(path, "header but no rows"));
     }
-    Ok(PseudobulkTable {
-        labels,
-        genes: lay.genes.into_iter().map(|(_, n)| n).collect(),
-        values,
-        n_cells: lay.n_cells.map(|_| n_cells),
-    })
+    Ok(PseudobulkTable { labels, genes: lay.genes.into_iter().map(|(_, n)| n).collect(), values, n_cells: lay.n_cells.map(|_| n_cells) })
 }

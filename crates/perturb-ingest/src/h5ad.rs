@@ -89,8 +89,7 @@ impl H5ad {
             Err(e) => return Err(Error::io(path, e)),
         }
         // Streaming keeps only metadata and the blocks being read in memory.
-        let file = File::open_streaming(path)
-            .map_err(|e| Error::bad_input(path, format!("cannot read HDF5 structure ({e}); is the file truncated?")))?;
+        let file = File::open_streaming(path).map_err(|e| Error::bad_input(path, format!("cannot read HDF5 structure ({e}); is the file truncated?")))?;
         let h5ad = H5ad { path: path.to_path_buf(), file };
         // Touch the root group now so that a truncated file fails here, with one message.
         h5ad.root_members().map_err(|e| match e {
@@ -150,10 +149,7 @@ impl H5ad {
         let group = self.group(frame)?;
         let attrs = group.attrs().map_err(|e| self.h5err(frame, e))?;
         let index = attrs.get("_index").and_then(|a| a.as_str()).unwrap_or("_index").to_string();
-        let ds = self
-            .file
-            .dataset(&format!("{frame}/{index}"))
-            .map_err(|e| self.h5err(&format!("{frame} has no index '{index}'"), e))?;
+        let ds = self.file.dataset(&format!("{frame}/{index}")).map_err(|e| self.h5err(&format!("{frame} has no index '{index}'"), e))?;
         self.read_strings(&ds, &format!("{frame}/{index}"))
     }
 
@@ -176,9 +172,7 @@ impl H5ad {
         let ds = self.file.dataset(&path).map_err(|e| self.h5err(&path, e))?;
         let attrs = ds.attrs().map_err(|e| self.h5err(&path, e))?;
         if attrs.contains_key("categories") {
-            return Err(self.err(format!(
-                "{path}: categorical column in the pre-0.8 anndata layout; re-save the file with a current anndata"
-            )));
+            return Err(self.err(format!("{path}: categorical column in the pre-0.8 anndata layout; re-save the file with a current anndata")));
         }
         if is_string_dtype(&ds) {
             let values = self.read_strings(&ds, &path)?;
@@ -195,30 +189,21 @@ impl H5ad {
     fn read_categorical(&self, path: &str) -> Result<FrameColumn> {
         let codes_path = format!("{path}/codes");
         let cats_path = format!("{path}/categories");
-        let codes = self
-            .file
-            .dataset(&codes_path)
-            .and_then(|d| d.read_i64())
-            .map_err(|e| self.h5err(&codes_path, e))?;
+        let codes = self.file.dataset(&codes_path).and_then(|d| d.read_i64()).map_err(|e| self.h5err(&codes_path, e))?;
         let cats_ds = self.file.dataset(&cats_path).map_err(|e| self.h5err(&cats_path, e))?;
         let categories: Vec<String> = if is_string_dtype(&cats_ds) {
             self.read_strings(&cats_ds, &cats_path)?
         } else {
-            cats_ds
-                .read_f64()
-                .map_err(|e| self.h5err(&cats_path, e))?
-                .into_iter()
-                .map(format_number)
-                .collect()
+            cats_ds.read_f64().map_err(|e| self.h5err(&cats_path, e))?.into_iter().map(format_number).collect()
         };
         let mut labels = Vec::with_capacity(codes.len());
         for (row, &code) in codes.iter().enumerate() {
             if code < 0 {
                 labels.push(None);
             } else {
-                let label = categories.get(code as usize).ok_or_else(|| {
-                    self.err(format!("{codes_path}: row {row} has code {code} but there are {} categories", categories.len()))
-                })?;
+                let label = categories
+                    .get(code as usize)
+                    .ok_or_else(|| self.err(format!("{codes_path}: row {row} has code {code} but there are {} categories", categories.len())))?;
                 labels.push(Some(label.clone()));
             }
         }
@@ -229,24 +214,14 @@ impl H5ad {
         let values_path = format!("{path}/values");
         let mask_path = format!("{path}/mask");
         let values_ds = self.file.dataset(&values_path).map_err(|e| self.h5err(&values_path, e))?;
-        let mask: Vec<bool> = self
-            .file
-            .dataset(&mask_path)
-            .and_then(|d| d.read_u8())
-            .map_err(|e| self.h5err(&mask_path, e))?
-            .into_iter()
-            .map(|m| m != 0)
-            .collect();
+        let mask: Vec<bool> =
+            self.file.dataset(&mask_path).and_then(|d| d.read_u8()).map_err(|e| self.h5err(&mask_path, e))?.into_iter().map(|m| m != 0).collect();
         if encoding == "nullable-string-array" {
             let values = self.read_strings(&values_ds, &values_path)?;
-            Ok(FrameColumn::Labels(
-                values.into_iter().zip(mask).map(|(v, missing)| (!missing).then_some(v)).collect(),
-            ))
+            Ok(FrameColumn::Labels(values.into_iter().zip(mask).map(|(v, missing)| (!missing).then_some(v)).collect()))
         } else {
             let values = values_ds.read_f64().map_err(|e| self.h5err(&values_path, e))?;
-            Ok(FrameColumn::Numeric(
-                values.into_iter().zip(mask).map(|(v, missing)| if missing { f64::NAN } else { v }).collect(),
-            ))
+            Ok(FrameColumn::Numeric(values.into_iter().zip(mask).map(|(v, missing)| if missing { f64::NAN } else { v }).collect()))
         }
     }
 
@@ -269,15 +244,11 @@ impl H5ad {
                 FrameColumn::Labels(labels) => {
                     let mut out = Vec::with_capacity(labels.len());
                     for (i, l) in labels.into_iter().enumerate() {
-                        out.push(l.ok_or_else(|| {
-                            self.err(format!("{frame}/{k}: gene {} ('{}') has no name", i, index[i]))
-                        })?);
+                        out.push(l.ok_or_else(|| self.err(format!("{frame}/{k}: gene {} ('{}') has no name", i, index[i])))?);
                     }
                     out
                 }
-                FrameColumn::Numeric(_) => {
-                    return Err(self.err(format!("{frame}/{k} is numeric; --gene-key must name a column of gene symbols")))
-                }
+                FrameColumn::Numeric(_) => return Err(self.err(format!("{frame}/{k} is numeric; --gene-key must name a column of gene symbols"))),
             },
         };
         Ok(GeneNames { symbols, ids: index, source: key.map_or_else(|| format!("{frame} index"), |k| format!("{frame}/{k}")) })
@@ -310,13 +281,8 @@ impl H5ad {
                 "csc_matrix" => Orientation::Columns,
                 other => return Err(self.err(format!("{path}: unsupported matrix encoding '{other}' (supported: csr_matrix, csc_matrix, array)"))),
             };
-            let shape = attrs
-                .get("shape")
-                .and_then(attr_shape)
-                .ok_or_else(|| self.err(format!("{path}: sparse matrix without a 'shape' attribute")))?;
-            let open = |name: &str| {
-                self.file.dataset(&format!("{path}/{name}")).map_err(|e| self.h5err(&format!("{path}/{name}"), e))
-            };
+            let shape = attrs.get("shape").and_then(attr_shape).ok_or_else(|| self.err(format!("{path}: sparse matrix without a 'shape' attribute")))?;
+            let open = |name: &str| self.file.dataset(&format!("{path}/{name}")).map_err(|e| self.h5err(&format!("{path}/{name}"), e));
             let (data, indices, indptr_ds) = (open("data")?, open("indices")?, open("indptr")?);
             let indptr = indptr_ds.read_i64().map_err(|e| self.h5err(&format!("{path}/indptr"), e))?;
             let major = match compressed {
@@ -349,13 +315,7 @@ impl H5ad {
             return Err(self.err(format!("{path}: matrix holds strings, not numbers")));
         }
         self.check_filters(&ds, &path)?;
-        Ok(Matrix {
-            h5ad: self,
-            slot: slot.clone(),
-            n_obs: dims[0] as usize,
-            n_vars: dims[1] as usize,
-            storage: Storage::Dense { data: ds },
-        })
+        Ok(Matrix { h5ad: self, slot: slot.clone(), n_obs: dims[0] as usize, n_vars: dims[1] as usize, storage: Storage::Dense { data: ds } })
     }
 
     /// Names an unsupported compression filter up front, instead of failing mid-stream.
@@ -478,16 +438,8 @@ impl<'a> Matrix<'a> {
                         end += 1;
                     }
                     let (lo, hi) = (base as u64, indptr[end] as u64);
-                    let values = if hi > lo {
-                        data.read_f64_rows(lo, hi - lo).map_err(|e| self.err("reading data", e))?
-                    } else {
-                        Vec::new()
-                    };
-                    let raw_idx = if hi > lo {
-                        indices.read_i64_rows(lo, hi - lo).map_err(|e| self.err("reading indices", e))?
-                    } else {
-                        Vec::new()
-                    };
+                    let values = if hi > lo { data.read_f64_rows(lo, hi - lo).map_err(|e| self.err("reading data", e))? } else { Vec::new() };
+                    let raw_idx = if hi > lo { indices.read_i64_rows(lo, hi - lo).map_err(|e| self.err("reading indices", e))? } else { Vec::new() };
                     idx.clear();
                     for &i in &raw_idx {
                         if i < 0 || i as usize >= minor {

@@ -59,8 +59,7 @@ pub enum HvgSelection {
 
 impl HvgSelection {
     /// scanpy's default cutoffs.
-    pub const SCANPY_CUTOFFS: HvgSelection =
-        HvgSelection::Cutoffs { min_mean: 0.0125, max_mean: 3.0, min_disp: 0.5, max_disp: f64::INFINITY };
+    pub const SCANPY_CUTOFFS: HvgSelection = HvgSelection::Cutoffs { min_mean: 0.0125, max_mean: 3.0, min_disp: 0.5, max_disp: f64::INFINITY };
 }
 
 /// The per-gene output, in scanpy's column names; NaN where a flavor does not define it.
@@ -127,7 +126,11 @@ pub fn dispersion_based(flavor: HvgFlavor, mean: &[f64], var: &[f64], selection:
                 let (avg, dev) = mean_and_std(&finite);
                 // A bin with a single gene has no standard deviation; scanpy then sets its
                 // normalised dispersion to 1 by dividing the dispersion by itself.
-                if dev.is_nan() { (0.0, avg) } else { (avg, dev) }
+                if dev.is_nan() {
+                    (0.0, avg)
+                } else {
+                    (avg, dev)
+                }
             }
             _ => {
                 let med = median(d);
@@ -136,8 +139,7 @@ pub fn dispersion_based(flavor: HvgFlavor, mean: &[f64], var: &[f64], selection:
             }
         })
         .collect();
-    let dispersions_norm: Vec<f64> =
-        (0..n).map(|g| (dispersions[g] - stats[bins[g]].0) / stats[bins[g]].1).collect();
+    let dispersions_norm: Vec<f64> = (0..n).map(|g| (dispersions[g] - stats[bins[g]].0) / stats[bins[g]].1).collect();
     let highly_variable = match selection {
         HvgSelection::Cutoffs { min_mean, max_mean, min_disp, max_disp } => (0..n)
             .map(|g| {
@@ -227,7 +229,11 @@ fn percentile_linear(sorted: &[f64], q: f64) -> f64 {
     let hi = (lo + 1).min(n - 1);
     let (a, b) = (sorted[lo], sorted[hi]);
     let diff = b - a;
-    if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
 }
 
 /// Index of the right-closed bin (edges[i], edges[i+1]] holding v.
@@ -265,7 +271,11 @@ fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let m = s.len() / 2;
-    if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 }
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
 }
 
 /// The mean-variance trend of `seurat_v3` and the clip value it implies per gene.
@@ -324,14 +334,7 @@ pub fn seurat_v3_select(
             highly_variable[g] = true;
         }
     }
-    HvgTable {
-        means: mean.to_vec(),
-        variances: var.to_vec(),
-        variances_norm: norm,
-        highly_variable,
-        highly_variable_rank: rank,
-        ..HvgTable::nan(n)
-    }
+    HvgTable { means: mean.to_vec(), variances: var.to_vec(), variances_norm: norm, highly_variable, highly_variable_rank: rank, ..HvgTable::nan(n) }
 }
 
 #[cfg(test)]

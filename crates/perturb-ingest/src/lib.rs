@@ -178,10 +178,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     opts.validate()?;
     // Fail on a missing input before starting the hash thread.
     std::fs::metadata(&opts.input).map_err(|e| Error::io(&opts.input, e))?;
-    let staged = Staged {
-        dir: StagedDir::new(&opts.out)?,
-        input_hash: std::cell::Cell::new(Some(InputFile::hash_in_background(&opts.input))),
-    };
+    let staged = Staged { dir: StagedDir::new(&opts.out)?, input_hash: std::cell::Cell::new(Some(InputFile::hash_in_background(&opts.input))) };
     let summary = match opts.resolved_format() {
         InputFormat::H5ad | InputFormat::Auto => {
             let file = h5ad::H5ad::open(&opts.input)?;
@@ -246,8 +243,7 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
     };
     let mut by_label: HashMap<&str, Condition> = HashMap::new();
     for &label in distinct.keys() {
-        let c = Condition::parse(label, syntax, &opts.control)
-            .map_err(|m| Error::bad_input(&opts.input, format!("obs/{}: {m}", opts.condition_key)))?;
+        let c = Condition::parse(label, syntax, &opts.control).map_err(|m| Error::bad_input(&opts.input, format!("obs/{}: {m}", opts.condition_key)))?;
         by_label.insert(label, c);
     }
     // The control is the label the user named (default `ctrl`), exactly: a GEARS file
@@ -259,12 +255,7 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
         }
         return Err(Error::bad_input(
             &opts.input,
-            format!(
-                "no control cells: no label of obs/{} is '{}' (labels: {}); set --control",
-                opts.condition_key,
-                opts.control,
-                shown.join(", ")
-            ),
+            format!("no control cells: no label of obs/{} is '{}' (labels: {}); set --control", opts.condition_key, opts.control, shown.join(", ")),
         ));
     }
     // Order: control, singles, doubles, multi; by name within a kind.
@@ -306,10 +297,7 @@ fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()>
     if dups.is_empty() {
         Ok(())
     } else {
-        Err(Error::bad_input(
-            path,
-            format!("duplicate gene names in {source}: {}; pick unique symbols with --gene-key", dups.join(", ")),
-        ))
+        Err(Error::bad_input(path, format!("duplicate gene names in {source}: {}; pick unique symbols with --gene-key", dups.join(", "))))
     }
 }
 
@@ -345,10 +333,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         if pass.cond_cells[c] == 0 {
             return Err(Error::bad_input(
                 &opts.input,
-                format!(
-                    "condition '{}' has zero cells after filtering ({} dropped by --min-counts {})",
-                    cond, pass.cond_filtered[c], opts.min_counts
-                ),
+                format!("condition '{}' has zero cells after filtering ({} dropped by --min-counts {})", cond, pass.cond_filtered[c], opts.min_counts),
             ));
         }
     }
@@ -371,9 +356,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             log_sum_sq[g] += pass.cond_sum_sq[c * n_genes + g];
         }
     }
-    let moments_of = |sum: &[f64], sq: &[f64]| -> (Vec<f64>, Vec<f64>) {
-        (0..n_genes).map(|g| accumulate::mean_var(sum[g], sq[g], n_kept)).unzip()
-    };
+    let moments_of = |sum: &[f64], sq: &[f64]| -> (Vec<f64>, Vec<f64>) { (0..n_genes).map(|g| accumulate::mean_var(sum[g], sq[g], n_kept)).unzip() };
     let selection = if opts.hvg_cutoffs { HvgSelection::SCANPY_CUTOFFS } else { HvgSelection::TopGenes(opts.n_top_genes) };
     let hvg = match opts.hvg_flavor {
         HvgFlavor::Seurat => {
@@ -386,23 +369,21 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         }
         HvgFlavor::SeuratV3 => {
             let (m, v) = moments_of(&pass.gene_sum, &pass.gene_sum_sq);
-            let trend = hvg::seurat_v3_trend(&m, &v, n_kept as usize, 0.3)
-                .map_err(|e| Error::bad_input(&opts.input, format!("seurat_v3 trend fit failed: {e}")))?;
+            let trend =
+                hvg::seurat_v3_trend(&m, &v, n_kept as usize, 0.3).map_err(|e| Error::bad_input(&opts.input, format!("seurat_v3 trend fit failed: {e}")))?;
             let (cs_, cs2) = accumulate::clipped_sums(source, &pass.kept, &trend.clip)?;
             hvg::seurat_v3_select(&trend, &m, &v, n_kept as usize, &cs_, &cs2, opts.n_top_genes)
         }
     };
 
     let control = 0; // conditions are sorted with control first
-    let control_mean: Vec<f64> =
-        (0..n_genes).map(|g| pass.cond_sum[control * n_genes + g] / pass.cond_cells[control] as f64).collect();
+    let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.cond_sum[control * n_genes + g] / pass.cond_cells[control] as f64).collect();
 
     let mut warnings = Vec::new();
     if pass.scale == ValueScale::LogNormalized {
         let median = median_of(&pass.cell_totals);
-        warnings.push(format!(
-            "{matrix} read as log-normalised (log1p of normalised counts); used as is. Median per-cell total of expm1(values) = {median:.1}"
-        ));
+        warnings
+            .push(format!("{matrix} read as log-normalised (log1p of normalised counts); used as is. Median per-cell total of expm1(values) = {median:.1}"));
     }
     let mut pseudobulk_mean = Vec::with_capacity(n_cond * n_genes);
     let mut pseudobulk_var = Vec::with_capacity(n_cond * n_genes);
@@ -462,7 +443,11 @@ fn median_of(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let m = s.len() / 2;
-    if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 }
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
 }
 
 fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {

@@ -75,10 +75,9 @@ impl fmt::Display for LoessError {
             LoessError::NonFinite { index } => write!(f, "loess: non-finite x or y at index {index}"),
             LoessError::InvalidSpan { span } => write!(f, "loess: span must be in (0, 1], got {span}"),
             LoessError::InvalidDegree { degree } => write!(f, "loess: degree must be 0, 1 or 2, got {degree}"),
-            LoessError::SpanTooSmall { span, q, needed } => write!(
-                f,
-                "loess: span {span} gives a neighbourhood of {q} points but the local fit needs at least {needed}"
-            ),
+            LoessError::SpanTooSmall { span, q, needed } => {
+                write!(f, "loess: span {span} gives a neighbourhood of {q} points but the local fit needs at least {needed}")
+            }
             LoessError::ZeroWidthNeighbourhood { at } => {
                 write!(f, "loess: zero-width neighbourhood at x = {at}; make span bigger")
             }
@@ -183,8 +182,7 @@ impl KdTree {
             let count = hi - lo;
             // (The other leaf test, diameter <= fd, never fires: fd = 0 and the box has
             // positive width.)
-            let mut leaf =
-                count <= fc || ncmax < tree.cells.len() + 2 || (nvmax as f64) < tree.vertices.len() as f64 + 1.0;
+            let mut leaf = count <= fc || ncmax < tree.cells.len() + 2 || (nvmax as f64) < tree.vertices.len() as f64 + 1.0;
             let mut m = 0;
             if !leaf {
                 // count > fc >= 0, so the cell is non-empty; inclusive bounds l..=u.
@@ -496,10 +494,7 @@ mod tests {
         assert!(matches!(loess_fitted(&x, &x, f64::NAN, 2), Err(LoessError::InvalidSpan { .. })));
         assert_eq!(loess_fitted(&x, &x, 0.3, 3), Err(LoessError::InvalidDegree { degree: 3 }));
         assert_eq!(loess_fitted(&[0.0, 1.0, 2.0], &[0.0, 1.0, 2.0], 1.0, 2), Err(LoessError::TooFewPoints { n: 3 }));
-        assert!(matches!(
-            loess_fitted(&x[..12], &x[..12], 0.3, 2),
-            Err(LoessError::SpanTooSmall { q: 3, needed: 4, .. })
-        ));
+        assert!(matches!(loess_fitted(&x[..12], &x[..12], 0.3, 2), Err(LoessError::SpanTooSmall { q: 3, needed: 4, .. })));
         // Twenty copies of 5.5 among 1..=10: the tree puts a vertex at 5.5, whose nine
         // nearest neighbours are all at distance zero.
         let mut xt: Vec<f64> = (1..=10).map(f64::from).collect();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use perturb_core::schema::{conditions as cs, genes as gs, pseudobulk as ps};
 use perturb_core::Table;
-use perturb_ingest::{ingest, InputFormat, IngestOptions};
+use perturb_ingest::{ingest, IngestOptions, InputFormat};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/h5ad").join(name)
@@ -46,7 +46,12 @@ fn gears_labels_merge_and_unmeasured_targets_are_flagged_not_dropped() {
     assert_eq!(s.targets_not_measured, ["ZZZ9"]);
     // Kinds line up with gene counts.
     for (k, genes) in t.strings(cs::KIND, &p).unwrap().iter().zip(t.string_lists(cs::GENES, &p).unwrap()) {
-        let want = match genes.len() { 0 => "control", 1 => "single", 2 => "double", _ => "multi" };
+        let want = match genes.len() {
+            0 => "control",
+            1 => "single",
+            2 => "double",
+            _ => "multi",
+        };
         assert_eq!(k, want);
     }
 }

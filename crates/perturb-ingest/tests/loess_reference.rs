@@ -59,18 +59,9 @@ fn matches_skmisc_reference_fits() {
                 worst_i = i;
             }
         }
-        println!(
-            "{name}: n={} max rel err {worst:.3e} at i={worst_i} (x={}, got {}, skmisc {})",
-            x.len(),
-            x[worst_i],
-            fitted[worst_i],
-            reference[worst_i]
-        );
+        println!("{name}: n={} max rel err {worst:.3e} at i={worst_i} (x={}, got {}, skmisc {})", x.len(), x[worst_i], fitted[worst_i], reference[worst_i]);
         if worst.is_nan() || worst > MAX_REL_ERR {
-            failures.push(format!(
-                "{name}: max rel err {worst:.3e} at i={worst_i}: x={} got {} skmisc {}",
-                x[worst_i], fitted[worst_i], reference[worst_i]
-            ));
+            failures.push(format!("{name}: max rel err {worst:.3e} at i={worst_i}: x={} got {} skmisc {}", x[worst_i], fitted[worst_i], reference[worst_i]));
         }
     }
     assert!(failures.is_empty(), "loess differs from skmisc:\n{}", failures.join("\n"));

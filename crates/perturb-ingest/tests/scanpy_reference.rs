@@ -25,10 +25,7 @@ fn read_csv(name: &str) -> Vec<HashMap<String, String>> {
     let path = fixtures().join("reference").join(name);
     let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
-    reader
-        .records()
-        .map(|r| header.iter().cloned().zip(r.unwrap().iter().map(str::to_string)).collect())
-        .collect()
+    reader.records().map(|r| header.iter().cloned().zip(r.unwrap().iter().map(str::to_string)).collect()).collect()
 }
 
 fn num(text: &str) -> f64 {
@@ -181,7 +178,13 @@ fn check_hvg(result: &Ingested, reference: &str, columns: &[&str]) {
 fn hvg_seurat_matches_scanpy() {
     let r = run(|o| o.hvg_flavor = HvgFlavor::Seurat, &h5ad("csr_f32.h5ad"));
     check_hvg(&r, "hvg_seurat.csv", &[gs::MEANS, gs::DISPERSIONS, gs::DISPERSIONS_NORM]);
-    let r = run(|o| { o.hvg_flavor = HvgFlavor::Seurat; o.hvg_cutoffs = true; }, &h5ad("csr_f32.h5ad"));
+    let r = run(
+        |o| {
+            o.hvg_flavor = HvgFlavor::Seurat;
+            o.hvg_cutoffs = true;
+        },
+        &h5ad("csr_f32.h5ad"),
+    );
     check_hvg(&r, "hvg_seurat_cutoffs.csv", &[gs::MEANS, gs::DISPERSIONS, gs::DISPERSIONS_NORM]);
 }
 
@@ -189,7 +192,13 @@ fn hvg_seurat_matches_scanpy() {
 fn hvg_cell_ranger_matches_scanpy() {
     let r = run(|o| o.hvg_flavor = HvgFlavor::CellRanger, &h5ad("csr_f32.h5ad"));
     check_hvg(&r, "hvg_cell_ranger.csv", &[gs::MEANS, gs::DISPERSIONS, gs::DISPERSIONS_NORM]);
-    let r = run(|o| { o.hvg_flavor = HvgFlavor::CellRanger; o.hvg_cutoffs = true; }, &h5ad("csr_f32.h5ad"));
+    let r = run(
+        |o| {
+            o.hvg_flavor = HvgFlavor::CellRanger;
+            o.hvg_cutoffs = true;
+        },
+        &h5ad("csr_f32.h5ad"),
+    );
     check_hvg(&r, "hvg_cell_ranger_cutoffs.csv", &[gs::MEANS, gs::DISPERSIONS, gs::DISPERSIONS_NORM]);
 }
 

@@ -157,14 +157,7 @@ pub struct Sizes {
 /// Builds the design of `preset` at `scale`. `regulators` are the network's regulators,
 /// most targets first (used to pick CRISPRi targets); `calibration` supplies Norman's
 /// conditions and cell-count distribution.
-pub fn build(
-    preset: Preset,
-    scale: Scale,
-    sizes: &Sizes,
-    calibration: &Calibration,
-    regulators: &[String],
-    rng: &mut ChaCha8Rng,
-) -> Result<Design> {
+pub fn build(preset: Preset, scale: Scale, sizes: &Sizes, calibration: &Calibration, regulators: &[String], rng: &mut ChaCha8Rng) -> Result<Design> {
     let n_genes = sizes.n_genes.unwrap_or(match scale {
         Scale::Quick => 2_000,
         Scale::Full => 19_000,
@@ -197,10 +190,7 @@ pub fn build(
         }
     };
     // Cells per condition: Norman's distribution (quick) or scaled up to the full size.
-    let draws: Vec<f64> = perturbations
-        .iter()
-        .map(|_| quantile_at(&calibration.cells_per_condition_quantiles, rng.random::<f64>()))
-        .collect();
+    let draws: Vec<f64> = perturbations.iter().map(|_| quantile_at(&calibration.cells_per_condition_quantiles, rng.random::<f64>())).collect();
     let (n_control, per_condition): (usize, Vec<usize>) = match (scale, sizes.n_cells) {
         // Real Norman conditions hold ~300 cells (91,205 cells / 237 conditions in the
         // GEARS release); the published table's 59-99 are a subsample. Quick keeps the

@@ -109,12 +109,7 @@ mod tests {
 
     /// A -> C and B -> C, both activating, C saturating (n = 1).
     fn fan_in(hill: u8) -> Regulation {
-        Regulation {
-            inputs: vec![vec![], vec![], vec![(0, 1.0), (1, 1.0)]],
-            amplitude: vec![1.0; 3],
-            hill_n: vec![1, 1, hill],
-            half_saturation: 1.0,
-        }
+        Regulation { inputs: vec![vec![], vec![], vec![(0, 1.0), (1, 1.0)]], amplitude: vec![1.0; 3], hill_n: vec![1, 1, hill], half_saturation: 1.0 }
     }
 
     #[test]

@@ -33,10 +33,7 @@ impl CountScreen {
 }
 
 fn encoding(kind: &str, version: &str) -> [(&'static str, AttrValue); 2] {
-    [
-        ("encoding-type", AttrValue::String(kind.to_string())),
-        ("encoding-version", AttrValue::String(version.to_string())),
-    ]
+    [("encoding-type", AttrValue::String(kind.to_string())), ("encoding-version", AttrValue::String(version.to_string()))]
 }
 
 /// Writes `screen` to `path` atomically (temp file, then rename).

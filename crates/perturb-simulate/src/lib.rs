@@ -136,7 +136,13 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     for e in &network.edges {
         if let (Some(&s), Some(&t)) = (index.get(e.source.as_str()), index.get(e.target.as_str())) {
             let sign = match e.sign {
-                0 => if rng.random::<bool>() { 1.0 } else { -1.0 },
+                0 => {
+                    if rng.random::<bool>() {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                }
                 s => f64::from(s),
             };
             let w = sign * weight.sample(&mut rng);
@@ -155,9 +161,7 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     let rate = control_rates(n_genes, &calibration, &mut rng);
     let dispersion_dist = LogNormal::new(p.dispersion.ln(), 0.4).expect("valid");
     let dispersion: Vec<f64> = (0..n_genes).map(|_| dispersion_dist.sample(&mut rng)).collect();
-    let program: Vec<f64> = (0..n_genes)
-        .map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 })
-        .collect();
+    let program: Vec<f64> = (0..n_genes).map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 }).collect();
 
     // Each target's shift is a property of its guide: the same in singles and doubles.
     let (lo, hi) = match opts.preset.modality() {
@@ -189,17 +193,10 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         .collect();
 
     // Cells, shuffled as a pooled screen's are.
-    let mut plan: Vec<sample::CellPlan> =
-        design.conditions.iter().enumerate().flat_map(|(i, c)| std::iter::repeat_n(i as u16, c.n_cells)).collect();
+    let mut plan: Vec<sample::CellPlan> = design.conditions.iter().enumerate().flat_map(|(i, c)| std::iter::repeat_n(i as u16, c.n_cells)).collect();
     plan.shuffle(&mut rng);
-    let model = sample::CellModel {
-        rate: &rate,
-        dispersion: &dispersion,
-        program: &program,
-        deviation: &deviation,
-        level_weights: &level_weights,
-        depth_spread: 0.35,
-    };
+    let model =
+        sample::CellModel { rate: &rate, dispersion: &dispersion, program: &program, deviation: &deviation, level_weights: &level_weights, depth_spread: 0.35 };
     let sampled = sample::sample_cells(&model, &plan, opts.seed, opts.threads);
     let report = opts.report.then(|| report::measure(&design, &sampled, &plan, &calibration));
 
@@ -232,10 +229,7 @@ fn replace_targets(design: &mut design::Design, targets: &[String], known: &[Str
     for t in targets {
         if known.binary_search(t).is_err() {
             let close = network::close_names(t, known, 5);
-            return Err(Error::bad_input(
-                network,
-                format!("target gene '{t}' is not in the network (closest names: {})", close.join(", ")),
-            ));
+            return Err(Error::bad_input(network, format!("target gene '{t}' is not in the network (closest names: {})", close.join(", "))));
         }
     }
     let cells: Vec<usize> = design.conditions.iter().skip(1).map(|c| c.n_cells).collect();
@@ -281,10 +275,7 @@ fn choose_genes(design: &design::Design, network: &Network, opts: &SimulateOptio
         }
     }
     if genes.len() < design.n_genes {
-        return Err(Error::bad_option(
-            "--n-genes",
-            format!("{} genes asked for but the network (and padding) name only {}", design.n_genes, genes.len()),
-        ));
+        return Err(Error::bad_option("--n-genes", format!("{} genes asked for but the network (and padding) name only {}", design.n_genes, genes.len())));
     }
     // Keep every target; cut the rest.
     genes.truncate(design.n_genes.max(targets.len()));

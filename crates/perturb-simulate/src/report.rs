@@ -90,9 +90,8 @@ pub fn measure(design: &Design, sampled: &Sampled, plan: &[CellPlan], calibratio
             (real_cdf - lo).abs().max((real_cdf - hi).abs())
         })
         .fold(0.0, f64::max);
-    let mut umis: Vec<f64> = (0..plan.len())
-        .map(|c| sampled.counts[sampled.indptr[c] as usize..sampled.indptr[c + 1] as usize].iter().map(|&v| f64::from(v)).sum())
-        .collect();
+    let mut umis: Vec<f64> =
+        (0..plan.len()).map(|c| sampled.counts[sampled.indptr[c] as usize..sampled.indptr[c + 1] as usize].iter().map(|&v| f64::from(v)).sum()).collect();
     let mut detected: Vec<f64> = (0..plan.len()).map(|c| (sampled.indptr[c + 1] - sampled.indptr[c]) as f64).collect();
     let real = &calibration.published_l2_mean;
     let real_ratio = real.get("no_change").copied().unwrap_or(f64::NAN) / real.get("additive_model").copied().unwrap_or(f64::NAN);

@@ -89,7 +89,8 @@ pub fn train(config: &AppConfig, edges: &[(usize, usize, f32)], examples: &[Exam
         } else {
             let valid = model.valid();
             let plain = GraphTensors::new(config.n_genes, edges, device);
-            val.chunks(opts.batch_size.max(1)).map(|b| loss_of(&valid, &plain, b, device).into_scalar::<f32>() as f64 * b.len() as f64).sum::<f64>() / val.len() as f64
+            val.chunks(opts.batch_size.max(1)).map(|b| loss_of(&valid, &plain, b, device).into_scalar::<f32>() as f64 * b.len() as f64).sum::<f64>()
+                / val.len() as f64
         };
         history.push((epoch, train_loss, val_loss));
         tracing::debug!(epoch, train_loss, val_loss, "epoch");
