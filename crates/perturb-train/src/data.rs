@@ -4,38 +4,58 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use perturb_core::ingested::IngestedScreen;
 use perturb_core::schema::{edges as es, nodes as ns};
 use perturb_core::{Error, Result, Table};
 
+use crate::features::Edge;
 use crate::train::Example;
 
-/// The network over graph nodes, plus the order of output genes.
+/// The network over graph nodes.
 #[derive(Debug, Clone)]
 pub struct GraphData {
     pub nodes: Vec<String>,
-    pub edges: Vec<(usize, usize, f32)>,
+    pub edges: Vec<Edge>,
 }
 
 impl GraphData {
     pub fn read(dir: &Path) -> Result<GraphData> {
         let np = dir.join(ns::FILE);
         let ep = dir.join(es::FILE);
+        for p in [&np, &ep] {
+            if !p.is_file() {
+                return Err(Error::bad_input(p, "missing: --graph must be a folder written by `perturb graph`"));
+            }
+        }
         let nodes = Table::read_parquet(&np)?.strings(ns::NODE, &np)?.to_vec();
         let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let t = Table::read_parquet(&ep)?;
-        let (s, tg, w) = (t.strings(es::SOURCE, &ep)?, t.strings(es::TARGET, &ep)?, t.floats(es::WEIGHT, &ep)?);
+        let (s, tg, w, sign) = (t.strings(es::SOURCE, &ep)?, t.strings(es::TARGET, &ep)?, t.floats(es::WEIGHT, &ep)?, t.ints(es::SIGN, &ep)?);
         let mut edges = Vec::with_capacity(s.len());
         for i in 0..s.len() {
             let (Some(&a), Some(&b)) = (index.get(s[i].as_str()), index.get(tg[i].as_str())) else {
                 return Err(Error::bad_input(&ep, format!("edge {} -> {} names a node missing from {}", s[i], tg[i], np.display())));
             };
-            edges.push((a, b, w[i] as f32));
+            edges.push(Edge { source: a, target: b, weight: w[i] as f32, sign: sign[i].signum() as f32 });
         }
         Ok(GraphData { nodes, edges })
     }
 
     pub fn node_index(&self) -> HashMap<&str, usize> {
         self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect()
+    }
+
+    /// The node of every output gene; every measured gene must be a node.
+    pub fn output_nodes(&self, genes: &[String], graph_dir: &Path) -> Result<Vec<usize>> {
+        let ni = self.node_index();
+        genes
+            .iter()
+            .map(|g| {
+                ni.get(g.as_str()).copied().ok_or_else(|| {
+                    Error::bad_input(graph_dir.join(ns::FILE), format!("measured gene '{g}' is not a node; the graph was built for other data (rebuild it with `perturb graph --genes` on this ingest folder)"))
+                })
+            })
+            .collect()
     }
 }
 
@@ -47,25 +67,56 @@ pub struct Targets {
     pub condition_genes: Vec<Vec<String>>,
     /// condition-major, genes wide.
     pub lfc: Vec<f32>,
+    /// Standard error of each log-fold change (condition and control sampling), same layout.
+    pub standard_error: Vec<f32>,
+    pub control_mean: Vec<f64>,
+    pub control_variance: Vec<f64>,
 }
 
 impl Targets {
     pub fn read(dir: &Path) -> Result<Targets> {
-        let screen = perturb_core::ingested::IngestedScreen::read(dir)?;
+        let screen = IngestedScreen::read(dir)?;
         let ng = screen.n_genes();
         let control = screen.control().to_vec();
-        let lfc = (0..screen.conditions.len()).flat_map(|c| (0..ng).map(|g| (screen.mean[c * ng + g] - control[g]) as f32).collect::<Vec<_>>()).collect();
-        Ok(Targets { genes: screen.genes, conditions: screen.conditions, condition_genes: screen.targets, lfc })
+        let control_variance = screen.variance_row(0).to_vec();
+        let n_control = screen.n_cells[0].max(1) as f64;
+        let mut lfc = Vec::with_capacity(screen.mean.len());
+        let mut standard_error = Vec::with_capacity(screen.mean.len());
+        for c in 0..screen.conditions.len() {
+            let n = screen.n_cells[c].max(1) as f64;
+            for g in 0..ng {
+                lfc.push((screen.mean[c * ng + g] - control[g]) as f32);
+                let v = screen.variance[c * ng + g] / n + control_variance[g] / n_control;
+                standard_error.push(if v.is_finite() { v.sqrt() as f32 } else { 0.0 });
+            }
+        }
+        Ok(Targets {
+            genes: screen.genes,
+            conditions: screen.conditions,
+            condition_genes: screen.targets,
+            lfc,
+            standard_error,
+            control_mean: control,
+            control_variance,
+        })
     }
 
     pub fn row(&self, c: usize) -> &[f32] {
         let n = self.genes.len();
         &self.lfc[c * n..(c + 1) * n]
     }
+
+    fn standard_error_row(&self, c: usize) -> &[f32] {
+        let n = self.genes.len();
+        &self.standard_error[c * n..(c + 1) * n]
+    }
 }
 
 /// The conditions of `set` in a split file written by the evaluator.
 pub fn split_conditions(path: &Path, set: &str) -> Result<Vec<String>> {
+    if !path.is_file() {
+        return Err(Error::bad_input(path, "missing: --split must be a split file written by `perturb eval`"));
+    }
     let t = Table::read_parquet(path)?;
     let (c, s) = (t.strings("condition", path)?, t.strings("set", path)?);
     Ok(c.iter().zip(s).filter(|(_, x)| *x == set).map(|(c, _)| c.clone()).collect())
@@ -104,14 +155,20 @@ pub fn additive_part(singles: &HashMap<String, Vec<f32>>, genes: &[String]) -> O
 }
 
 /// Training examples for `conditions` (the control is skipped).
-pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], split_path: &Path, mode: TargetMode) -> Result<Vec<Example>> {
-    let singles = single_effects(targets, conditions);
+pub fn examples(
+    targets: &Targets,
+    graph: &GraphData,
+    conditions: &[String],
+    singles: &HashMap<String, Vec<f32>>,
+    split_path: &Path,
+    mode: TargetMode,
+) -> Result<Vec<Example>> {
     let ci: HashMap<&str, usize> = targets.conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let ni = graph.node_index();
     let mut out = Vec::new();
     for name in conditions {
         let Some(&c) = ci.get(name.as_str()) else {
-            return Err(Error::bad_input(split_path, format!("condition '{name}' is not in the ingested data")));
+            return Err(Error::bad_input(split_path, format!("condition '{name}' is not in the ingested data; the split was made for other data")));
         };
         if targets.condition_genes[c].is_empty() {
             continue;
@@ -122,14 +179,11 @@ pub fn examples(targets: &Targets, graph: &GraphData, conditions: &[String], spl
             .collect::<Result<Vec<usize>>>()?;
         let mut lfc = targets.row(c).to_vec();
         if mode == TargetMode::ResidualOverAdditive {
-            if let Some(add) = additive_part(&singles, &targets.condition_genes[c]) {
+            if let Some(add) = additive_part(singles, &targets.condition_genes[c]) {
                 lfc.iter_mut().zip(add).for_each(|(y, a)| *y -= a);
             }
         }
-        out.push(Example { genes, lfc });
-    }
-    if out.is_empty() {
-        return Err(Error::bad_input(split_path, "the training split has no perturbed conditions"));
+        out.push(Example { genes, lfc, standard_error: targets.standard_error_row(c).to_vec() });
     }
     Ok(out)
 }

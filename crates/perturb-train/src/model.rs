@@ -6,7 +6,16 @@
 //! it to per-gene log-fold changes versus control. Ablations swap the gene embedding
 //! (random or identity instead of the GNN), the pooling (mean instead of attention) and
 //! the decoder (MLP instead of linear). The graph is passed to `forward` as an edge list
-//! and aggregated with gather / scatter-add: no dense n × n adjacency is ever built.
+//! and aggregated with gather / scatter: no dense n × n adjacency is ever built.
+//!
+//! Beyond the seed design, each a switch that is off by default:
+//! - `query_skip`: the perturbation query joins the pooled state before decoding;
+//! - a gene-wise head (`head_features > 0`): a small MLP shared by all output genes that
+//!   reads, per (perturbation, gene), the decoder's output, the gene's attention weight, a
+//!   projection of its embedding and the features `features.rs` builds (how the
+//!   perturbation reaches the gene through the network, the measured singles' effects on
+//!   it); its output is added to a per-(perturbation, gene) base (the measured singles'
+//!   sum when the additive gate is on, else zero).
 
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -18,7 +27,7 @@ use serde::{Deserialize, Serialize};
 /// How genes get their embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GeneEmbedding {
-    /// Learned per-gene vectors refined by GNN layers over the network (the seed design).
+    /// Initial gene vectors refined by GNN layers over the network (the seed design).
     Gnn,
     /// Fixed random vectors, no graph (ablation).
     Random,
@@ -27,13 +36,16 @@ pub enum GeneEmbedding {
     Identity,
 }
 
-/// How neighbours' embeddings are combined in a GNN layer.
+/// How neighbours' embeddings are combined in a GNN layer (messages are weighted by the
+/// edge weight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Aggregation {
-    /// Edge-weighted mean.
+    /// Sum of weighted messages over the sum of incoming weights.
     Mean,
-    /// Edge-weighted sum.
+    /// Sum of weighted messages.
     Sum,
+    /// Element-wise maximum of weighted messages (0 for a gene without inputs).
+    Max,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +73,9 @@ pub struct AppConfig {
     pub hidden: usize,
     #[config(default = 2)]
     pub layers: usize,
+    /// Width of the additive attention's tanh layer (its cost is batch × genes × this).
+    #[config(default = 16)]
+    pub attention_hidden: usize,
     #[config(default = "GeneEmbedding::Gnn")]
     pub gene_embedding: GeneEmbedding,
     #[config(default = "Aggregation::Mean")]
@@ -69,12 +84,27 @@ pub struct AppConfig {
     pub pooling: Pooling,
     #[config(default = "Decoder::Linear")]
     pub decoder: Decoder,
-    /// Adds the perturbation query to the pooled state before decoding (an improvement
-    /// option beyond the seed design: the decoder then sees which genes were perturbed
-    /// even when the attention is still flat).
+    /// Adds the perturbation query to the pooled state before decoding (the decoder then
+    /// sees which genes were perturbed even when the attention is still flat).
     #[config(default = false)]
     pub query_skip: bool,
+    /// GNN input: learned per-gene vectors (the seed design).
+    #[config(default = true)]
+    pub learned_vectors: bool,
+    /// GNN input: width of fixed per-node features (control statistics, network degrees),
+    /// projected to the embedding width and added to the learned vectors; 0 = none.
+    #[config(default = 0)]
+    pub node_features: usize,
+    /// Width of the per-(perturbation, gene) features of the gene-wise head; 0 = no head
+    /// (the seed design's decoder alone).
+    #[config(default = 0)]
+    pub head_features: usize,
+    #[config(default = 32)]
+    pub head_hidden: usize,
 }
+
+/// Width of the projection of each output gene's embedding that the head reads.
+const HEAD_EMBEDDING: usize = 8;
 
 /// One message-passing layer: h' = relu(W [h ‖ AGG_j h_j] + b).
 #[derive(Module, Debug)]
@@ -82,15 +112,26 @@ pub struct GnnLayer {
     linear: Linear,
 }
 
+/// The gene-wise head: an MLP applied to every (perturbation, output gene).
+#[derive(Module, Debug)]
+pub struct GeneHead {
+    embedding: Linear,
+    hidden_1: Linear,
+    hidden_2: Linear,
+    out: Linear,
+}
+
 #[derive(Module, Debug)]
 pub struct App {
     gene_vectors: Param<Tensor<2>>,
+    node_projection: Option<Linear>,
     gnn: Vec<GnnLayer>,
     attention_query: Linear,
     attention_key: Linear,
     attention_score: Linear,
     decoder_hidden: Option<Linear>,
     decoder_out: Linear,
+    head: Option<GeneHead>,
     #[module(skip)]
     gene_embedding: GeneEmbedding,
     #[module(skip)]
@@ -99,6 +140,8 @@ pub struct App {
     pooling: Pooling,
     #[module(skip)]
     query_skip: bool,
+    #[module(skip)]
+    learned_vectors: bool,
 }
 
 /// The gene network as the model consumes it.
@@ -111,11 +154,16 @@ pub struct GraphTensors {
     pub weight: Tensor<2>,
     /// Sum of incoming edge weights per node, [N, 1] (for the mean; 1 where none).
     pub in_weight: Tensor<2>,
+    /// Node index of every output gene, [G].
+    pub outputs: Tensor<1, Int>,
+    /// Fixed per-node features, [N, F0], when the model reads them.
+    pub node_features: Option<Tensor<2>>,
     pub n_nodes: usize,
 }
 
 impl GraphTensors {
-    pub fn new(n_nodes: usize, edges: &[(usize, usize, f32)], device: &Device) -> GraphTensors {
+    /// `outputs`: the node of each output gene; `node_features`: row-major [N, F0].
+    pub fn new(n_nodes: usize, edges: &[(usize, usize, f32)], outputs: &[usize], node_features: Option<(&[f32], usize)>, device: &Device) -> GraphTensors {
         let source: Vec<i64> = edges.iter().map(|e| e.0 as i64).collect();
         let target: Vec<i64> = edges.iter().map(|e| e.1 as i64).collect();
         let weight: Vec<f32> = edges.iter().map(|e| e.2).collect();
@@ -125,22 +173,52 @@ impl GraphTensors {
         }
         let in_weight: Vec<f32> = in_weight.into_iter().map(|w| if w > 0.0 { w } else { 1.0 }).collect();
         let n_edges = edges.len();
+        let outputs: Vec<i64> = outputs.iter().map(|&o| o as i64).collect();
         GraphTensors {
             source: Tensor::from_data(TensorData::new(source, [n_edges]), device),
             target: Tensor::from_data(TensorData::new(target, [n_edges]), device),
             weight: Tensor::from_data(TensorData::new(weight, [n_edges, 1]), device),
             in_weight: Tensor::from_data(TensorData::new(in_weight, [n_nodes, 1]), device),
+            outputs: Tensor::from_data(TensorData::new(outputs.clone(), [outputs.len()]), device),
+            node_features: node_features.map(|(values, width)| Tensor::from_data(TensorData::new(values.to_vec(), [n_nodes, width]), device)),
             n_nodes,
+        }
+    }
+
+    /// Weighted messages of every edge aggregated at its target, [N, d].
+    pub fn aggregate(&self, h: Tensor<2>, how: Aggregation) -> Tensor<2> {
+        let d = h.dims()[1];
+        let device = h.device();
+        let messages = h.select(0, self.source.clone()) * self.weight.clone();
+        let add = |values: Tensor<2>| Tensor::zeros([self.n_nodes, d], &device).select_assign(0, self.target.clone(), values, IndexingUpdateOp::Add);
+        match how {
+            Aggregation::Sum => add(messages),
+            Aggregation::Mean => add(messages) / self.in_weight.clone(),
+            Aggregation::Max => {
+                // Scatter-max on detached values gives the result; the gradient reaches the
+                // message(s) that won, shared among ties. (burn's own Max backward assumes
+                // unique indices, and many edges share a target.)
+                let plain = messages.clone().detach();
+                let best = Tensor::full([self.n_nodes, d], -1e30, &device).select_assign(0, self.target.clone(), plain.clone(), IndexingUpdateOp::Max);
+                let won = plain.equal(best.select(0, self.target.clone())).float();
+                let winners = add(won.clone()).clamp_min(1.0);
+                add(messages * won) / winners
+            }
         }
     }
 }
 
 /// A batch of perturbations: up to `width` genes each, as node indices with the weight
-/// each gets in the mean (1/k for a k-gene perturbation, 0 for padding).
+/// each gets in the mean (1/k for a k-gene perturbation, 0 for padding), plus what the
+/// gene-wise head reads.
 #[derive(Debug, Clone)]
 pub struct PerturbationBatch {
     pub genes: Tensor<2, Int>,
     pub weights: Tensor<2>,
+    /// Per (perturbation, output gene) features, [B, G, F].
+    pub features: Option<Tensor<3>>,
+    /// Added to the head's output, [B, G].
+    pub base: Option<Tensor<2>>,
 }
 
 impl PerturbationBatch {
@@ -158,7 +236,23 @@ impl PerturbationBatch {
         PerturbationBatch {
             genes: Tensor::from_data(TensorData::new(genes, [b, width]), device),
             weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
+            features: None,
+            base: None,
         }
+    }
+
+    /// Head features, row-major [B, G, F].
+    pub fn with_features(mut self, values: Vec<f32>, n_outputs: usize, width: usize, device: &Device) -> Self {
+        let b = self.genes.dims()[0];
+        self.features = Some(Tensor::from_data(TensorData::new(values, [b, n_outputs, width]), device));
+        self
+    }
+
+    /// The base the head's output is added to, row-major [B, G].
+    pub fn with_base(mut self, values: Vec<f32>, n_outputs: usize, device: &Device) -> Self {
+        let b = self.genes.dims()[0];
+        self.base = Some(Tensor::from_data(TensorData::new(values, [b, n_outputs]), device));
+        self
     }
 }
 
@@ -167,33 +261,57 @@ impl PerturbationBatch {
 static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl AppConfig {
-    /// Initialises with the backend seeded by `seed`, holding a process-wide lock so the
-    /// result depends on the seed alone.
+    /// Initialises on the CPU backend seeded by `seed`, holding a process-wide lock so the
+    /// result depends on the seed alone, then forks the parameters to `device`: the same
+    /// seed gives the same starting weights on every backend.
     pub fn init_seeded(&self, seed: u64, device: &Device) -> App {
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        device.seed(seed);
-        let model = self.init(device);
-        // Parameters are drawn lazily, on first use: draw them now, under the lock.
-        model.draw_parameters();
-        model
+        let cpu = Device::flex();
+        let model = {
+            let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            cpu.seed(seed);
+            let model = self.init(&cpu);
+            // Parameters are drawn lazily, on first use: draw them now, under the lock.
+            model.draw_parameters();
+            model
+        };
+        let model = model.fork(device);
+        if device.is_autodiff() {
+            model.train()
+        } else {
+            model
+        }
     }
 
     pub fn init(&self, device: &Device) -> App {
         let d = self.hidden;
         let vectors = Initializer::Normal { mean: 0.0, std: 1.0 / (d as f64).sqrt() }.init([self.n_genes, d], device);
-        let layers = if self.gene_embedding == GeneEmbedding::Gnn { self.layers } else { 0 };
+        let gnn = self.gene_embedding == GeneEmbedding::Gnn;
+        let layers = if gnn { self.layers } else { 0 };
+        let head = (self.head_features > 0).then(|| {
+            let h = self.head_hidden;
+            GeneHead {
+                embedding: LinearConfig::new(d, HEAD_EMBEDDING).init(device),
+                hidden_1: LinearConfig::new(self.head_features + 2 + HEAD_EMBEDDING, h).init(device),
+                hidden_2: LinearConfig::new(h, h).init(device),
+                out: LinearConfig::new(h, 1).init(device),
+            }
+        });
         App {
             gene_vectors: vectors,
+            node_projection: (gnn && self.node_features > 0).then(|| LinearConfig::new(self.node_features, d).init(device)),
             gnn: (0..layers).map(|_| GnnLayer { linear: LinearConfig::new(2 * d, d).init(device) }).collect(),
-            attention_query: LinearConfig::new(d, d).with_bias(false).init(device),
-            attention_key: LinearConfig::new(d, d).init(device),
-            attention_score: LinearConfig::new(d, 1).with_bias(false).init(device),
+            attention_query: LinearConfig::new(d, self.attention_hidden).with_bias(false).init(device),
+            attention_key: LinearConfig::new(d, self.attention_hidden).init(device),
+            attention_score: LinearConfig::new(self.attention_hidden, 1).with_bias(false).init(device),
             decoder_hidden: (self.decoder == Decoder::Mlp).then(|| LinearConfig::new(d, d).init(device)),
             decoder_out: LinearConfig::new(d, self.n_outputs).init(device),
+            head,
             gene_embedding: self.gene_embedding,
             aggregation: self.aggregation,
             pooling: self.pooling,
             query_skip: self.query_skip,
+            // Without a GNN there is nothing but the vectors (identity / random ablations).
+            learned_vectors: self.learned_vectors || !gnn || self.node_features == 0,
         }
     }
 }
@@ -217,15 +335,14 @@ impl App {
     /// Forces every lazily initialised parameter to be drawn.
     fn draw_parameters(&self) {
         let _ = self.gene_vectors.val();
-        for layer in &self.gnn {
-            touch(&layer.linear);
+        let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
+        linears.extend(self.gnn.iter().map(|l| &l.linear));
+        linears.extend(self.node_projection.iter());
+        linears.extend(self.decoder_hidden.iter());
+        if let Some(h) = &self.head {
+            linears.extend([&h.embedding, &h.hidden_1, &h.hidden_2, &h.out]);
         }
-        for l in [&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out] {
-            touch(l);
-        }
-        if let Some(h) = &self.decoder_hidden {
-            touch(h);
-        }
+        linears.into_iter().for_each(touch);
     }
 
     /// Contextual gene embeddings, [N, d].
@@ -233,16 +350,14 @@ impl App {
         let mut h = self.gene_vectors.val();
         if self.gene_embedding == GeneEmbedding::Random {
             // Fixed random features: no gradient reaches them.
-            h = h.detach();
+            return h.detach();
+        }
+        if let (Some(projection), Some(features)) = (&self.node_projection, &graph.node_features) {
+            let projected = projection.forward(features.clone());
+            h = if self.learned_vectors { h + projected } else { projected };
         }
         for layer in &self.gnn {
-            let d = h.dims()[1];
-            let messages = h.clone().select(0, graph.source.clone()) * graph.weight.clone();
-            let summed = Tensor::zeros([graph.n_nodes, d], &h.device()).select_assign(0, graph.target.clone(), messages, IndexingUpdateOp::Add);
-            let aggregated = match self.aggregation {
-                Aggregation::Sum => summed,
-                Aggregation::Mean => summed / graph.in_weight.clone(),
-            };
+            let aggregated = graph.aggregate(h.clone(), self.aggregation);
             h = relu(layer.linear.forward(Tensor::cat(vec![h, aggregated], 1)));
         }
         h
@@ -258,20 +373,37 @@ impl App {
         let attention = match self.pooling {
             Pooling::Attention => {
                 // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
-                let q = self.attention_query.forward(query.clone()).unsqueeze_dim::<3>(1); // [B, 1, d]
-                let k = self.attention_key.forward(h.clone()).unsqueeze_dim::<3>(0); // [1, N, d]
+                let q = self.attention_query.forward(query.clone()).unsqueeze_dim::<3>(1); // [B, 1, a]
+                let k = self.attention_key.forward(h.clone()).unsqueeze_dim::<3>(0); // [1, N, a]
                 let scores = self.attention_score.forward((q + k).tanh()).reshape([b, n]);
                 softmax(scores, 1)
             }
             Pooling::Mean => Tensor::ones([b, n], &h.device()) / n as f64,
         };
-        let pooled = attention.clone().matmul(h); // [B, d]
-        let state = if self.query_skip { pooled + query.clone() } else { pooled };
+        let pooled = attention.clone().matmul(h.clone()); // [B, d]
+        let state = if self.query_skip { pooled + query } else { pooled };
         let state = match &self.decoder_hidden {
             Some(hidden) => relu(hidden.forward(state)),
             None => state,
         };
-        AppOutput { lfc: self.decoder_out.forward(state), attention }
+        let lfc = self.decoder_out.forward(state);
+        let lfc = match &self.head {
+            Some(head) => {
+                let features = batch.features.clone().expect("a model with a gene-wise head needs head features in every batch");
+                let g = features.dims()[1];
+                let own = head.embedding.forward(h.select(0, graph.outputs.clone())).unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
+                // Attention scaled by the gene count: 1 = no more than uniform.
+                let weight = attention.clone().select(1, graph.outputs.clone()) * n as f64;
+                let x = Tensor::cat(vec![lfc.unsqueeze_dim::<3>(2), weight.unsqueeze_dim::<3>(2), features, own], 2);
+                let y = head.out.forward(relu(head.hidden_2.forward(relu(head.hidden_1.forward(x))))).reshape([b, g]);
+                match &batch.base {
+                    Some(base) => y + base.clone(),
+                    None => y,
+                }
+            }
+            None => lfc,
+        };
+        AppOutput { lfc, attention }
     }
 }
 
@@ -283,21 +415,21 @@ mod tests {
         Device::flex()
     }
 
-    fn values(t: Tensor<2>) -> Vec<f32> {
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_to_vec::<f32>().unwrap()
     }
 
-    /// 4 genes; edges 0->2 (w 1), 1->2 (w 3), 2->3 (w 1).
+    /// 4 genes; edges 0->2 (w 1), 1->2 (w 3), 2->3 (w 1); every gene is an output.
     fn graph(d: &Device) -> GraphTensors {
-        GraphTensors::new(4, &[(0, 2, 1.0), (1, 2, 3.0), (2, 3, 1.0)], d)
+        GraphTensors::new(4, &[(0, 2, 1.0), (1, 2, 3.0), (2, 3, 1.0)], &[0, 1, 2, 3], None, d)
     }
 
     #[test]
     fn shapes_and_attention_rows_sum_to_one() {
         let d = device();
-        let model = AppConfig::new(4, 7).with_hidden(8).init_seeded(1, &d);
+        let model = AppConfig::new(4, 4).with_hidden(8).init_seeded(1, &d);
         let out = model.forward(&graph(&d), &PerturbationBatch::new(&[vec![0], vec![1, 2], vec![3]], &d));
-        assert_eq!(out.lfc.dims(), [3, 7]);
+        assert_eq!(out.lfc.dims(), [3, 4]);
         assert_eq!(out.attention.dims(), [3, 4]);
         for row in values(out.attention).chunks(4) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
@@ -306,22 +438,34 @@ mod tests {
     }
 
     #[test]
-    fn mean_and_sum_aggregation_match_hand_computation() {
+    fn mean_sum_and_max_aggregation_match_hand_computation() {
         let d = device();
         let g = graph(&d);
-        // h = [[1],[2],[3],[4]]: gene 2 receives 1*1 + 3*2 = 7 (mean 7/4), gene 3 receives 3.
-        let h = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [4, 1]), &d);
-        let messages = h.clone().select(0, g.source.clone()) * g.weight.clone();
-        let summed = Tensor::<2>::zeros([4, 1], &d).select_assign(0, g.target.clone(), messages, IndexingUpdateOp::Add);
-        assert_eq!(values(summed.clone()), [0.0, 0.0, 7.0, 3.0]);
-        assert_eq!(values(summed / g.in_weight.clone()), [0.0, 0.0, 1.75, 3.0]);
+        // h = [[1, -1],[2, -5],[3, 0],[4, 1]]. Gene 2 receives 1*h0 and 3*h1: sum [7, -16],
+        // mean over weight 4 [1.75, -4], max [6, -1]; gene 3 receives h2 = [3, 0]; genes 0
+        // and 1 receive nothing.
+        let h = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -1.0, 2.0, -5.0, 3.0, 0.0, 4.0, 1.0], [4, 2]), &d);
+        assert_eq!(values(g.aggregate(h.clone(), Aggregation::Sum)), [0.0, 0.0, 0.0, 0.0, 7.0, -16.0, 3.0, 0.0]);
+        assert_eq!(values(g.aggregate(h.clone(), Aggregation::Mean)), [0.0, 0.0, 0.0, 0.0, 1.75, -4.0, 3.0, 0.0]);
+        assert_eq!(values(g.aggregate(h, Aggregation::Max)), [0.0, 0.0, 0.0, 0.0, 6.0, -1.0, 3.0, 0.0]);
+    }
+
+    #[test]
+    fn max_aggregation_sends_the_gradient_to_the_winning_message() {
+        let d = device().autodiff();
+        let g = graph(&d);
+        let h = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [4, 1]), &d).require_grad();
+        let grads = g.aggregate(h.clone(), Aggregation::Max).sum().backward();
+        // Gene 2 takes max(1*1, 3*2) = 6 from gene 1 (d/dh1 = 3); gene 3 takes h2 (d/dh2 = 1).
+        let grad = h.grad(&grads).unwrap();
+        assert_eq!(grad.into_data().try_to_vec::<f32>().unwrap(), [0.0, 3.0, 1.0, 0.0]);
     }
 
     #[test]
     fn ablations_change_the_parameter_count_as_expected() {
         let d = device();
         let (n, out, h) = (10, 6, 8);
-        let count = |c: AppConfig| c.init_seeded(0, &d).num_params();
+        let count = |c: AppConfig| c.with_attention_hidden(h).init_seeded(0, &d).num_params();
         let base = count(AppConfig::new(n, out).with_hidden(h));
         let embeddings = n * h;
         let gnn = 2 * (2 * h * h + h);
@@ -335,13 +479,18 @@ mod tests {
         assert_eq!(count(AppConfig::new(n, out).with_hidden(h).with_decoder(Decoder::Mlp)), base + h * h + h);
         // Mean pooling keeps the (unused) attention parameters: same count.
         assert_eq!(count(AppConfig::new(n, out).with_hidden(h).with_pooling(Pooling::Mean)), base);
+        // Node features add their projection; the head its four layers.
+        assert_eq!(count(AppConfig::new(n, out).with_hidden(h).with_node_features(5)), base + 5 * h + h);
+        let (f, hh) = (7, 4);
+        let head = (h * HEAD_EMBEDDING + HEAD_EMBEDDING) + ((f + 2 + HEAD_EMBEDDING) * hh + hh) + (hh * hh + hh) + (hh + 1);
+        assert_eq!(count(AppConfig::new(n, out).with_hidden(h).with_head_features(f).with_head_hidden(hh)), base + head);
     }
 
     #[test]
     fn same_seed_same_model_on_cpu() {
         let run = || {
             let d = device();
-            let model = AppConfig::new(4, 3).with_hidden(8).init_seeded(42, &d);
+            let model = AppConfig::new(4, 4).with_hidden(8).init_seeded(42, &d);
             values(model.forward(&graph(&d), &PerturbationBatch::new(&[vec![0, 1]], &d)).lfc)
         };
         assert_eq!(run(), run());
@@ -352,10 +501,29 @@ mod tests {
         let d = device();
         let batch = PerturbationBatch::new(&[vec![0], vec![3]], &d);
         for (skip, differ) in [(false, false), (true, true)] {
-            let model = AppConfig::new(4, 5).with_hidden(8).with_pooling(Pooling::Mean).with_query_skip(skip).init_seeded(3, &d);
+            let model = AppConfig::new(4, 4).with_hidden(8).with_pooling(Pooling::Mean).with_query_skip(skip).init_seeded(3, &d);
             let out = values(model.forward(&graph(&d), &batch).lfc);
-            let (a, b) = out.split_at(5);
+            let (a, b) = out.split_at(4);
             assert_eq!(a != b, differ, "query_skip {skip}: {a:?} vs {b:?}");
         }
+    }
+
+    #[test]
+    fn the_head_reads_its_features_and_adds_the_base() {
+        let d = device();
+        let model = AppConfig::new(4, 4).with_hidden(8).with_head_features(2).init_seeded(5, &d);
+        let run = |features: Vec<f32>, base: Option<Vec<f32>>| {
+            let mut batch = PerturbationBatch::new(&[vec![0]], &d).with_features(features, 4, 2, &d);
+            if let Some(b) = base {
+                batch = batch.with_base(b, 4, &d);
+            }
+            values(model.forward(&graph(&d), &batch).lfc)
+        };
+        let plain = run(vec![0.0; 8], None);
+        let shifted = run(vec![0.0; 8], Some(vec![1.0, 2.0, 3.0, 4.0]));
+        for (k, (p, s)) in plain.iter().zip(&shifted).enumerate() {
+            assert!((s - p - (k + 1) as f32).abs() < 1e-5, "the base is added as is");
+        }
+        assert_ne!(plain, run(vec![1.0; 8], None), "the features reach the output");
     }
 }

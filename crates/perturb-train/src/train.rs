@@ -1,13 +1,16 @@
 //! Training: Adam on the mean squared error between predicted and observed pseudobulk
 //! log-fold changes of the training conditions, in mini-batches of conditions, with early
-//! stopping on a held-out part of the training conditions.
+//! stopping on the validation conditions' L2 over the most expressed genes (the metric of
+//! record).
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 
+use crate::features::{Edge, HeadInputs};
 use crate::model::{App, AppConfig, GraphTensors, PerturbationBatch};
 
 #[derive(Debug, Clone)]
@@ -15,61 +18,137 @@ pub struct TrainOptions {
     pub seed: u64,
     pub learning_rate: f64,
     pub max_epochs: usize,
-    /// Epochs without a better validation loss before stopping.
+    /// Epochs without a better validation L2 before stopping.
     pub patience: usize,
     pub batch_size: usize,
-    /// Share of the training conditions held out for early stopping.
+    /// Share of the training conditions held out for early stopping when the split names
+    /// no validation conditions.
     pub validation_share: f64,
+    /// Parametric bootstrap: each epoch draws every training target from N(observed,
+    /// standard error²), as resampling the condition's cells would.
+    pub bootstrap: bool,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { seed: 0, learning_rate: 3e-3, max_epochs: 300, patience: 25, batch_size: 16, validation_share: 0.1 }
+        TrainOptions { seed: 0, learning_rate: 3e-3, max_epochs: 300, patience: 25, batch_size: 16, validation_share: 0.1, bootstrap: false, progress: false }
     }
 }
 
-/// One training example: the perturbed genes (graph node indices) and the observed
-/// log-fold change of every output gene.
+/// One training example: the perturbed genes (graph node indices), the observed
+/// log-fold change of every output gene, and its standard error.
 #[derive(Debug, Clone)]
 pub struct Example {
     pub genes: Vec<usize>,
     pub lfc: Vec<f32>,
+    pub standard_error: Vec<f32>,
+}
+
+/// Everything the model reads besides the perturbation: the network, which node each
+/// output gene is, fixed node features, and the builder of the head's features.
+#[derive(Debug, Clone)]
+pub struct ModelInputs {
+    pub n_nodes: usize,
+    pub edges: Vec<Edge>,
+    pub outputs: Vec<usize>,
+    /// Row-major [n_nodes, node_width]; empty when node_width is 0.
+    pub node_features: Vec<f32>,
+    pub node_width: usize,
+    pub head: Option<HeadInputs>,
+}
+
+impl ModelInputs {
+    pub fn graph(&self, device: &Device) -> GraphTensors {
+        let edges: Vec<(usize, usize, f32)> = self.edges.iter().map(|e| (e.source, e.target, e.weight)).collect();
+        let features = (self.node_width > 0).then_some((self.node_features.as_slice(), self.node_width));
+        GraphTensors::new(self.n_nodes, &edges, &self.outputs, features, device)
+    }
+
+    /// Head features and base of one perturbation (None without a head).
+    fn head_rows(&self, genes: &[usize]) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
+        self.head.as_ref().map(|h| h.build(genes))
+    }
+
+    /// A batch from per-perturbation head rows computed earlier.
+    fn batch_from(&self, perturbations: &[Vec<usize>], rows: &[&Option<(Vec<f32>, Option<Vec<f32>>)>], device: &Device) -> PerturbationBatch {
+        let mut batch = PerturbationBatch::new(perturbations, device);
+        if let Some(head) = &self.head {
+            let g = head.n_outputs();
+            let features: Vec<f32> = rows.iter().flat_map(|r| r.as_ref().expect("head rows").0.iter().copied()).collect();
+            batch = batch.with_features(features, g, head.width(), device);
+            if rows.iter().any(|r| r.as_ref().is_some_and(|r| r.1.is_some())) {
+                let base: Vec<f32> = rows.iter().flat_map(|r| r.as_ref().and_then(|r| r.1.clone()).unwrap_or_else(|| vec![0.0; g])).collect();
+                batch = batch.with_base(base, g, device);
+            }
+        }
+        batch
+    }
+
+    pub fn batch(&self, perturbations: &[Vec<usize>], device: &Device) -> PerturbationBatch {
+        let rows: Vec<Option<(Vec<f32>, Option<Vec<f32>>)>> = perturbations.iter().map(|p| self.head_rows(p)).collect();
+        self.batch_from(perturbations, &rows.iter().collect::<Vec<_>>(), device)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct TrainReport {
-    /// (epoch, training loss, validation loss) per epoch.
+    /// (epoch, training loss, validation L2) per epoch.
     pub history: Vec<(usize, f64, f64)>,
     pub best_epoch: usize,
     pub seconds: f64,
+    pub n_train: usize,
+    pub n_validation: usize,
 }
 
-fn targets(examples: &[&Example], device: &Device) -> Tensor<2> {
-    let width = examples[0].lfc.len();
-    let flat: Vec<f32> = examples.iter().flat_map(|e| e.lfc.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(flat, [examples.len(), width]), device)
+impl TrainReport {
+    pub fn best_validation_l2(&self) -> f64 {
+        self.history.get(self.best_epoch.saturating_sub(1)).map_or(f64::NAN, |h| h.2)
+    }
 }
 
-fn loss_of(model: &App, graph: &GraphTensors, batch: &[&Example], device: &Device) -> Tensor<1> {
-    let genes: Vec<Vec<usize>> = batch.iter().map(|e| e.genes.clone()).collect();
-    let out = model.forward(graph, &PerturbationBatch::new(&genes, device));
-    (out.lfc - targets(batch, device)).powi_scalar(2).mean()
+/// An example with its head rows computed once.
+struct Prepared<'a> {
+    example: &'a Example,
+    head: Option<(Vec<f32>, Option<Vec<f32>>)>,
 }
 
-/// Trains a model of `config` on `examples`; returns the model with the best validation
-/// loss (in validation mode) and the history.
-pub fn train(config: &AppConfig, edges: &[(usize, usize, f32)], examples: &[Example], opts: &TrainOptions, device: &Device) -> (App, TrainReport) {
+fn prepare<'a>(inputs: &ModelInputs, example: &'a Example) -> Prepared<'a> {
+    Prepared { example, head: inputs.head_rows(&example.genes) }
+}
+
+fn tensor_2d(rows: impl Iterator<Item = f32>, b: usize, g: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(rows.collect::<Vec<f32>>(), [b, g]), device)
+}
+
+/// Trains a model of `config`. Early stopping watches the mean L2 over `scored` output
+/// genes of `validation` (or, when that is empty, of a seeded share of `examples`).
+/// Returns the model of the best validation epoch, in validation mode, and the history.
+pub fn train(
+    config: &AppConfig,
+    inputs: &ModelInputs,
+    examples: &[Example],
+    validation: &[Example],
+    scored: &[usize],
+    opts: &TrainOptions,
+    device: &Device,
+) -> (App, TrainReport) {
     let started = std::time::Instant::now();
     let autodiff = device.clone().autodiff();
-    let graph = GraphTensors::new(config.n_genes, edges, &autodiff);
+    let graph = inputs.graph(&autodiff);
+    let plain_graph = inputs.graph(device);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.shuffle(&mut rng);
-    let n_val = if examples.len() >= 10 { ((examples.len() as f64) * opts.validation_share).round().max(1.0) as usize } else { 0 };
-    let (val_idx, train_idx) = order.split_at(n_val);
-    let val: Vec<&Example> = val_idx.iter().map(|&i| &examples[i]).collect();
-    let mut train_set: Vec<&Example> = train_idx.iter().map(|&i| &examples[i]).collect();
+    let carve = if validation.is_empty() && examples.len() >= 10 { ((examples.len() as f64) * opts.validation_share).round().max(1.0) as usize } else { 0 };
+    let prepare = |e| prepare(inputs, e);
+    let mut val: Vec<Prepared> = order[..carve].iter().map(|&i| prepare(&examples[i])).collect();
+    val.extend(validation.iter().map(prepare));
+    let mut train_set: Vec<Prepared> = order[carve..].iter().map(|&i| prepare(&examples[i])).collect();
+    let g = config.n_outputs;
 
+    let progress = progress_bar(opts);
     let mut model = config.init_seeded(opts.seed, &autodiff);
     let mut optim = AdamConfig::new().init();
     let mut best = (f64::INFINITY, 0usize, model.clone());
@@ -77,66 +156,117 @@ pub fn train(config: &AppConfig, edges: &[(usize, usize, f32)], examples: &[Exam
     for epoch in 1..=opts.max_epochs {
         train_set.shuffle(&mut rng);
         let mut total = 0.0;
-        for batch in train_set.chunks(opts.batch_size.max(1)) {
-            let loss = loss_of(&model, &graph, batch, &autodiff);
-            total += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
+        for chunk in train_set.chunks(opts.batch_size.max(1)) {
+            let genes: Vec<Vec<usize>> = chunk.iter().map(|p| p.example.genes.clone()).collect();
+            let rows: Vec<_> = chunk.iter().map(|p| &p.head).collect();
+            let batch = inputs.batch_from(&genes, &rows, &autodiff);
+            let target = if opts.bootstrap {
+                let noise: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|p| {
+                        p.example.standard_error.iter().map(|se| se * Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32).collect::<Vec<_>>()
+                    })
+                    .collect();
+                tensor_2d(chunk.iter().flat_map(|p| p.example.lfc.iter().copied()).zip(noise).map(|(y, e)| y + e), chunk.len(), g, &autodiff)
+            } else {
+                tensor_2d(chunk.iter().flat_map(|p| p.example.lfc.iter().copied()), chunk.len(), g, &autodiff)
+            };
+            let loss = (model.forward(&graph, &batch).lfc - target).powi_scalar(2).mean();
+            total += loss.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(opts.learning_rate, model, grads);
         }
         let train_loss = total / train_set.len().max(1) as f64;
-        let val_loss = if val.is_empty() {
-            train_loss
-        } else {
-            let valid = model.valid();
-            let plain = GraphTensors::new(config.n_genes, edges, device);
-            val.chunks(opts.batch_size.max(1)).map(|b| loss_of(&valid, &plain, b, device).into_scalar::<f32>() as f64 * b.len() as f64).sum::<f64>()
-                / val.len() as f64
-        };
-        history.push((epoch, train_loss, val_loss));
-        tracing::debug!(epoch, train_loss, val_loss, "epoch");
-        if val_loss < best.0 {
-            best = (val_loss, epoch, model.clone());
+        let val_l2 = if val.is_empty() { train_loss.sqrt() } else { validation_l2(&model.valid(), inputs, &plain_graph, &val, scored, device) };
+        history.push((epoch, train_loss, val_l2));
+        tracing::debug!(epoch, train_loss, val_l2, "epoch");
+        if let Some(bar) = &progress {
+            bar.set_position(epoch as u64);
+            bar.set_message(format!(
+                "loss {train_loss:.4}  validation L2 {val_l2:.3}  (best {:.3} at {})",
+                best.0.min(val_l2),
+                if val_l2 < best.0 { epoch } else { best.1 }
+            ));
+        }
+        if val_l2 < best.0 {
+            best = (val_l2, epoch, model.clone());
         } else if epoch - best.1 >= opts.patience {
             break;
         }
     }
-    let report = TrainReport { history, best_epoch: best.1, seconds: started.elapsed().as_secs_f64() };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let report = TrainReport { history, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), n_train: train_set.len(), n_validation: val.len() };
     (best.2.valid(), report)
 }
 
-/// Predicted log-fold changes for `perturbations` (each a list of node indices).
-pub fn predict(model: &App, edges: &[(usize, usize, f32)], n_nodes: usize, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
-    let graph = GraphTensors::new(n_nodes, edges, device);
-    let mut out = Vec::with_capacity(perturbations.len());
-    for chunk in perturbations.chunks(32) {
-        let lfc = model.forward(&graph, &PerturbationBatch::new(chunk, device)).lfc;
-        let [b, w] = lfc.dims();
-        let flat = lfc.into_data().try_to_vec::<f32>().expect("f32 output");
-        out.extend((0..b).map(|i| flat[i * w..(i + 1) * w].to_vec()));
+fn progress_bar(opts: &TrainOptions) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !opts.progress || !std::io::stderr().is_terminal() {
+        return None;
     }
-    out
+    let bar = indicatif::ProgressBar::new(opts.max_epochs as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("  training [{bar:30}] epoch {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+    Some(bar)
 }
 
-/// Attention weights over all graph nodes for `perturbations`.
-pub fn attention(model: &App, edges: &[(usize, usize, f32)], n_nodes: usize, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
-    let graph = GraphTensors::new(n_nodes, edges, device);
-    let mut out = Vec::with_capacity(perturbations.len());
-    for chunk in perturbations.chunks(32) {
-        let a = model.forward(&graph, &PerturbationBatch::new(chunk, device)).attention;
-        let [b, w] = a.dims();
-        let flat = a.into_data().try_to_vec::<f32>().expect("f32 output");
-        out.extend((0..b).map(|i| flat[i * w..(i + 1) * w].to_vec()));
+/// Mean over `val` of the L2 distance between predicted and observed log-fold changes on
+/// the `scored` output genes.
+fn validation_l2(model: &App, inputs: &ModelInputs, graph: &GraphTensors, val: &[Prepared], scored: &[usize], device: &Device) -> f64 {
+    let mut total = 0.0;
+    for chunk in val.chunks(64) {
+        let genes: Vec<Vec<usize>> = chunk.iter().map(|p| p.example.genes.clone()).collect();
+        let rows: Vec<_> = chunk.iter().map(|p| &p.head).collect();
+        let lfc = model.forward(graph, &inputs.batch_from(&genes, &rows, device)).lfc;
+        let flat = lfc.into_data().try_to_vec::<f32>().expect("f32 output");
+        let g = flat.len() / chunk.len();
+        for (i, p) in chunk.iter().enumerate() {
+            let sq: f64 = scored.iter().map(|&o| (f64::from(flat[i * g + o]) - f64::from(p.example.lfc[o])).powi(2)).sum();
+            total += sq.sqrt();
+        }
     }
-    out
+    total / val.len() as f64
+}
+
+fn rows_of(t: Tensor<2>) -> Vec<Vec<f32>> {
+    let [b, w] = t.dims();
+    let flat = t.into_data().try_to_vec::<f32>().expect("f32 output");
+    (0..b).map(|i| flat[i * w..(i + 1) * w].to_vec()).collect()
+}
+
+/// Predicted log-fold changes and attention weights (over all graph nodes) for
+/// `perturbations` (each a list of node indices), in batches of `batch`.
+pub fn predict_with_attention(
+    model: &App,
+    inputs: &ModelInputs,
+    perturbations: &[Vec<usize>],
+    batch: usize,
+    device: &Device,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let graph = inputs.graph(device);
+    let (mut lfc, mut attention) = (Vec::with_capacity(perturbations.len()), Vec::with_capacity(perturbations.len()));
+    for chunk in perturbations.chunks(batch.max(1)) {
+        let out = model.forward(&graph, &inputs.batch(chunk, device));
+        lfc.extend(rows_of(out.lfc));
+        attention.extend(rows_of(out.attention));
+    }
+    (lfc, attention)
+}
+
+/// Predicted log-fold changes for `perturbations`.
+pub fn predict(model: &App, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
+    predict_with_attention(model, inputs, perturbations, 64, device).0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::FeatureSpec;
 
     /// A chain 0 -> 1 -> 2 -> 3 -> 4 -> 5; perturbing gene g raises g and, less, g+1.
-    fn problem() -> (Vec<(usize, usize, f32)>, Vec<Example>) {
-        let edges: Vec<(usize, usize, f32)> = (0..5).map(|g| (g, g + 1, 1.0)).collect();
+    fn problem(spec: &FeatureSpec) -> (ModelInputs, Vec<Example>) {
+        let edges: Vec<Edge> = (0..5).map(|g| Edge { source: g, target: g + 1, weight: 1.0, sign: 1.0 }).collect();
         let example = |genes: Vec<usize>| {
             let mut lfc = vec![0.0f32; 6];
             for &g in &genes {
@@ -145,42 +275,63 @@ mod tests {
                     lfc[g + 1] += 0.5;
                 }
             }
-            Example { genes, lfc }
+            Example { genes, lfc, standard_error: vec![0.05; 6] }
         };
         let examples = (0..6).map(|g| example(vec![g])).chain([example(vec![0, 3]), example(vec![1, 4])]).collect();
-        (edges, examples)
+        let outputs: Vec<usize> = (0..6).collect();
+        let head = spec.has_head().then(|| HeadInputs::new(spec, 6, &edges, &outputs, &[1.0; 6], Default::default()));
+        (ModelInputs { n_nodes: 6, edges, outputs, node_features: Vec::new(), node_width: 0, head }, examples)
+    }
+
+    fn config(spec: &FeatureSpec, hidden: usize) -> AppConfig {
+        AppConfig::new(6, 6).with_hidden(hidden).with_head_features(spec.head_width())
     }
 
     #[test]
     fn training_fits_a_small_problem_and_is_deterministic() {
         let device = Device::flex();
-        let (edges, examples) = problem();
-        let config = AppConfig::new(6, 6).with_hidden(16);
+        let spec = FeatureSpec::default();
+        let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 400, patience: 400, batch_size: 4, learning_rate: 1e-2, ..TrainOptions::default() };
-        let (model, report) = train(&config, &edges, &examples, &opts, &device);
+        let scored: Vec<usize> = (0..6).collect();
+        let (model, report) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device);
         let first = report.history[0].1;
         let last = report.history.last().unwrap().1;
         assert!(last < 0.2 * first, "loss {first} -> {last}");
-        let p = predict(&model, &edges, 6, &[vec![2]], &device);
+        let p = predict(&model, &inputs, &[vec![2]], &device);
         assert!(p[0][2] > 0.5 && p[0][3] > 0.2 && p[0][0].abs() < 0.3, "{:?}", p[0]);
-        let (model2, _) = train(&config, &edges, &examples, &opts, &device);
-        assert_eq!(p, predict(&model2, &edges, 6, &[vec![2]], &device), "same seed, same model");
+        let (model2, _) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device);
+        assert_eq!(p, predict(&model2, &inputs, &[vec![2]], &device), "same seed, same model");
+    }
+
+    #[test]
+    fn propagation_generalises_to_an_unseen_perturbation() {
+        // Trained without gene 3 perturbed alone, the propagation head still predicts that
+        // perturbing it raises gene 3 and its target 4 — the plain decoder cannot know.
+        let device = Device::flex();
+        let spec = FeatureSpec { propagation_hops: 1, ..Default::default() };
+        let (inputs, examples) = problem(&spec);
+        let train_set: Vec<Example> = examples.into_iter().filter(|e| e.genes != [3] && !e.genes.contains(&3)).collect();
+        let opts = TrainOptions { max_epochs: 300, patience: 300, batch_size: 4, learning_rate: 1e-2, ..TrainOptions::default() };
+        let (model, _) = train(&config(&spec, 8), &inputs, &train_set, &[], &[0, 1, 2, 3, 4, 5], &opts, &device);
+        let p = &predict(&model, &inputs, &[vec![3]], &device)[0];
+        assert!(p[3] > 0.7 && p[4] > 0.3 && p[1].abs() < 0.2, "{p:?}");
     }
 
     #[test]
     fn save_then_load_gives_identical_predictions() {
         use burn::store::{BurnpackStore, ModuleSnapshot};
         let device = Device::flex();
-        let (edges, examples) = problem();
-        let config = AppConfig::new(6, 6).with_hidden(8);
+        let spec = FeatureSpec { propagation_hops: 2, ..Default::default() };
+        let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 20, patience: 20, batch_size: 4, ..TrainOptions::default() };
-        let (model, _) = train(&config, &edges, &examples, &opts, &device);
+        let (model, _) = train(&config(&spec, 8), &inputs, &examples, &[], &[0, 1], &opts, &device);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.bpk");
         model.save_into(&mut BurnpackStore::from_file(&path)).unwrap();
-        let mut loaded = config.init_seeded(99, &device);
+        let mut loaded = config(&spec, 8).init_seeded(99, &device);
         loaded.load_from(&mut BurnpackStore::from_file(&path)).unwrap();
         let q = [vec![1], vec![0, 4]];
-        assert_eq!(predict(&model, &edges, 6, &q, &device), predict(&loaded, &edges, 6, &q, &device));
+        assert_eq!(predict(&model, &inputs, &q, &device), predict(&loaded, &inputs, &q, &device));
     }
 }
