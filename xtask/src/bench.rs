@@ -14,6 +14,26 @@ use crate::measure::{gib, run_measured, Measured};
 pub enum Bench {
     /// Ingestion of a generated Norman-size h5ad: perturb vs scanpy.
     Ingest(IngestBench),
+    /// Training and prediction of APP variants on the simulated quick and full screens.
+    Train(TrainBench),
+}
+
+#[derive(Args)]
+pub struct TrainBench {
+    /// Screens: quick (2,000 genes) and/or full (Norman-size, 19,000 genes).
+    #[arg(long, default_value = "quick,full", value_delimiter = ',')]
+    scales: Vec<String>,
+    /// Model variants (as in `perturb reproduce --list-variants`).
+    #[arg(long, default_value = "app,app_plus", value_delimiter = ',')]
+    variants: Vec<String>,
+    /// Split seeds of the double task, one training each.
+    #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// auto | cpu | wgpu
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long, default_value = "results/bench")]
+    workdir: PathBuf,
 }
 
 #[derive(Args)]
@@ -40,6 +60,7 @@ pub struct IngestBench {
 pub fn run(what: Bench) -> Result<(), String> {
     match what {
         Bench::Ingest(args) => ingest(args),
+        Bench::Train(args) => train(args),
     }
 }
 
@@ -140,4 +161,89 @@ fn report(args: &IngestBench, size: u64, ours: &Measured, scanpy: &Measured, agr
     println!("speed-up {speedup:.1}x (goal >= 5x: {}); memory {:.3} of scanpy's (goal <= 0.25: {})", verdict(speedup >= 5.0), memory, verdict(memory <= 0.25));
     println!("{agreement}");
     println!("scanpy: {}", scanpy.stdout.trim());
+}
+
+/// Trains each variant once per seed on each screen, one process at a time so that the
+/// timings do not share the cores, and prints what the efficiency table reports.
+fn train(args: TrainBench) -> Result<(), String> {
+    use perturb_core::timing::ModelTiming;
+    use perturb_pipeline::{variants, Job, Runner};
+    for v in &args.variants {
+        variants::flags(v)?;
+    }
+    let root = crate::workspace_root();
+    let perturb = crate::build_release()?;
+    let mut rows = Vec::new();
+    for scale in &args.scales {
+        let dir = root.join(&args.workdir).join(format!("train_{scale}"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
+        let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+        let a = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut jobs = vec![
+            Job::new(
+                format!("simulate {scale}"),
+                a(&["simulate", "--preset", "norman-like", "--scale", scale, "--seed", "1", "--out", &p("screen.h5ad")]),
+                p("screen.h5ad"),
+                vec![],
+            ),
+            Job::new("ingest", a(&["ingest", "--input", &p("screen.h5ad"), "--out", &p("ingest")]), p("ingest"), vec![0]),
+            Job::new("graph", a(&["graph", "--genes", &p("ingest/genes.parquet"), "--source", "go+regulon", "--out", &p("graph")]), p("graph"), vec![1]),
+            Job::new(
+                "splits",
+                a(&["eval", "--data", &p("ingest"), "--task", "double", "--seeds", &seeds.join(","), "--out", &p("splits")]),
+                p("splits"),
+                vec![1],
+            ),
+        ];
+        let mut models = Vec::new();
+        for v in &args.variants {
+            for seed in &seeds {
+                let model = p(&format!("models/{v}_s{seed}"));
+                let split = p(&format!("splits/split_double_seed{seed}.parquet"));
+                let mut t = a(&["train", "--data", &p("ingest"), "--graph", &p("graph"), "--split", &split, "--seed", seed, "--device", &args.device]);
+                t.extend(a(&["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"]));
+                t.extend(a(variants::flags(v)?));
+                t.extend(["--out".to_string(), model.clone()]);
+                jobs.push(Job::new(format!("train {v} seed {seed}"), t, &model, vec![2, 3]));
+                models.push((v.clone(), model));
+            }
+        }
+        let runner = Runner { perturb: perturb.clone(), workdir: root.clone(), state: dir.join(".state"), parallel: 1, force: false };
+        runner.run(&jobs)?;
+        for v in &args.variants {
+            let timings: Vec<ModelTiming> = models
+                .iter()
+                .filter(|m| &m.0 == v)
+                .map(|m| ModelTiming::read(&Path::new(&m.1).join(perturb_core::timing::FILE)).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            rows.push((scale.clone(), v.clone(), timings));
+        }
+    }
+    println!();
+    println!("training benchmark (double task, go+regulon graph, {} seeds, device {}):", args.seeds.len(), args.device);
+    println!(
+        "{:<6} {:<10} {:>10} {:>16} {:>7} {:>14} {:>15} {:>9}",
+        "scale", "variant", "params", "train s/seed", "epochs", "ms/pert single", "ms/pert batched", "peak GiB"
+    );
+    for (scale, v, t) in &rows {
+        let n = t.len() as f64;
+        let mean = |f: fn(&ModelTiming) -> f64| t.iter().map(f).sum::<f64>() / n;
+        let secs: Vec<f64> = t.iter().map(|x| x.train_seconds).collect();
+        let sd = (secs.iter().map(|s| (s - mean(|x| x.train_seconds)).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        println!(
+            "{:<6} {:<10} {:>10} {:>9.1} ± {:<4.1} {:>7.0} {:>14.3} {:>15.3} {:>9.2}",
+            scale,
+            v,
+            t[0].n_params,
+            mean(|x| x.train_seconds),
+            sd,
+            mean(|x| x.epochs as f64),
+            mean(|x| x.predict_ms_single),
+            mean(|x| x.predict_ms_batched),
+            t.iter().map(|x| gib(x.peak_rss_bytes)).fold(0.0, f64::max)
+        );
+    }
+    println!("goals: < 60 s per seed at full scale on 2 cores, < 1 ms per single prediction");
+    Ok(())
 }

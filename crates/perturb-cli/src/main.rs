@@ -14,6 +14,7 @@ use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, IngestOptions, InputFormat};
 use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
 use perturb_train::data::TargetMode;
+use perturb_train::device::{DeviceChoice, Selected};
 use perturb_train::features::FeatureSpec;
 use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
 use perturb_train::stage::{AppConfigChoice, TrainStage};
@@ -44,6 +45,52 @@ enum Command {
     Train(TrainArgs),
     /// Predict log-fold changes (and attention) for perturbations with a trained model.
     Predict(PredictArgs),
+    /// The whole study, resumable: simulate (or your --input) -> ingest -> graph -> splits
+    /// and baselines -> every model per task and seed -> network-quality study -> report.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// The tests' scale: a 1,000-gene screen, 2 seeds, a short network study.
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// Norman-size: ~85,000 cells x 19,000 genes.
+    #[arg(long)]
+    full: bool,
+    /// Your own screen (h5ad or CSV) instead of the simulated one.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Extra `perturb ingest` arguments for --input, e.g. --ingest-arg=--layer --ingest-arg=counts.
+    #[arg(long = "ingest-arg", value_name = "ARG", allow_hyphen_values = true)]
+    ingest_args: Vec<String>,
+    /// Gene-network source for the graph stage (go, regulon, ppi, edges:PATH, unions with +).
+    #[arg(long, default_value = "go+regulon")]
+    grn: String,
+    /// auto | cpu | wgpu[:vulkan|metal|dx12|gl], for training and prediction.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Split seeds [default: 1,2 with --quick, else 1-5].
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Model variants to train (see `perturb reproduce --list-variants`).
+    #[arg(long, value_delimiter = ',')]
+    variants: Option<Vec<String>>,
+    /// Print the model variants and what each is, then exit.
+    #[arg(long)]
+    list_variants: bool,
+    /// Skip the network-quality study.
+    #[arg(long)]
+    no_network_study: bool,
+    /// Stages run at once [default: the number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output folder: every stage's artifacts, report.html, report.md, metrics.parquet.
+    #[arg(long, short, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+    /// Run every stage again, ignoring finished ones.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -97,7 +144,8 @@ struct TrainArgs {
     /// pseudobulk change from N(observed, standard error^2).
     #[arg(long)]
     bootstrap: bool,
-    /// auto (wgpu if an adapter answers, else cpu) | cpu | wgpu
+    /// auto (wgpu on a hardware adapter if one answers, else cpu) | cpu | wgpu (any adapter,
+    /// software renderers included) | wgpu:vulkan, wgpu:metal, wgpu:dx12, wgpu:gl (that API only).
     #[arg(long, default_value = "auto")]
     device: String,
     /// full (the seed design) | residual (learn a double's deviation from the sum of its
@@ -130,14 +178,20 @@ struct PredictArgs {
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// Comma-separated perturbations, e.g. "CBL+CNN1,KLF1".
-    #[arg(long)]
-    perturbations: String,
+    #[arg(long, required_unless_present = "split", conflicts_with = "split")]
+    perturbations: Option<String>,
+    /// Predict the conditions of a split file's --set instead (default: its test set).
+    #[arg(long, value_name = "FILE")]
+    split: Option<PathBuf>,
+    #[arg(long, default_value = "test", requires = "split")]
+    set: String,
     /// Output Parquet: perturbation, gene, lfc.
     #[arg(long, short, value_name = "FILE")]
     out: PathBuf,
     /// Also write <out>.attention.parquet with every gene's attention weight.
     #[arg(long)]
     attention: bool,
+    /// auto | cpu | wgpu[:vulkan|metal|dx12|gl], as for train.
     #[arg(long, default_value = "auto")]
     device: String,
 }
@@ -162,16 +216,13 @@ fn parse_aggregation(s: &str) -> Result<Aggregation, String> {
     choice(s, &[("mean", Aggregation::Mean), ("sum", Aggregation::Sum), ("max", Aggregation::Max)])
 }
 
-/// The compute device. This build carries burn's CPU backend (flex); `auto` uses it.
-fn device_for(name: &str) -> perturb_core::Result<burn::prelude::Device> {
-    match name {
-        "auto" | "cpu" => {
-            tracing::info!("device: cpu (burn flex backend)");
-            Ok(burn::prelude::Device::flex())
-        }
-        "wgpu" => Err(perturb_core::Error::bad_option("--device", "wgpu is not compiled into this build yet; use cpu or auto")),
-        other => Err(perturb_core::Error::bad_option("--device", format!("'{other}' is not one of auto, cpu, wgpu"))),
-    }
+/// The compute device: `auto` probes wgpu without risking a panic and falls back to the
+/// CPU backend; an explicit `wgpu` without an adapter is an error.
+fn device_for(name: &str) -> perturb_core::Result<Selected> {
+    let choice: DeviceChoice = name.parse().map_err(|m: String| perturb_core::Error::bad_option("--device", m))?;
+    let selected = perturb_train::device::select(choice)?;
+    tracing::info!("device: {}", selected.description);
+    Ok(selected)
 }
 
 fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
@@ -226,7 +277,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         r.best_epoch,
         r.best_validation_l2(),
         r.seconds,
-        perturb_train::stage::device_name(&device),
+        device.description,
         stage.out.display()
     );
     Ok(())
@@ -235,7 +286,18 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
 fn run_predict(a: PredictArgs) -> perturb_core::Result<()> {
     let device = device_for(&a.device)?;
     let started = std::time::Instant::now();
-    let n = perturb_train::stage::run_predict(&a.model, &a.perturbations, &a.out, a.attention, &device)?;
+    let perturbations = match (&a.perturbations, &a.split) {
+        (Some(p), _) => p.clone(),
+        (None, Some(split)) => {
+            let conditions = perturb_train::data::split_conditions(split, &a.set)?;
+            if conditions.is_empty() {
+                return Err(perturb_core::Error::bad_input(split, format!("no conditions in the '{}' set", a.set)));
+            }
+            conditions.join(",")
+        }
+        (None, None) => unreachable!("clap requires one of --perturbations and --split"),
+    };
+    let n = perturb_train::stage::run_predict(&a.model, &perturbations, &a.out, a.attention, &device.device)?;
     println!("predicted {n} perturbation(s) -> {} in {:.3}s", a.out.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -261,6 +323,27 @@ struct EvalArgs {
     /// seeds write the path with {seed} (and {task}), e.g. app=pred_s{seed}.parquet.
     #[arg(long, value_name = "NAME=FILE")]
     predictions: Vec<String>,
+    /// A model's run measurements for the efficiency table: NAME=FILE (timing.json of
+    /// `perturb train`), with {seed} / {task} as for --predictions.
+    #[arg(long, value_name = "NAME=FILE")]
+    timing: Vec<String>,
+    /// Attention weights for the report: NAME=FILE (from `perturb predict --attention`).
+    #[arg(long, value_name = "NAME=FILE")]
+    attention: Vec<String>,
+}
+
+/// `NAME=FILE` pairs of an eval option.
+fn named_files(option: &str, values: &[String]) -> perturb_core::Result<Vec<(String, PathBuf)>> {
+    values
+        .iter()
+        .map(|p| {
+            let (name, file) = p.split_once('=').ok_or_else(|| perturb_core::Error::bad_option(option, format!("'{p}' should be NAME=FILE")))?;
+            if name.is_empty() {
+                return Err(perturb_core::Error::bad_option(option, format!("'{p}' has no model name before '='")));
+            }
+            Ok((name.to_string(), PathBuf::from(file)))
+        })
+        .collect()
 }
 
 #[derive(Args)]
@@ -451,6 +534,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => run_eval(a),
         Command::Train(a) => run_train(a),
         Command::Predict(a) => run_predict(a),
+        Command::Reproduce(a) => run_reproduce(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -462,15 +546,58 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
+    use perturb_pipeline::{variants, Options, Scale};
+    if a.list_variants {
+        for (name, flags, what) in variants::VARIANTS {
+            println!("{name:<18} {what}{}", if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(" ")) });
+        }
+        return Ok(());
+    }
+    let scale = if a.quick {
+        Scale::Quick
+    } else if a.full {
+        Scale::Full
+    } else {
+        Scale::Default
+    };
+    let started = std::time::Instant::now();
+    let perturb = std::env::current_exe().map_err(|e| perturb_core::Error::Other(format!("cannot locate the perturb binary: {e}")))?;
+    let workdir = std::env::current_dir().map_err(|e| perturb_core::Error::Other(format!("no working folder: {e}")))?;
+    let mut o = Options::new(perturb, workdir, a.out, scale);
+    o.input = a.input;
+    o.ingest_args = a.ingest_args;
+    o.grn = a.grn;
+    o.device = a.device;
+    o.seeds = a.seeds;
+    if let Some(v) = a.variants {
+        o.variants = v;
+    }
+    o.network_study = !a.no_network_study;
+    if let Some(j) = a.jobs {
+        o.parallel = j.max(1);
+    }
+    o.force = a.force;
+    println!("reproducing the {} study -> {}", scale.name(), o.out.display());
+    let outcome = perturb_pipeline::reproduce(&o).map_err(perturb_core::Error::Other)?;
+    println!(
+        "{} stages run, {} up to date, in {:.0} s; report: {} (also report.md, metrics.parquet)",
+        outcome.ran,
+        outcome.up_to_date,
+        started.elapsed().as_secs_f64(),
+        outcome.report.display()
+    );
+    Ok(())
+}
+
 fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     let mut o = EvalOptions::new(a.data, a.out);
     o.tasks = a.task;
     o.seeds = a.seeds;
     o.top_genes = a.top_genes;
-    for p in &a.predictions {
-        let (name, file) = p.split_once('=').ok_or_else(|| perturb_core::Error::bad_option("--predictions", format!("'{p}' should be NAME=FILE")))?;
-        o.predictions.push((name.to_string(), PathBuf::from(file)));
-    }
+    o.predictions = named_files("--predictions", &a.predictions)?;
+    o.timing = named_files("--timing", &a.timing)?;
+    o.attention = named_files("--attention", &a.attention)?;
     let s = perturb_eval::evaluate(&o)?;
     println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
     for ((task, model), l2) in &s.mean_l2 {

@@ -10,7 +10,9 @@
 //! - [`manifest`]: the JSON manifest each stage writes beside its artifacts;
 //! - [`staging`]: a staging directory that makes a stage's output appear all at once or
 //!   not at all;
-//! - [`error`]: the error type, whose messages always name the file at fault.
+//! - [`error`]: the error type, whose messages always name the file at fault;
+//! - [`timing`]: a run's measurements (wall time, latency, peak memory), kept apart from
+//!   the deterministic artifacts.
 
 pub mod condition;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod names;
 pub mod schema;
 pub mod staging;
 pub mod table;
+pub mod timing;
 
 pub use condition::{Condition, ConditionKind, ConditionSyntax};
 pub use error::{Error, Result};

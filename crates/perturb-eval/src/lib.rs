@@ -1,12 +1,15 @@
 //! The evaluation stage: benchmark splits, the four honest baselines (no change, mean,
-//! additive, linear) and the field's metrics per test perturbation, summarised in Parquet
-//! and a Markdown report. Model predictions join through the same metric code.
+//! additive, linear) and the field's metrics per test perturbation, summarised in Parquet,
+//! a Markdown report and a self-contained HTML report with plots. Model predictions join
+//! through the same metric code; their runs' timings fill the efficiency table.
 
 pub mod baselines;
 pub mod data;
 pub mod gi;
 pub mod linalg;
 pub mod metrics;
+pub mod report;
+pub mod report_html;
 pub mod split;
 
 use std::collections::BTreeMap;
@@ -35,8 +38,14 @@ pub struct EvalOptions {
     pub ridge: f64,
     /// Model predictions to score beside the baselines: (model name, long-form table with
     /// perturbation, gene, lfc). The path may contain `{seed}` and `{task}`, replaced per
-    /// split; without them only one task and seed can be evaluated.
+    /// split; without them only one task and seed can be evaluated. A model with no file
+    /// for any seed of a task was not run on that task and is left out of it.
     pub predictions: Vec<(String, PathBuf)>,
+    /// Measurements of the models' runs (`timing.json` written by `perturb train`), by the
+    /// same pattern rules, for the efficiency table.
+    pub timing: Vec<(String, PathBuf)>,
+    /// Attention tables written by `perturb predict --attention`, for the report.
+    pub attention: Vec<(String, PathBuf)>,
 }
 
 impl EvalOptions {
@@ -51,6 +60,8 @@ impl EvalOptions {
             linear_k: 10,
             ridge: 0.1,
             predictions: Vec::new(),
+            timing: Vec::new(),
+            attention: Vec::new(),
         }
     }
 }
@@ -121,16 +132,21 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     }
     // A prediction file belongs to one split: with several seeds (tasks) its path must
     // name them through {seed} ({task}).
-    for (name, path) in &opts.predictions {
-        let p = path.to_string_lossy();
-        if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
-            return Err(Error::bad_option(
-                "--predictions",
-                format!("{name}={p}: predictions belong to one split; with several seeds or tasks put {{seed}} / {{task}} in the path"),
-            ));
+    for (option, list) in [("--predictions", &opts.predictions), ("--timing", &opts.timing)] {
+        for (name, path) in list {
+            let p = path.to_string_lossy();
+            if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
+                return Err(Error::bad_option(
+                    option,
+                    format!("{name}={p}: a file belongs to one split; with several seeds or tasks put {{seed}} / {{task}} in the path"),
+                ));
+            }
         }
     }
     let screen = Screen::read(&opts.data)?;
+    let mut notes = Vec::new();
+    let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
+    let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
     let staged = StagedDir::new(&opts.out)?;
     let mut rows = Vec::new();
     let mut gi_rows: Vec<GiRow> = Vec::new();
@@ -143,9 +159,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             split_files.push(name);
             let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
                 baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
-            for (name, pattern) in &opts.predictions {
-                let path = PathBuf::from(pattern.to_string_lossy().replace("{seed}", &seed.to_string()).replace("{task}", task.name()));
-                all_preds.push((name.as_str(), read_predictions(&screen, &split, &path)?));
+            for (name, files) in &prediction_files {
+                if let Some(path) = files.get(&(task, seed)) {
+                    all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
+                }
             }
             for (model, preds) in &all_preds {
                 rows.extend(score(&screen, &split, model, preds, opts.top_genes, opts.de_genes));
@@ -159,11 +176,17 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if !gi_rows.is_empty() {
         write_gi(&gi_rows, &staged.path("interactions.parquet"))?;
     }
-    let summary = summarise(&rows);
+    let summary = summarise(&rows)?;
     write_summary(&summary, &staged.path("summary.parquet"))?;
-    let mut report = report_markdown(&summary, &screen, opts);
-    report.push_str(&gi_markdown(&gi_rows));
-    perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report.as_bytes())?;
+    let efficiency = report::efficiency(&timing_files)?;
+    if !efficiency.is_empty() {
+        report::write_efficiency(&efficiency, &staged.path("efficiency.parquet"))?;
+    }
+    let attention = opts.attention.iter().map(|(name, path)| report::attention_tops(name, path, 3, 10)).collect::<Result<Vec<_>>>()?.concat();
+    let parts =
+        report::Parts { screen: &screen, opts, rows: &rows, summary: &summary, gi: &gi_rows, efficiency: &efficiency, attention: &attention, notes: &notes };
+    perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report::markdown(&parts).as_bytes())?;
+    perturb_core::table::write_bytes_atomically(&staged.path("report.html"), report::html(&parts).as_bytes())?;
 
     let inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
     let parameters = serde_json::json!({
@@ -173,15 +196,52 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": rows.len() });
-    let mut outputs = vec!["metrics.parquet".to_string(), "summary.parquet".into(), "report.md".into()];
+    let mut outputs = vec!["metrics.parquet".to_string(), "summary.parquet".into(), "report.md".into(), "report.html".into()];
     if !gi_rows.is_empty() {
         outputs.push("interactions.parquet".into());
+    }
+    if !efficiency.is_empty() {
+        outputs.push("efficiency.parquet".into());
     }
     manifest.outputs = [outputs, split_files].concat();
     manifest.write(&staged.path(schema::MANIFEST))?;
     staged.commit()?;
     let mean_l2 = summary.iter().filter(|s| s.metric == "l2").map(|s| ((s.task.clone(), s.model.clone()), s.mean)).collect();
     Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// The file of each (task, seed) for every NAME=PATTERN. A model with no file for any
+/// seed of a task was not run on it (noted, left out); one with some seeds missing is an
+/// error naming the first missing file.
+pub fn model_files(
+    list: &[(String, PathBuf)],
+    tasks: &[Task],
+    seeds: &[u64],
+    option: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, BTreeMap<(Task, u64), PathBuf>)>> {
+    let mut out = Vec::new();
+    for (name, pattern) in list {
+        let mut files = BTreeMap::new();
+        for &task in tasks {
+            let paths: Vec<PathBuf> =
+                seeds.iter().map(|s| PathBuf::from(pattern.to_string_lossy().replace("{seed}", &s.to_string()).replace("{task}", task.name()))).collect();
+            let present = paths.iter().filter(|p| p.is_file()).count();
+            let per_task = pattern.to_string_lossy().contains("{task}") && tasks.len() > 1;
+            if present == 0 && per_task {
+                notes.push(format!("{name} was not run on the {} task", task.name()));
+                continue;
+            }
+            if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+                return Err(Error::bad_option(option, format!("{name}: {} does not exist", missing.display())));
+            }
+            for (&seed, path) in seeds.iter().zip(paths) {
+                files.insert((task, seed), path);
+            }
+        }
+        out.push((name.clone(), files));
+    }
+    Ok(out)
 }
 
 /// A model's predictions (perturbation, gene, lfc) as profiles (control + lfc) for every
@@ -307,53 +367,6 @@ fn write_gi(rows: &[GiRow], path: &Path) -> Result<()> {
         .write_parquet(path)
 }
 
-fn gi_markdown(rows: &[GiRow]) -> String {
-    if rows.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from(
-        "
-## Genetic interactions (double task)
-
-",
-    );
-    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
-    for seed in &seeds {
-        if let Some(r) = rows.iter().find(|r| r.seed == *seed) {
-            s.push_str(&format!(
-                "- seed {seed}: {} double × gene entries, {} synergy (d ≥ {:+.3}), {} buffering (d ≤ {:+.3}) by local FDR < 0.2 (Norman 2019: +0.195 / −0.205)
-",
-                r.entries, r.synergy, r.synergy_above, r.buffering, r.buffering_below
-            ));
-        }
-    }
-    s.push_str(
-        "
-| model | TPR at FDP ≤ 0.25 (mean over seeds) |
-|---|---|
-",
-    );
-    let models: Vec<&str> = baselines::NAMES
-        .iter()
-        .copied()
-        .filter(|m| rows.iter().any(|r| r.model == *m))
-        .chain(rows.iter().map(|r| r.model.as_str()).filter(|m| !baselines::NAMES.contains(m)))
-        .collect::<Vec<_>>();
-    let mut seen = std::collections::BTreeSet::new();
-    for m in models {
-        if !seen.insert(m) {
-            continue;
-        }
-        let v: Vec<f64> = rows.iter().filter(|r| r.model == m).map(|r| r.tpr_at_fdp_25).collect();
-        s.push_str(&format!(
-            "| {m} | {:.3} |
-",
-            v.iter().sum::<f64>() / v.len() as f64
-        ));
-    }
-    s
-}
-
 fn write_metrics(rows: &[MetricRow], path: &Path) -> Result<()> {
     let col = |f: fn(&MetricRow) -> f64| Column::F64(rows.iter().map(f).collect());
     Table::new()
@@ -381,27 +394,61 @@ pub struct SummaryRow {
     pub n: usize,
 }
 
-/// Mean, sample SD and count per (task, model, metric), NaNs left out; models in the
-/// order baselines first, then others by name.
-pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
-    let mut groups: BTreeMap<(String, usize, String, usize), Vec<f64>> = BTreeMap::new();
-    let model_rank = |m: &str| baselines::NAMES.iter().position(|b| *b == m).unwrap_or(baselines::NAMES.len());
+/// Mean, sample SD and count per (task, model, metric), NaNs left out (a Pearson delta of a
+/// constant prediction is undefined, not zero); models in the order baselines first, then
+/// others by name. The long table is grouped with polars so the aggregation is the same
+/// engine a user reaches for when they open `metrics.parquet` themselves.
+pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
+    use polars::prelude::{col, DataFrame, IntoLazy, SortMultipleOptions};
+    let model_rank = |m: &str| baselines::NAMES.iter().position(|b| *b == m).unwrap_or(baselines::NAMES.len()) as u32;
+    let n = rows.len() * METRICS.len();
+    let (mut task, mut model, mut rank, mut metric, mut metric_order, mut value) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for r in rows {
         let values = [r.l2, r.pearson_delta, r.pearson_delta_all, r.mse_top20_de, r.discrimination_score];
-        for (mi, v) in values.iter().enumerate() {
-            groups.entry((r.task.to_string(), model_rank(&r.model), r.model.clone(), mi)).or_default().push(*v);
+        for (mi, v) in values.into_iter().enumerate() {
+            task.push(r.task.to_string());
+            model.push(r.model.clone());
+            rank.push(model_rank(&r.model));
+            metric.push(METRICS[mi]);
+            metric_order.push(mi as u32);
+            value.push((!v.is_nan()).then_some(v));
         }
     }
-    groups
-        .into_iter()
-        .map(|((task, _, model, mi), v)| {
-            let v: Vec<f64> = v.into_iter().filter(|x| !x.is_nan()).collect();
-            let n = v.len();
-            let mean = if n > 0 { v.iter().sum::<f64>() / n as f64 } else { f64::NAN };
-            let sd = if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { f64::NAN };
-            SummaryRow { task, model, metric: METRICS[mi].to_string(), mean, sd, n }
-        })
+    let polars_error = |e: polars::prelude::PolarsError| Error::bad_input("summary.parquet", format!("summarising with polars failed: {e}"));
+    let long = DataFrame::new_infer_height(vec![
+        polars::prelude::Column::new("task".into(), task),
+        polars::prelude::Column::new("model".into(), model),
+        polars::prelude::Column::new("rank".into(), rank),
+        polars::prelude::Column::new("metric".into(), metric),
+        polars::prelude::Column::new("metric_order".into(), metric_order),
+        polars::prelude::Column::new("value".into(), value),
+    ])
+    .map_err(polars_error)?;
+    let summary = long
+        .lazy()
+        .group_by([col("task"), col("rank"), col("model"), col("metric_order"), col("metric")])
+        .agg([
+            col("value").mean().alias("mean"),
+            col("value").std(1).alias("sd"),
+            col("value").is_not_null().sum().cast(polars::prelude::DataType::UInt32).alias("n"),
+        ])
+        .sort(["task", "rank", "model", "metric_order"], SortMultipleOptions::default())
         .collect()
+        .map_err(polars_error)?;
+    let strings = |name: &str| -> Result<Vec<String>> {
+        let c = summary.column(name).map_err(polars_error)?.str().map_err(polars_error)?;
+        Ok(c.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+    };
+    let floats = |name: &str| -> Result<Vec<f64>> {
+        let c = summary.column(name).map_err(polars_error)?.f64().map_err(polars_error)?;
+        Ok(c.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    };
+    let counts: Vec<usize> = summary.column("n").map_err(polars_error)?.u32().map_err(polars_error)?.iter().map(|v| v.unwrap_or(0) as usize).collect();
+    let (task, model, metric, mean, sd) = (strings("task")?, strings("model")?, strings("metric")?, floats("mean")?, floats("sd")?);
+    Ok((0..summary.height())
+        .map(|i| SummaryRow { task: task[i].clone(), model: model[i].clone(), metric: metric[i].clone(), mean: mean[i], sd: sd[i], n: counts[i] })
+        .collect())
 }
 
 fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {
@@ -415,37 +462,56 @@ fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {
         .write_parquet(path)
 }
 
-fn report_markdown(summary: &[SummaryRow], screen: &Screen, opts: &EvalOptions) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "# Evaluation\n\nData: `{}` ({} conditions × {} genes). Seeds: {:?}. L2 and Pearson delta over the {} genes most expressed in control.\n",
-        opts.data.display(),
-        screen.conditions.len(),
-        screen.n_genes(),
-        opts.seeds,
-        opts.top_genes.min(screen.n_genes())
-    ));
-    let tasks: Vec<String> = summary.iter().map(|r| r.task.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    for task in tasks {
-        s.push_str(&format!("\n## {task}\n\n| model | L2 (mean ± sd) | Pearson delta | top-20 DE MSE | discrimination | n |\n|---|---|---|---|---|---|\n"));
-        let models: Vec<String> = summary.iter().filter(|r| r.task == task && r.metric == "l2").map(|r| r.model.clone()).collect();
-        for m in &models {
-            let get = |metric: &str| summary.iter().find(|r| r.task == task && r.model == *m && r.metric == metric);
-            // A metric undefined for a model (Pearson delta of a constant prediction) shows as —.
-            let fmt = |r: Option<&SummaryRow>| r.filter(|r| !r.mean.is_nan()).map_or("—".to_string(), |r| format!("{:.3} ± {:.3}", r.mean, r.sd));
-            s.push_str(&format!(
-                "| {m} | {} | {} | {} | {} | {} |\n",
-                fmt(get("l2")),
-                fmt(get("pearson_delta")),
-                fmt(get("mse_top20_de")),
-                fmt(get("discrimination_score")),
-                get("l2").map_or(0, |r| r.n)
-            ));
-        }
-        let l2 = |m: &str| summary.iter().find(|r| r.task == task && r.model == m && r.metric == "l2").map(|r| r.mean);
-        if let (Some(nc), Some(add)) = (l2("no_change"), l2("additive")) {
-            s.push_str(&format!("\nno-change / additive L2 ratio: {:.2} (real Norman 2019 in Ahlmann-Eltze et al. 2025: 5.616 / 2.766 = 2.03)\n", nc / add));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(task: &'static str, model: &str, l2: f64, pearson: f64) -> MetricRow {
+        MetricRow {
+            task,
+            seed: 1,
+            model: model.to_string(),
+            perturbation: "A+B".to_string(),
+            combo_seen: 2,
+            l2,
+            pearson_delta: pearson,
+            pearson_delta_all: pearson,
+            mse_top20_de: l2 * l2,
+            discrimination_rank: 1,
+            discrimination_score: 1.0,
         }
     }
-    s
+
+    #[test]
+    fn summary_is_mean_sample_sd_and_count_without_nan() {
+        let rows = vec![
+            row("double", "app", 1.0, 0.5),
+            row("double", "app", 3.0, f64::NAN),
+            row("double", "additive", 2.0, 0.1),
+            row("double", "additive", 4.0, 0.3),
+            row("double", "additive", 9.0, 0.2),
+            row("unseen_single", "no_change", 5.0, f64::NAN),
+        ];
+        let summary = summarise(&rows).unwrap();
+        let get = |task: &str, model: &str, metric: &str| summary.iter().find(|r| r.task == task && r.model == model && r.metric == metric).unwrap();
+        let additive = get("double", "additive", "l2");
+        assert_eq!(additive.n, 3);
+        assert!((additive.mean - 5.0).abs() < 1e-12);
+        // Sample SD of 2, 4, 9: deviations -3, -1, 4 -> sqrt(26 / 2).
+        assert!((additive.sd - 13f64.sqrt()).abs() < 1e-12);
+        let app_pearson = get("double", "app", "pearson_delta");
+        assert_eq!(app_pearson.n, 1, "the NaN Pearson is left out, not counted as zero");
+        assert!((app_pearson.mean - 0.5).abs() < 1e-12);
+        assert!(app_pearson.sd.is_nan(), "one value has no sample SD");
+        let undefined = get("unseen_single", "no_change", "pearson_delta");
+        assert_eq!(undefined.n, 0);
+        assert!(undefined.mean.is_nan());
+        // Baselines come first within a task, metrics in their declared order.
+        let order: Vec<(&str, &str)> = summary.iter().map(|r| (r.task.as_str(), r.model.as_str())).collect();
+        assert_eq!(order.first(), Some(&("double", "additive")));
+        assert_eq!(order[METRICS.len()], ("double", "app"));
+        let metrics: Vec<&str> = summary.iter().take(METRICS.len()).map(|r| r.metric.as_str()).collect();
+        assert_eq!(metrics, METRICS);
+        assert_eq!(summary.len(), 3 * METRICS.len());
+    }
 }

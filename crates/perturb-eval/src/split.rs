@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::Screen;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Task {
     Double,
     UnseenSingle,

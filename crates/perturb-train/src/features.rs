@@ -123,12 +123,13 @@ pub struct HeadInputs {
     n_nodes: usize,
     /// Node of each output gene.
     outputs: Vec<usize>,
-    /// Incoming edges per node (CSR): sources, weights, signs.
-    in_start: Vec<usize>,
-    in_source: Vec<usize>,
-    in_weight: Vec<f32>,
-    in_sign: Vec<f32>,
-    in_weight_sum: Vec<f32>,
+    /// Outgoing edges per node (CSR): targets, weights, signs.
+    out_start: Vec<usize>,
+    out_target: Vec<usize>,
+    out_weight: Vec<f32>,
+    out_sign: Vec<f32>,
+    /// 1 / (sum of incoming weights) per node, 0 for a node without inputs.
+    inverse_in_weight: Vec<f32>,
     /// Control mean of each output gene.
     control_mean: Vec<f32>,
     /// Measured singles' log-fold changes over the outputs, by perturbed node.
@@ -143,27 +144,25 @@ fn squash(v: f64) -> f32 {
 impl HeadInputs {
     pub fn new(spec: &FeatureSpec, n_nodes: usize, edges: &[Edge], outputs: &[usize], control_mean: &[f32], singles: HashMap<usize, Vec<f32>>) -> HeadInputs {
         let mut order: Vec<usize> = (0..edges.len()).collect();
-        order.sort_by_key(|&e| (edges[e].target, edges[e].source));
-        let mut in_start = vec![0usize; n_nodes + 1];
+        order.sort_by_key(|&e| (edges[e].source, edges[e].target));
+        let mut out_start = vec![0usize; n_nodes + 1];
+        let mut in_weight = vec![0.0f32; n_nodes];
         for e in edges {
-            in_start[e.target + 1] += 1;
+            out_start[e.source + 1] += 1;
+            in_weight[e.target] += e.weight;
         }
         for i in 0..n_nodes {
-            in_start[i + 1] += in_start[i];
-        }
-        let mut in_weight_sum = vec![0.0f32; n_nodes];
-        for e in edges {
-            in_weight_sum[e.target] += e.weight;
+            out_start[i + 1] += out_start[i];
         }
         HeadInputs {
             spec: spec.clone(),
             n_nodes,
             outputs: outputs.to_vec(),
-            in_start,
-            in_source: order.iter().map(|&e| edges[e].source).collect(),
-            in_weight: order.iter().map(|&e| edges[e].weight).collect(),
-            in_sign: order.iter().map(|&e| edges[e].sign).collect(),
-            in_weight_sum,
+            out_start,
+            out_target: order.iter().map(|&e| edges[e].target).collect(),
+            out_weight: order.iter().map(|&e| edges[e].weight).collect(),
+            out_sign: order.iter().map(|&e| edges[e].sign).collect(),
+            inverse_in_weight: in_weight.iter().map(|&w| if w > 0.0 { 1.0 / w } else { 0.0 }).collect(),
             control_mean: control_mean.to_vec(),
             singles,
         }
@@ -177,25 +176,24 @@ impl HeadInputs {
         self.outputs.len()
     }
 
-    /// One hop of channel `c` (0 signed, 1 weighted sum, 2 weighted mean).
-    fn hop(&self, x: &[f64], c: usize) -> Vec<f64> {
-        (0..self.n_nodes)
-            .map(|t| {
-                let edges = self.in_start[t]..self.in_start[t + 1];
-                let s: f64 = edges
-                    .map(|e| {
-                        let w = f64::from(self.in_weight[e]);
-                        let w = if c == 0 { w * f64::from(self.in_sign[e]) } else { w };
-                        w * x[self.in_source[e]]
-                    })
-                    .sum();
-                if c == 2 && self.in_weight_sum[t] > 0.0 {
-                    s / f64::from(self.in_weight_sum[t])
-                } else {
-                    s
-                }
-            })
-            .collect()
+    /// One hop of all three channels (signed, weighted sum, weighted mean), interleaved
+    /// per node. Scattering from the nodes already reached keeps the first hops cheap.
+    fn hop(&self, x: &[f64]) -> Vec<f64> {
+        let mut y = vec![0.0f64; self.n_nodes * CHANNELS];
+        for s in 0..self.n_nodes {
+            let v = &x[s * CHANNELS..(s + 1) * CHANNELS];
+            if v.iter().all(|&a| a == 0.0) {
+                continue;
+            }
+            for e in self.out_start[s]..self.out_start[s + 1] {
+                let (t, w) = (self.out_target[e], f64::from(self.out_weight[e]));
+                let row = &mut y[t * CHANNELS..(t + 1) * CHANNELS];
+                row[0] += w * f64::from(self.out_sign[e]) * v[0];
+                row[1] += w * v[1];
+                row[2] += w * f64::from(self.inverse_in_weight[t]) * v[2];
+            }
+        }
+        y
     }
 
     /// Features, row-major [outputs, width], and the base (the measured singles' sum when
@@ -211,17 +209,18 @@ impl HeadInputs {
             f[o * w] = indicator[node] as f32;
             f[o * w + w - 1] = self.control_mean[o];
         }
-        let mut col = 1;
-        for c in 0..CHANNELS * usize::from(self.spec.propagation_hops > 0) {
-            let mut x = indicator.clone();
-            for _ in 0..self.spec.propagation_hops {
-                x = self.hop(&x, c);
-                for (o, &node) in self.outputs.iter().enumerate() {
-                    f[o * w + col] = squash(x[node]);
+        // Columns: channel-major, hop-minor (signed h1..hK, sum h1..hK, mean h1..hK).
+        let hops = self.spec.propagation_hops;
+        let mut x: Vec<f64> = indicator.iter().flat_map(|&v| [v; CHANNELS]).collect();
+        for k in 0..hops {
+            x = self.hop(&x);
+            for (o, &node) in self.outputs.iter().enumerate() {
+                for c in 0..CHANNELS {
+                    f[o * w + 1 + c * hops + k] = squash(x[node * CHANNELS + c]);
                 }
-                col += 1;
             }
         }
+        let col = 1 + CHANNELS * hops;
         let mut base = None;
         if self.spec.additive_gate {
             let measured: Vec<&Vec<f32>> = if perturbed.len() >= 2 { perturbed.iter().filter_map(|p| self.singles.get(p)).collect() } else { Vec::new() };

@@ -364,7 +364,12 @@ impl App {
     }
 
     pub fn forward(&self, graph: &GraphTensors, batch: &PerturbationBatch) -> AppOutput {
-        let h = self.embed(graph);
+        self.forward_embedded(self.embed(graph), graph, batch)
+    }
+
+    /// The forward pass from gene embeddings computed earlier by [`App::embed`]: they do
+    /// not depend on the perturbation, so prediction computes them once for all batches.
+    pub fn forward_embedded(&self, h: Tensor<2>, graph: &GraphTensors, batch: &PerturbationBatch) -> AppOutput {
         let [n, d] = h.dims();
         let [b, width] = batch.genes.dims();
         // Query: the weighted mean of the perturbed genes' embeddings, [B, d].

@@ -15,10 +15,12 @@ use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::metrics::top_expressed_genes;
 use perturb_core::schema;
 use perturb_core::staging::StagedDir;
+use perturb_core::timing::{self, peak_rss_bytes, ModelTiming};
 use perturb_core::{Column, Condition, Error, Result, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{additive_part, examples, single_effects, split_conditions, GraphData, TargetMode, Targets};
+use crate::device::Selected;
 use crate::features::{node_features, Edge, FeatureSpec, HeadInputs};
 use crate::model::{Aggregation, App, AppConfig, Decoder, GeneEmbedding, Pooling};
 use crate::train::{predict_with_attention, train, ModelInputs, TrainOptions, TrainReport};
@@ -106,6 +108,23 @@ impl AppConfigChoice {
     }
 }
 
+/// Milliseconds per perturbation predicted one at a time and in one batch, measured on
+/// up to 64 of `perturbations` after a warm-up call; also the batch size.
+pub fn latency(model: &App, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> (f64, f64, usize) {
+    let sample: Vec<Vec<usize>> = perturbations.iter().take(64).cloned().collect();
+    if sample.is_empty() {
+        return (f64::NAN, f64::NAN, 0);
+    }
+    let _ = predict_with_attention(model, inputs, &sample[..1], 1, device);
+    let started = std::time::Instant::now();
+    let _ = predict_with_attention(model, inputs, &sample, 1, device);
+    let single = started.elapsed().as_secs_f64() * 1e3 / sample.len() as f64;
+    let started = std::time::Instant::now();
+    let _ = predict_with_attention(model, inputs, &sample, sample.len(), device);
+    let batched = started.elapsed().as_secs_f64() * 1e3 / sample.len() as f64;
+    (single, batched, sample.len())
+}
+
 /// What `perturb train` reports.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
@@ -132,7 +151,8 @@ fn model_inputs(index: &GeneIndex, edges: Vec<Edge>, singles: &HashMap<String, V
     }
 }
 
-pub fn run_train(s: &TrainStage, device: &Device) -> Result<TrainSummary> {
+pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
+    let device = &selected.device;
     let targets = Targets::read(&s.data)?;
     let graph = GraphData::read(&s.graph)?;
     let output_nodes = graph.output_nodes(&targets.genes, &s.graph)?;
@@ -169,7 +189,7 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<TrainSummary> {
     let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device);
     let n_params = model.num_params();
     save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
-    let inputs = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
+    let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
         .iter()
         .map(|p| InputFile::hash(p))
         .collect::<Result<Vec<_>>>()?;
@@ -183,26 +203,30 @@ pub fn run_train(s: &TrainStage, device: &Device) -> Result<TrainSummary> {
         "query_skip": c.query_skip, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
         "target_mode": format!("{:?}", s.target_mode),
     });
-    let mut manifest = Manifest::new("train", inputs, parameters);
+    let mut manifest = Manifest::new("train", hashed, parameters);
     manifest.summary = serde_json::json!({
         "n_train_conditions": report.n_train, "n_validation_conditions": report.n_validation, "n_params": n_params,
         "best_epoch": report.best_epoch, "epochs": report.history.len(),
         "final_train_loss": report.history.last().map(|h| h.1), "best_validation_l2": report.best_validation_l2(),
-        "device": device_name(device),
+        "device": selected.description,
     });
     manifest.outputs = [CONFIG, WEIGHTS, INDEX, EDGES, SINGLES].iter().map(|f| f.to_string()).collect();
     manifest.write(&staged.path(schema::MANIFEST))?;
+    let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
+    let (single, batched, batch) = latency(&model, &inputs, &lists, device);
+    let timing = ModelTiming {
+        n_params,
+        epochs: report.history.len(),
+        train_seconds: report.seconds,
+        predict_ms_single: single,
+        predict_ms_batched: batched,
+        batch,
+        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
+        device: selected.description.clone(),
+    };
+    timing.write(&staged.path(timing::FILE))?;
     staged.commit()?;
     Ok(TrainSummary { report, n_params })
-}
-
-/// `cpu` or `wgpu`, as the manifests record it.
-pub fn device_name(device: &Device) -> &'static str {
-    if format!("{device:?}").to_lowercase().contains("wgpu") {
-        "wgpu"
-    } else {
-        "cpu"
-    }
 }
 
 fn save_model(staged: &StagedDir, config: &AppConfig, model: &App, index: &GeneIndex, edges: &[Edge], singles: &HashMap<String, Vec<f32>>) -> Result<()> {

@@ -215,10 +215,11 @@ fn progress_bar(opts: &TrainOptions) -> Option<indicatif::ProgressBar> {
 /// the `scored` output genes.
 fn validation_l2(model: &App, inputs: &ModelInputs, graph: &GraphTensors, val: &[Prepared], scored: &[usize], device: &Device) -> f64 {
     let mut total = 0.0;
+    let h = model.embed(graph);
     for chunk in val.chunks(64) {
         let genes: Vec<Vec<usize>> = chunk.iter().map(|p| p.example.genes.clone()).collect();
         let rows: Vec<_> = chunk.iter().map(|p| &p.head).collect();
-        let lfc = model.forward(graph, &inputs.batch_from(&genes, &rows, device)).lfc;
+        let lfc = model.forward_embedded(h.clone(), graph, &inputs.batch_from(&genes, &rows, device)).lfc;
         let flat = lfc.into_data().try_to_vec::<f32>().expect("f32 output");
         let g = flat.len() / chunk.len();
         for (i, p) in chunk.iter().enumerate() {
@@ -245,9 +246,10 @@ pub fn predict_with_attention(
     device: &Device,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let graph = inputs.graph(device);
+    let h = model.embed(&graph);
     let (mut lfc, mut attention) = (Vec::with_capacity(perturbations.len()), Vec::with_capacity(perturbations.len()));
     for chunk in perturbations.chunks(batch.max(1)) {
-        let out = model.forward(&graph, &inputs.batch(chunk, device));
+        let out = model.forward_embedded(h.clone(), &graph, &inputs.batch(chunk, device));
         lfc.extend(rows_of(out.lfc));
         attention.extend(rows_of(out.attention));
     }

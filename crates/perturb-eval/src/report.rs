@@ -1,0 +1,384 @@
+//! The evaluation's reports: `report.md` and the self-contained `report.html`, both from
+//! the same parts — the summary per task, per-perturbation L2, the genetic-interaction
+//! curves, the network-quality study, attention top genes and the efficiency table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use perturb_core::timing::ModelTiming;
+use perturb_core::{Column, Error, Result, Table};
+
+use crate::report_html::{self, AttentionTop, EfficiencyRow, NetworkPoint, ReportData, SummaryLine, TaskSection};
+use crate::split::Task;
+use crate::{baselines, EvalOptions, GiRow, MetricRow, Screen, SummaryRow};
+
+/// Everything a report is made of.
+pub struct Parts<'a> {
+    pub screen: &'a Screen,
+    pub opts: &'a EvalOptions,
+    pub rows: &'a [MetricRow],
+    pub summary: &'a [SummaryRow],
+    pub gi: &'a [GiRow],
+    pub efficiency: &'a [EfficiencyRow],
+    pub attention: &'a [AttentionTop],
+    pub notes: &'a [String],
+}
+
+const TABLE_METRICS: [(&str, &str); 4] =
+    [("l2", "L2"), ("pearson_delta", "Pearson delta"), ("mse_top20_de", "top-20 DE MSE"), ("discrimination_score", "discrimination")];
+
+fn task_description(task: &str) -> &'static str {
+    match task {
+        "double" => "Combinatorial doubles (Norman 2019 protocol): every single and half of the doubles train, the other doubles are predicted.",
+        "unseen_single" => {
+            "Unseen single perturbations (GEARS simulation split): singles of a quarter of the perturbed genes are predicted, none of them seen in training."
+        }
+        _ => "",
+    }
+}
+
+fn tasks(summary: &[SummaryRow]) -> Vec<String> {
+    let mut t: Vec<String> = summary.iter().map(|r| r.task.clone()).collect();
+    t.dedup();
+    t.sort_by_key(|t| if t == "double" { 0 } else { 1 });
+    t.dedup();
+    t
+}
+
+fn models(summary: &[SummaryRow], task: &str) -> Vec<String> {
+    summary.iter().filter(|r| r.task == task && r.metric == "l2").map(|r| r.model.clone()).collect()
+}
+
+fn mean_l2<'a>(summary: &'a [SummaryRow], task: &str, model: &str) -> Option<&'a SummaryRow> {
+    summary.iter().find(|r| r.task == task && r.model == model && r.metric == "l2")
+}
+
+/// A network-quality study model's name split into (study model, "drop" | "add",
+/// fraction): `app_plus_drop25` -> (`app_plus`, `drop`, 0.25).
+pub fn network_study_name(model: &str) -> Option<(&str, &'static str, f64)> {
+    for kind in ["drop", "add"] {
+        if let Some((base, pct)) = model.rsplit_once(&format!("_{kind}")) {
+            if !base.is_empty() && !pct.is_empty() && pct.bytes().all(|b| b.is_ascii_digit()) {
+                return Some((base, kind, pct.parse::<f64>().ok()? / 100.0));
+            }
+        }
+    }
+    None
+}
+
+/// The network-quality points of `task`: the study model on each degraded network, plus
+/// its intact-network result as the 0% point of both series.
+fn network_points(summary: &[SummaryRow], task: &str) -> (Vec<NetworkPoint>, Vec<(String, f64)>) {
+    let mut points = Vec::new();
+    let mut base_model = None;
+    for r in summary.iter().filter(|r| r.task == task && r.metric == "l2") {
+        if let Some((base, kind, fraction)) = network_study_name(&r.model) {
+            points.push(NetworkPoint { kind: kind.to_string(), fraction, mean_l2: r.mean, sd_l2: r.sd, n: r.n });
+            base_model = Some(base.to_string());
+        }
+    }
+    let Some(base) = base_model else { return (Vec::new(), Vec::new()) };
+    let mut references: Vec<(String, f64)> = baselines::NAMES.iter().filter_map(|m| mean_l2(summary, task, m).map(|r| (m.to_string(), r.mean))).collect();
+    if let Some(intact) = mean_l2(summary, task, &base) {
+        for kind in ["drop", "add"] {
+            points.push(NetworkPoint { kind: kind.to_string(), fraction: 0.0, mean_l2: intact.mean, sd_l2: intact.sd, n: intact.n });
+        }
+        references.push((format!("{base} (intact network)"), intact.mean));
+    }
+    points.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.fraction.total_cmp(&b.fraction)));
+    (points, references)
+}
+
+/// Mean figures of each model's runs.
+pub fn efficiency(files: &[(String, BTreeMap<(Task, u64), PathBuf>)]) -> Result<Vec<EfficiencyRow>> {
+    let mut rows = Vec::new();
+    for (model, runs) in files {
+        let timings = runs.values().map(|p| ModelTiming::read(p)).collect::<Result<Vec<_>>>()?;
+        if timings.is_empty() {
+            continue;
+        }
+        let n = timings.len() as f64;
+        let mean = |f: fn(&ModelTiming) -> f64| timings.iter().map(f).sum::<f64>() / n;
+        rows.push(EfficiencyRow {
+            model: model.clone(),
+            n_params: timings[0].n_params,
+            train_seconds: mean(|t| t.train_seconds),
+            predict_ms_single: mean(|t| t.predict_ms_single),
+            predict_ms_batched: mean(|t| t.predict_ms_batched),
+            peak_rss_bytes: timings.iter().map(|t| t.peak_rss_bytes).max().unwrap_or(0),
+            device: timings[0].device.clone(),
+            runs: timings.len(),
+        });
+    }
+    Ok(rows)
+}
+
+pub fn write_efficiency(rows: &[EfficiencyRow], path: &Path) -> Result<()> {
+    Table::new()
+        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
+        .with("n_params", Column::I64(rows.iter().map(|r| r.n_params as i64).collect()))
+        .with("train_seconds", Column::F64(rows.iter().map(|r| r.train_seconds).collect()))
+        .with("predict_ms_single", Column::F64(rows.iter().map(|r| r.predict_ms_single).collect()))
+        .with("predict_ms_batched", Column::F64(rows.iter().map(|r| r.predict_ms_batched).collect()))
+        .with("peak_rss_bytes", Column::I64(rows.iter().map(|r| r.peak_rss_bytes as i64).collect()))
+        .with("device", Column::Str(rows.iter().map(|r| r.device.clone()).collect()))
+        .with("runs", Column::I64(rows.iter().map(|r| r.runs as i64).collect()))
+        .write_parquet(path)
+}
+
+/// The `top` most attended genes of the first `perturbations` perturbations of an
+/// attention table (perturbation, gene, attention).
+pub fn attention_tops(model: &str, path: &Path, perturbations: usize, top: usize) -> Result<Vec<AttentionTop>> {
+    let t = Table::read_parquet(path)?;
+    let (p, g, a) = (t.strings("perturbation", path)?, t.strings("gene", path)?, t.floats("attention", path)?);
+    let mut order: Vec<&str> = Vec::new();
+    let mut by: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    for i in 0..p.len() {
+        if !by.contains_key(p[i].as_str()) {
+            order.push(&p[i]);
+        }
+        by.entry(&p[i]).or_default().push((g[i].clone(), a[i]));
+    }
+    if order.is_empty() {
+        return Err(Error::bad_input(path, "the attention table is empty"));
+    }
+    Ok(order
+        .into_iter()
+        .take(perturbations)
+        .map(|name| {
+            let mut genes = by.remove(name).unwrap_or_default();
+            let uniform = 1.0 / genes.len().max(1) as f64;
+            genes.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+            genes.truncate(top);
+            let task = if name.contains('+') { "double" } else { "unseen_single" };
+            AttentionTop { model: model.to_string(), task: task.to_string(), perturbation: name.to_string(), genes, uniform }
+        })
+        .collect())
+}
+
+fn fmt(r: Option<&SummaryRow>) -> String {
+    r.filter(|r| !r.mean.is_nan()).map_or("—".to_string(), |r| if r.sd.is_nan() { format!("{:.3}", r.mean) } else { format!("{:.3} ± {:.3}", r.mean, r.sd) })
+}
+
+fn bytes_text(b: u64) -> String {
+    let mib = b as f64 / (1u64 << 20) as f64;
+    if mib >= 1024.0 {
+        format!("{:.2} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+pub fn markdown(p: &Parts) -> String {
+    let mut s = String::new();
+    let (screen, opts) = (p.screen, p.opts);
+    let _ = writeln!(
+        s,
+        "# Evaluation\n\nData: `{}` ({} conditions × {} genes). Seeds: {:?}. L2 and Pearson delta over the {} genes most expressed in control; every model is scored by the same code on the same split files.",
+        opts.data.display(),
+        screen.conditions.len(),
+        screen.n_genes(),
+        opts.seeds,
+        opts.top_genes.min(screen.n_genes())
+    );
+    for task in tasks(p.summary) {
+        let _ = write!(s, "\n## {task}\n\n{}\n\n| model | ", task_description(&task));
+        for (_, label) in TABLE_METRICS {
+            let _ = write!(s, "{label} | ");
+        }
+        s.push_str("n |\n|---|---|---|---|---|---|\n");
+        for m in models(p.summary, &task) {
+            let get = |metric: &str| p.summary.iter().find(|r| r.task == task && r.model == m && r.metric == metric);
+            let _ = write!(s, "| {m} | ");
+            for (metric, _) in TABLE_METRICS {
+                let _ = write!(s, "{} | ", fmt(get(metric)));
+            }
+            let _ = writeln!(s, "{} |", get("l2").map_or(0, |r| r.n));
+        }
+        let l2 = |m: &str| mean_l2(p.summary, &task, m).map(|r| r.mean);
+        if let (Some(nc), Some(add)) = (l2("no_change"), l2("additive")) {
+            let _ = writeln!(s, "\nno-change / additive L2 ratio: {:.2} (real Norman 2019 in Ahlmann-Eltze et al. 2025: 5.616 / 2.766 = 2.03)", nc / add);
+        }
+        let (points, references) = network_points(p.summary, &task);
+        if !points.is_empty() {
+            s.push_str("\nNetwork-quality study (mean L2; 0% is the intact network):\n\n| network | L2 (mean ± sd) | n |\n|---|---|---|\n");
+            for pt in points.iter().filter(|pt| pt.fraction > 0.0) {
+                let what = if pt.kind == "drop" { "edges removed" } else { "random edges added" };
+                let _ = writeln!(s, "| {:.0}% {what} | {:.3} ± {:.3} | {} |", pt.fraction * 100.0, pt.mean_l2, pt.sd_l2, pt.n);
+            }
+            for (label, v) in references {
+                let _ = writeln!(s, "| reference: {label} | {v:.3} | |");
+            }
+        }
+        if task == "double" {
+            s.push_str(&gi_markdown(p.gi));
+        }
+    }
+    if !p.efficiency.is_empty() {
+        s.push_str("\n## Efficiency\n\n| model | parameters | training s | predict ms/perturbation (single) | predict ms/perturbation (batched) | peak memory | device | runs |\n|---|---|---|---|---|---|---|---|\n");
+        for r in p.efficiency {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} | {:.2} | {:.3} | {} | {} | {} |",
+                r.model,
+                r.n_params,
+                r.train_seconds,
+                r.predict_ms_single,
+                r.predict_ms_batched,
+                bytes_text(r.peak_rss_bytes),
+                r.device,
+                r.runs
+            );
+        }
+    }
+    if !p.attention.is_empty() {
+        s.push_str("\n## Attention\n\nThe genes each model attends to most (uniform attention would give every gene the same weight):\n\n");
+        for a in p.attention {
+            let genes: Vec<String> = a.genes.iter().map(|(g, w)| format!("{g} {:.1}×", w / a.uniform)).collect();
+            let _ = writeln!(s, "- {} — {}: {}", a.model, a.perturbation, genes.join(", "));
+        }
+    }
+    if !p.notes.is_empty() {
+        s.push_str("\n## Notes\n\n");
+        for n in p.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    s
+}
+
+fn gi_markdown(rows: &[GiRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n### Genetic interactions\n\n");
+    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+    for seed in &seeds {
+        if let Some(r) = rows.iter().find(|r| r.seed == *seed) {
+            let _ = writeln!(
+                s,
+                "- seed {seed}: {} double × gene entries, {} synergy (d ≥ {:+.3}), {} buffering (d ≤ {:+.3}) by local FDR < 0.2 (Norman 2019: +0.195 / −0.205)",
+                r.entries, r.synergy, r.synergy_above, r.buffering, r.buffering_below
+            );
+        }
+    }
+    s.push_str("\n| model | TPR at FDP ≤ 0.25 (mean over seeds) |\n|---|---|\n");
+    for m in gi_models(rows) {
+        let v: Vec<f64> = rows.iter().filter(|r| r.model == m).map(|r| r.tpr_at_fdp_25).collect();
+        let _ = writeln!(s, "| {m} | {:.3} |", v.iter().sum::<f64>() / v.len() as f64);
+    }
+    s
+}
+
+/// Models with interaction results, baselines first, each once.
+fn gi_models(rows: &[GiRow]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in baselines::NAMES.iter().map(|m| m.to_string()).chain(rows.iter().map(|r| r.model.clone())) {
+        if rows.iter().any(|r| r.model == m) && !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The TPR–FDP curve of each model, pooled over seeds by averaging the TPR at each FDP
+/// of a common grid.
+fn gi_curves(rows: &[GiRow]) -> Vec<(String, Vec<(f64, f64)>)> {
+    gi_models(rows)
+        .into_iter()
+        .map(|m| {
+            let curves: Vec<&GiRow> = rows.iter().filter(|r| r.model == m).collect();
+            let grid: Vec<(f64, f64)> = (0..=50)
+                .map(|k| {
+                    let fdp = k as f64 / 50.0;
+                    let tpr = curves.iter().map(|r| crate::gi::tpr_at_fdp(&r.curve, fdp)).sum::<f64>() / curves.len() as f64;
+                    (fdp, tpr)
+                })
+                .collect();
+            (m, grid)
+        })
+        .collect()
+}
+
+pub fn html(p: &Parts) -> String {
+    let mut data = ReportData {
+        title: "perturb — evaluation report".to_string(),
+        intro: vec![
+            format!(
+                "Data: {} ({} conditions × {} genes). Seeds: {:?}. L2 and Pearson delta are computed over the {} genes most expressed in control, on pseudobulk log-normalised expression; every model is scored by the same code on the same split files.",
+                p.opts.data.display(),
+                p.screen.conditions.len(),
+                p.screen.n_genes(),
+                p.opts.seeds,
+                p.opts.top_genes.min(p.screen.n_genes())
+            ),
+            "The four baselines — no change, mean, additive, linear — are shown beside every model: in the published benchmark (Ahlmann-Eltze et al., Nat Methods 2025) no deep model beat the additive baseline on doubles.".to_string(),
+        ],
+        efficiency: p.efficiency.to_vec(),
+        attention: p.attention.to_vec(),
+        notes: p.notes.to_vec(),
+        ..ReportData::default()
+    };
+    for task in tasks(p.summary) {
+        let model_names = models(p.summary, &task);
+        let summary = model_names
+            .iter()
+            .map(|m| SummaryLine {
+                model: m.clone(),
+                metrics: TABLE_METRICS
+                    .iter()
+                    .map(|(metric, _)| {
+                        let r = p.summary.iter().find(|r| r.task == task && &r.model == m && r.metric == *metric);
+                        (metric.to_string(), r.map_or(f64::NAN, |r| r.mean), r.map_or(f64::NAN, |r| r.sd), r.map_or(0, |r| r.n))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let l2_points = model_names.iter().map(|m| (m.clone(), p.rows.iter().filter(|r| r.task == task && &r.model == m).map(|r| r.l2).collect())).collect();
+        let (network, network_references) = network_points(p.summary, &task);
+        data.tasks.push(TaskSection {
+            task: task.clone(),
+            description: task_description(&task).to_string(),
+            summary,
+            l2_points,
+            baselines: baselines::NAMES.iter().map(|m| m.to_string()).collect(),
+            gi_curves: if task == "double" { gi_curves(p.gi) } else { Vec::new() },
+            network,
+            network_references,
+        });
+    }
+    report_html::render(&data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_study_names_parse() {
+        assert_eq!(network_study_name("app_plus_drop25"), Some(("app_plus", "drop", 0.25)));
+        assert_eq!(network_study_name("app_add100"), Some(("app", "add", 1.0)));
+        assert_eq!(network_study_name("app_plus"), None);
+        assert_eq!(network_study_name("app_dropx"), None);
+        assert_eq!(network_study_name("_drop10"), None);
+    }
+
+    #[test]
+    fn attention_tops_keep_file_order_and_rank_genes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        Table::new()
+            .with("perturbation", Column::Str(["B", "B", "B", "A+C", "A+C", "A+C"].iter().map(|s| s.to_string()).collect()))
+            .with("gene", Column::Str(["x", "y", "z", "x", "y", "z"].iter().map(|s| s.to_string()).collect()))
+            .with("attention", Column::F64(vec![0.2, 0.5, 0.3, 0.6, 0.1, 0.3]))
+            .write_parquet(&path)
+            .unwrap();
+        let tops = attention_tops("app", &path, 5, 2).unwrap();
+        assert_eq!(tops.len(), 2);
+        assert_eq!((tops[0].perturbation.as_str(), tops[0].task.as_str()), ("B", "unseen_single"));
+        assert_eq!(tops[0].genes, [("y".to_string(), 0.5), ("z".to_string(), 0.3)]);
+        assert_eq!((tops[1].perturbation.as_str(), tops[1].task.as_str()), ("A+C", "double"));
+        assert!((tops[1].uniform - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

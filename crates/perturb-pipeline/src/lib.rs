@@ -1,0 +1,297 @@
+//! The whole study as one resumable run of `perturb` stages: simulate (when no screen is
+//! given) -> ingest -> graph -> splits and baselines -> train and predict every model
+//! variant per task and seed -> the network-quality study -> one evaluation with the
+//! report.
+//!
+//! Every stage is a `perturb` subcommand run as its own process — exactly what a cluster
+//! node or the Snakemake workflow in `pipelines/` runs — so this crate computes nothing
+//! itself: it plans the jobs, keys them by their inputs and parameters (`runner`), and
+//! runs those that are not up to date, two at a time on two cores. `cargo xtask
+//! reproduce` and `perturb reproduce` call [`reproduce`].
+
+pub mod runner;
+pub mod variants;
+
+use std::path::{Path, PathBuf};
+
+use perturb_core::schema::conditions as cs;
+use perturb_core::Table;
+
+pub use runner::{Job, RunSummary, Runner};
+
+/// How big a study to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// The tests' scale: a 1,000-gene screen, 2 seeds, a short network study (minutes).
+    Quick,
+    /// The embedded default: the 2,000-gene norman-like screen, 5 seeds, the full study.
+    Default,
+    /// Norman-size: ~85,000 cells × 19,000 genes, 5 seeds.
+    Full,
+}
+
+impl Scale {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Quick => "quick",
+            Scale::Default => "default",
+            Scale::Full => "full",
+        }
+    }
+
+    /// `perturb simulate` arguments for the screen of this scale.
+    fn simulate_args(self) -> Vec<&'static str> {
+        match self {
+            Scale::Quick => vec!["--scale", "quick", "--n-genes", "1000", "--n-cells", "25000"],
+            Scale::Default => vec!["--scale", "quick"],
+            Scale::Full => vec!["--scale", "full"],
+        }
+    }
+
+    pub fn default_seeds(self) -> Vec<u64> {
+        match self {
+            Scale::Quick => vec![1, 2],
+            _ => vec![1, 2, 3, 4, 5],
+        }
+    }
+
+    /// (drop, add) fractions of the network-quality study, besides the intact network.
+    fn network_study(self) -> (Vec<f64>, Vec<f64>) {
+        match self {
+            Scale::Quick => (vec![0.5], vec![1.0]),
+            _ => (vec![0.1, 0.25, 0.5], vec![0.25, 0.5, 1.0]),
+        }
+    }
+
+    /// `perturb train` optimisation flags.
+    fn train_args(self) -> Vec<&'static str> {
+        match self {
+            Scale::Quick => vec!["--epochs", "60", "--patience", "10", "--batch-size", "32", "--learning-rate", "0.01"],
+            _ => vec!["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `perturb` binary that runs every stage.
+    pub perturb: PathBuf,
+    /// Where the stages run: the repository root, whose data/priors the graph stage reads.
+    pub workdir: PathBuf,
+    pub out: PathBuf,
+    pub scale: Scale,
+    /// A screen of one's own (h5ad or CSV) instead of the simulated one.
+    pub input: Option<PathBuf>,
+    /// Extra `perturb ingest` arguments for `input` (e.g. --condition-key, --layer).
+    pub ingest_args: Vec<String>,
+    /// `perturb graph --source` spec.
+    pub grn: String,
+    /// auto | cpu | wgpu, for training and prediction.
+    pub device: String,
+    pub seeds: Option<Vec<u64>>,
+    pub variants: Vec<String>,
+    pub network_study: bool,
+    pub parallel: usize,
+    pub force: bool,
+}
+
+impl Options {
+    pub fn new(perturb: impl Into<PathBuf>, workdir: impl Into<PathBuf>, out: impl Into<PathBuf>, scale: Scale) -> Options {
+        Options {
+            perturb: perturb.into(),
+            workdir: workdir.into(),
+            out: out.into(),
+            scale,
+            input: None,
+            ingest_args: Vec::new(),
+            grn: "go+regulon".into(),
+            device: "auto".into(),
+            seeds: None,
+            variants: variants::DEFAULT_VARIANTS.iter().map(|v| v.to_string()).collect(),
+            network_study: true,
+            parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            force: false,
+        }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ran: usize,
+    pub up_to_date: usize,
+    pub report: PathBuf,
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
+/// Model name of the network-quality study's variant on a degraded network.
+pub fn network_model_name(kind: &str, fraction: f64) -> String {
+    format!("{}_{kind}{}", variants::NETWORK_STUDY_VARIANT, (fraction * 100.0).round() as i64)
+}
+
+/// Which benchmark tasks the ingested screen supports.
+fn tasks_for(ingest: &Path) -> Result<Vec<&'static str>, String> {
+    let path = ingest.join(cs::FILE);
+    let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
+    let kinds = t.strings(cs::KIND, &path).map_err(|e| e.to_string())?;
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    let mut tasks = Vec::new();
+    if count("double") >= 2 {
+        tasks.push("double");
+    }
+    if count("single") >= 4 {
+        tasks.push("unseen_single");
+    }
+    if tasks.is_empty() {
+        return Err(format!("{}: the screen has neither 2 doubles (double task) nor 4 singles (unseen_single task)", path.display()));
+    }
+    Ok(tasks)
+}
+
+pub fn reproduce(o: &Options) -> Result<Outcome, String> {
+    for v in &o.variants {
+        variants::flags(v)?;
+    }
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let out = o.out.canonicalize().map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state: out.join(".state"), parallel: o.parallel, force: o.force };
+    let seeds = o.seeds.clone().unwrap_or_else(|| o.scale.default_seeds());
+    let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+
+    // Phase 1: the screen, ingested.
+    let mut data_jobs = Vec::new();
+    let (screen, salt) = match &o.input {
+        Some(input) => {
+            let (sha, _) = perturb_core::manifest::sha256_file(input).map_err(|e| e.to_string())?;
+            (input.clone(), sha)
+        }
+        None => {
+            let screen = out.join("data/screen.h5ad");
+            std::fs::create_dir_all(out.join("data")).map_err(|e| format!("{}: {e}", out.display()))?;
+            let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
+            a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
+            a.extend(["--out".into(), s(&screen)]);
+            data_jobs.push(Job::new(format!("simulate {} screen", o.scale.name()), a, &screen, vec![]));
+            (screen, String::new())
+        }
+    };
+    let ingest = out.join("ingest");
+    let mut a = args(&["ingest", "--input", &s(&screen), "--out", &s(&ingest)]);
+    a.extend(o.ingest_args.iter().cloned());
+    let mut job = Job::new("ingest", a, &ingest, (0..data_jobs.len()).collect());
+    job.salt = salt;
+    data_jobs.push(job);
+    let summary = runner.run(&data_jobs)?;
+    let ingest_key = runner::keys(&data_jobs)?.pop().expect("ingest job");
+    let tasks = tasks_for(&ingest)?;
+    let task_list = tasks.join(",");
+
+    // Phase 2: graphs, splits and baselines, models, evaluation.
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut push = |mut job: Job| {
+        job.salt = format!("{}{}", ingest_key, job.salt);
+        jobs.push(job);
+        jobs.len() - 1
+    };
+    let genes = s(&ingest.join("genes.parquet"));
+    let graph = out.join("graph");
+    let graph_job = push(Job::new(format!("graph {}", o.grn), args(&["graph", "--genes", &genes, "--source", &o.grn, "--out", &s(&graph)]), &graph, vec![]));
+    let splits = out.join("splits");
+    let splits_job = push(Job::new(
+        "splits and baselines",
+        args(&["eval", "--data", &s(&ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&splits)]),
+        &splits,
+        vec![],
+    ));
+
+    // Models: (name, flags, graph folder, graph job, tasks).
+    let mut models: Vec<(String, Vec<String>, PathBuf, usize, Vec<&str>)> = o
+        .variants
+        .iter()
+        .map(|v| (v.clone(), variants::flags(v).expect("checked").iter().map(|f| f.to_string()).collect(), graph.clone(), graph_job, tasks.clone()))
+        .collect();
+    if o.network_study {
+        let (drops, adds) = o.scale.network_study();
+        let study_flags: Vec<String> = variants::flags(variants::NETWORK_STUDY_VARIANT)?.iter().map(|f| f.to_string()).collect();
+        // The network matters most where nothing of the perturbed gene was measured.
+        let study_tasks: Vec<&str> = tasks.iter().copied().filter(|t| *t == "unseen_single").collect();
+        let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
+        for (kind, fractions) in [("drop", drops), ("add", adds)] {
+            for f in fractions {
+                let name = network_model_name(kind, f);
+                let dir = out.join("network").join(&name);
+                let option = if kind == "drop" { "--drop-edges" } else { "--add-edges" };
+                let job = push(Job::new(
+                    format!("graph {} {kind} {f}", o.grn),
+                    args(&["graph", "--genes", &genes, "--source", &o.grn, option, &f.to_string(), "--seed", "1", "--out", &s(&dir)]),
+                    &dir,
+                    vec![],
+                ));
+                models.push((name, study_flags.clone(), dir, job, study_tasks.clone()));
+            }
+        }
+    }
+
+    let mut predictions: Vec<String> = Vec::new();
+    let mut timings: Vec<String> = Vec::new();
+    let mut attention: Vec<String> = Vec::new();
+    let mut eval_deps = vec![splits_job];
+    for (name, flags, graph_dir, graph_job, model_tasks) in &models {
+        for task in model_tasks {
+            for (k, seed) in seeds.iter().enumerate() {
+                let split = s(&splits.join(format!("split_{task}_seed{seed}.parquet")));
+                let model = out.join("models").join(name).join(format!("{task}_s{seed}"));
+                let mut a =
+                    args(&["train", "--data", &s(&ingest), "--graph", &s(graph_dir), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);
+                a.extend(o.scale.train_args().iter().map(|x| x.to_string()));
+                a.extend(flags.iter().cloned());
+                a.extend(["--out".into(), s(&model)]);
+                let train = push(Job::new(format!("train {name} {task} seed {seed}"), a, &model, vec![*graph_job, splits_job]));
+                let pred = out.join("predictions").join(name).join(format!("{task}_s{seed}.parquet"));
+                std::fs::create_dir_all(pred.parent().expect("has a parent")).map_err(|e| format!("{}: {e}", out.display()))?;
+                let mut a = args(&["predict", "--model", &s(&model), "--split", &split, "--device", &o.device, "--out", &s(&pred)]);
+                // Attention of the first seed's test perturbations, for the report.
+                let with_attention = k == 0 && (name == "app" || name == variants::NETWORK_STUDY_VARIANT);
+                if with_attention {
+                    a.push("--attention".into());
+                }
+                eval_deps.push(push(Job::new(format!("predict {name} {task} seed {seed}"), a, &pred, vec![train])));
+            }
+        }
+        // Named by task and seed; eval skips a model on a task it was not run on.
+        predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
+        timings.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join("timing.json"))));
+        if name == "app" || name == variants::NETWORK_STUDY_VARIANT {
+            for task in model_tasks {
+                attention.push(format!("{name}={}", s(&out.join("predictions").join(name).join(format!("{task}_s{}.attention.parquet", seeds[0])))));
+            }
+        }
+    }
+    let eval = out.join("eval");
+    let mut a = args(&["eval", "--data", &s(&ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
+    for p in &predictions {
+        a.extend(["--predictions".into(), p.clone()]);
+    }
+    for t in &timings {
+        a.extend(["--timing".into(), t.clone()]);
+    }
+    for t in &attention {
+        a.extend(["--attention".into(), t.clone()]);
+    }
+    push(Job::new("evaluate and report", a, &eval, eval_deps));
+    let summary2 = runner.run(&jobs)?;
+
+    for f in ["report.md", "report.html", "metrics.parquet", "summary.parquet"] {
+        let from = eval.join(f);
+        let bytes = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        perturb_core::table::write_bytes_atomically(&out.join(f), &bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(Outcome { ran: summary.ran + summary2.ran, up_to_date: summary.up_to_date + summary2.up_to_date, report: out.join("report.html") })
+}

@@ -1,0 +1,303 @@
+//! Running a list of `perturb` invocations as a resumable, parallel pipeline.
+//!
+//! Every job has a key: a hash of its command line, of anything else it reads that the
+//! command line does not name (`salt`: an input file's content), and of the keys of the
+//! jobs it depends on. A job whose output exists and whose stored key matches is up to
+//! date and skipped; a changed parameter changes the key of its job and of everything
+//! downstream, and only those run again. Stages write their outputs atomically and the
+//! key is stored only after the job succeeded, so a killed run resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+/// One `perturb` invocation.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// What the progress lines call it, e.g. `train app_plus double seed 1`.
+    pub id: String,
+    /// Arguments of `perturb`.
+    pub args: Vec<String>,
+    /// The file or folder it produces.
+    pub output: PathBuf,
+    /// Jobs (indices into the list) that must finish first.
+    pub deps: Vec<usize>,
+    /// Anything else the output depends on (e.g. the content hash of an input file).
+    pub salt: String,
+}
+
+impl Job {
+    pub fn new(id: impl Into<String>, args: Vec<String>, output: impl Into<PathBuf>, deps: Vec<usize>) -> Job {
+        Job { id: id.into(), args, output: output.into(), deps, salt: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub ran: usize,
+    pub up_to_date: usize,
+}
+
+pub struct Runner {
+    /// The `perturb` binary.
+    pub perturb: PathBuf,
+    /// Where `perturb` runs (relative paths in arguments are relative to it).
+    pub workdir: PathBuf,
+    /// Keys and logs go to `state/keys` and `state/logs`.
+    pub state: PathBuf,
+    pub parallel: usize,
+    /// Ignore stored keys: run everything.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// The keys of `jobs`, in order (a job's dependencies come before it).
+pub fn keys(jobs: &[Job]) -> Result<Vec<String>, String> {
+    let mut keys: Vec<String> = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let mut h = Sha256::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for a in &job.args {
+            h.update([0u8]);
+            h.update(a.as_bytes());
+        }
+        h.update([1u8]);
+        h.update(job.salt.as_bytes());
+        for &d in &job.deps {
+            if d >= i {
+                return Err(format!("job '{}' depends on a later job", job.id));
+            }
+            h.update([2u8]);
+            h.update(keys[d].as_bytes());
+        }
+        keys.push(format!("{:x}", h.finalize()));
+    }
+    Ok(keys)
+}
+
+fn key_file(state: &Path, id: &str) -> PathBuf {
+    let name: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    state.join("keys").join(name)
+}
+
+fn log_file(state: &Path, id: &str) -> PathBuf {
+    key_file(state, id).to_string_lossy().replace("/keys/", "/logs/").into()
+}
+
+/// Removes a stale output, and what a killed stage may have left beside it.
+fn clear(output: &Path) -> Result<(), String> {
+    let removed = if output.is_dir() {
+        std::fs::remove_dir_all(output)
+    } else if output.exists() {
+        std::fs::remove_file(output)
+    } else {
+        Ok(())
+    };
+    removed.map_err(|e| format!("{}: cannot remove the stale output ({e})", output.display()))?;
+    if let (Some(dir), Some(name)) = (output.parent(), output.file_name().and_then(|n| n.to_str())) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(&format!(".{name}.staging-")) || (n.starts_with(&format!(".{name}.")) && n.ends_with(".tmp")) {
+                    let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Runner {
+    /// Whether `job` (with `key`) is already done.
+    fn up_to_date(&self, job: &Job, key: &str) -> bool {
+        !self.force && job.output.exists() && std::fs::read_to_string(key_file(&self.state, &job.id)).is_ok_and(|k| k.trim() == key)
+    }
+
+    fn execute(&self, job: &Job, key: &str) -> Result<f64, String> {
+        clear(&job.output)?;
+        let _ = std::fs::remove_file(key_file(&self.state, &job.id));
+        let log = log_file(&self.state, &job.id);
+        let started = Instant::now();
+        let out = Command::new(&self.perturb)
+            .args(&job.args)
+            .current_dir(&self.workdir)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.perturb.display()))?;
+        let text = format!("$ perturb {}\n{}{}", job.args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&log, &text).map_err(|e| format!("{}: {e}", log.display()))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no message)");
+            return Err(format!("{} failed: {last} (log: {}); finished stages are kept, rerun to resume", job.id, log.display()));
+        }
+        perturb_core::table::write_bytes_atomically(&key_file(&self.state, &job.id), key.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Runs `jobs` (dependencies first in the list), up to `parallel` at a time; prints a
+    /// line per job and stops scheduling at the first failure.
+    pub fn run(&self, jobs: &[Job]) -> Result<RunSummary, String> {
+        let keys = keys(jobs)?;
+        for dir in ["keys", "logs"] {
+            std::fs::create_dir_all(self.state.join(dir)).map_err(|e| format!("{}: {e}", self.state.display()))?;
+        }
+        let mut status = vec![Status::Pending; jobs.len()];
+        let mut summary = RunSummary::default();
+        // Up-to-date jobs are settled first, in order: a job is only up to date if every
+        // job it depends on is too (its key includes theirs, and they did not rerun).
+        for (i, job) in jobs.iter().enumerate() {
+            if job.deps.iter().all(|&d| status[d] == Status::Done) && self.up_to_date(job, &keys[i]) {
+                status[i] = Status::Done;
+                summary.up_to_date += 1;
+            }
+        }
+        let to_run = status.iter().filter(|s| **s == Status::Pending).count();
+        if to_run == 0 {
+            println!("all {} stages are up to date", jobs.len());
+            return Ok(summary);
+        }
+        println!("{} of {} stages to run ({} up to date), {} at a time", to_run, jobs.len(), summary.up_to_date, self.parallel.max(1));
+        let progress = Progress::new(to_run);
+        let state = Mutex::new((status, None::<String>, 0usize));
+        let wake = Condvar::new();
+        std::thread::scope(|scope| {
+            for _ in 0..self.parallel.max(1) {
+                scope.spawn(|| loop {
+                    let next = {
+                        let mut guard = state.lock().expect("runner state");
+                        loop {
+                            let (status, failure, _) = &mut *guard;
+                            if failure.is_some() {
+                                break None;
+                            }
+                            if let Some(i) = (0..jobs.len()).find(|&i| status[i] == Status::Pending && jobs[i].deps.iter().all(|&d| status[d] == Status::Done))
+                            {
+                                status[i] = Status::Running;
+                                break Some(i);
+                            }
+                            if !status.contains(&Status::Running) {
+                                break None;
+                            }
+                            guard = wake.wait(guard).expect("runner state");
+                        }
+                    };
+                    let Some(i) = next else {
+                        wake.notify_all();
+                        return;
+                    };
+                    progress.start(&jobs[i].id);
+                    let result = self.execute(&jobs[i], &keys[i]);
+                    let mut guard = state.lock().expect("runner state");
+                    match result {
+                        Ok(seconds) => {
+                            guard.0[i] = Status::Done;
+                            guard.2 += 1;
+                            progress.finish(&jobs[i].id, seconds);
+                        }
+                        Err(e) => {
+                            guard.0[i] = Status::Failed;
+                            guard.1.get_or_insert(e);
+                        }
+                    }
+                    wake.notify_all();
+                });
+            }
+        });
+        progress.done();
+        let (_, failure, ran) = state.into_inner().expect("runner state");
+        summary.ran = ran;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
+    }
+}
+
+/// A bar over the jobs to run when stderr is a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    fn start(&self, id: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("running {id}"));
+        }
+    }
+
+    fn finish(&self, id: &str, seconds: f64) {
+        let line = format!("  done {id} ({seconds:.1} s)");
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, args: &[&str], deps: Vec<usize>) -> Job {
+        Job::new(id, args.iter().map(|a| a.to_string()).collect(), PathBuf::from(id), deps)
+    }
+
+    #[test]
+    fn a_changed_parameter_changes_its_key_and_everything_downstream_only() {
+        let a = vec![job("a", &["x", "1"], vec![]), job("b", &["y"], vec![0]), job("c", &["z"], vec![])];
+        let mut b = a.clone();
+        b[0].args[1] = "2".into();
+        let (ka, kb) = (keys(&a).unwrap(), keys(&b).unwrap());
+        assert_ne!(ka[0], kb[0]);
+        assert_ne!(ka[1], kb[1], "b depends on a");
+        assert_eq!(ka[2], kb[2], "c does not");
+        let mut c = a.clone();
+        c[2].salt = "input changed".into();
+        assert_ne!(keys(&c).unwrap()[2], ka[2]);
+        assert!(keys(&[job("a", &[], vec![1]), job("b", &[], vec![])]).is_err());
+    }
+
+    #[test]
+    fn stale_outputs_and_staging_leftovers_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        std::fs::create_dir_all(out.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".model.staging-abc")).unwrap();
+        std::fs::write(dir.path().join(".model.x1.tmp"), b"x").unwrap();
+        std::fs::write(dir.path().join("keep"), b"x").unwrap();
+        clear(&out).unwrap();
+        let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(left, ["keep"]);
+    }
+}

@@ -1,0 +1,102 @@
+//! Choosing the compute device: burn's `flex` CPU backend or `wgpu` (Vulkan, Metal,
+//! DirectX, OpenGL).
+//!
+//! `Device::wgpu(..)` panics on first use when no adapter exists, so wgpu is only ever
+//! opened through `Device::wgpu_options().init()`, which returns an error instead.
+
+use burn::prelude::Device;
+use burn::tensor::wgpu::wgpu::DeviceType;
+use burn::tensor::wgpu::WgpuBackend;
+use perturb_core::{Error, Result};
+
+/// What `--device` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// wgpu on a hardware adapter if one answers, else the CPU backend.
+    Auto,
+    Cpu,
+    /// wgpu on any adapter, software renderers (lavapipe, llvmpipe) included; an error if
+    /// none exists. `wgpu:vulkan` (metal, dx12, gl) pins the graphics API; plain `wgpu`
+    /// lets the runtime take the first API this machine has an adapter for.
+    Wgpu(WgpuBackend),
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "wgpu" => Ok(DeviceChoice::Wgpu(WgpuBackend::Auto)),
+            "wgpu:vulkan" => Ok(DeviceChoice::Wgpu(WgpuBackend::Vulkan)),
+            "wgpu:metal" => Ok(DeviceChoice::Wgpu(WgpuBackend::Metal)),
+            "wgpu:dx12" => Ok(DeviceChoice::Wgpu(WgpuBackend::Dx12)),
+            "wgpu:gl" => Ok(DeviceChoice::Wgpu(WgpuBackend::Gl)),
+            other => Err(format!("'{other}' is not one of auto, cpu, wgpu, wgpu:vulkan, wgpu:metal, wgpu:dx12, wgpu:gl")),
+        }
+    }
+}
+
+/// The device that will run, and a line saying which and why.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub device: Device,
+    pub description: String,
+}
+
+/// Opens wgpu's default adapter: (device, adapter name, is a software renderer).
+fn open_wgpu(api: WgpuBackend) -> std::result::Result<(Device, String, bool), String> {
+    // wgpu reports a missing adapter as an error here, but a broken driver can still
+    // panic inside it; neither may take the process down.
+    let opened = std::panic::catch_unwind(|| Device::wgpu_options().graphics_api(api).init_with_setup());
+    match opened {
+        Ok(Ok((device, setup))) => {
+            let info = setup.adapter.get_info();
+            Ok((device, format!("{} ({:?})", info.name, info.backend), info.device_type == DeviceType::Cpu))
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the wgpu runtime panicked while looking for an adapter".to_string()),
+    }
+}
+
+pub fn select(choice: DeviceChoice) -> Result<Selected> {
+    let cpu = || Selected { device: Device::flex(), description: "cpu (burn flex backend)".to_string() };
+    match choice {
+        DeviceChoice::Cpu => Ok(cpu()),
+        DeviceChoice::Wgpu(api) => match open_wgpu(api) {
+            Ok((device, name, _)) => Ok(Selected { device, description: format!("wgpu on {name}") }),
+            Err(e) => Err(Error::bad_option("--device", format!("wgpu was asked for but no adapter is available ({e}); use --device cpu or auto"))),
+        },
+        DeviceChoice::Auto => match open_wgpu(WgpuBackend::Auto) {
+            Ok((device, name, false)) => Ok(Selected { device, description: format!("wgpu on {name}") }),
+            // A software renderer runs the same kernels far slower than the CPU backend.
+            Ok((_, name, true)) => {
+                Ok(Selected { description: format!("cpu (burn flex backend; the only wgpu adapter, {name}, is a software renderer)"), ..cpu() })
+            }
+            Err(e) => Ok(Selected { description: format!("cpu (burn flex backend; no wgpu adapter: {e})"), ..cpu() }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_always_gives_a_device_and_says_which() {
+        let s = select(DeviceChoice::Auto).expect("auto never fails");
+        assert!(s.description.starts_with("cpu") || s.description.starts_with("wgpu"), "{}", s.description);
+        assert!(select(DeviceChoice::Cpu).unwrap().description.starts_with("cpu"));
+        assert!("gpu".parse::<DeviceChoice>().unwrap_err().starts_with("'gpu' is not one of auto, cpu, wgpu"));
+        assert_eq!("wgpu:gl".parse::<DeviceChoice>(), Ok(DeviceChoice::Wgpu(WgpuBackend::Gl)));
+    }
+
+    /// No Linux machine has a Metal adapter: asking for it explicitly is the error a user
+    /// sees when the device they named is not there, and it must not panic.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_explicit_api_without_an_adapter_is_a_clear_error() {
+        let e = select(DeviceChoice::Wgpu(WgpuBackend::Metal)).unwrap_err().to_string();
+        assert!(e.contains("--device") && e.contains("no adapter"), "{e}");
+    }
+}
