@@ -189,7 +189,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     job.salt = salt;
     data_jobs.push(job);
     let summary = runner.run(&data_jobs)?;
-    let ingest_key = runner::keys(&data_jobs)?.pop().expect("ingest job");
+    let ingest_key = runner.keys(&data_jobs)?.pop().expect("ingest job");
     let tasks = tasks_for(&ingest)?;
     let task_list = tasks.join(",");
 

@@ -7,6 +7,7 @@
 //! downstream, and only those run again. Stages write their outputs atomically and the
 //! key is stored only after the job succeeded, so a killed run resumes where it stopped.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Condvar, Mutex};
@@ -61,15 +62,19 @@ enum Status {
     Failed,
 }
 
-/// The keys of `jobs`, in order (a job's dependencies come before it).
-pub fn keys(jobs: &[Job]) -> Result<Vec<String>, String> {
+/// The keys of `jobs`, in order (a job's dependencies come before it). Paths under `home`
+/// (the results folder) are hashed relative to it, so a moved or copied results folder
+/// keeps its finished stages.
+pub fn keys(jobs: &[Job], home: &Path) -> Result<Vec<String>, String> {
+    let home = home.to_string_lossy();
     let mut keys: Vec<String> = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let mut h = Sha256::new();
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
         for a in &job.args {
             h.update([0u8]);
-            h.update(a.as_bytes());
+            let relative = if home.is_empty() { a.clone() } else { a.replace(home.as_ref(), "$OUT") };
+            h.update(relative.as_bytes());
         }
         h.update([1u8]);
         h.update(job.salt.as_bytes());
@@ -128,26 +133,37 @@ impl Runner {
         let _ = std::fs::remove_file(key_file(&self.state, &job.id));
         let log = log_file(&self.state, &job.id);
         let started = Instant::now();
-        let out = Command::new(&self.perturb)
+        // The stage writes straight into its log, so a long stage can be followed with
+        // `tail -f` and a killed one leaves what it had printed.
+        let log_error = |e: std::io::Error| format!("{}: {e}", log.display());
+        let mut file = std::fs::File::create(&log).map_err(log_error)?;
+        writeln!(file, "$ perturb {}", job.args.join(" ")).map_err(log_error)?;
+        let stderr = file.try_clone().map_err(log_error)?;
+        let status = Command::new(&self.perturb)
             .args(&job.args)
             .current_dir(&self.workdir)
-            .output()
+            .stdout(file)
+            .stderr(stderr)
+            .status()
             .map_err(|e| format!("cannot run {}: {e}", self.perturb.display()))?;
-        let text = format!("$ perturb {}\n{}{}", job.args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        std::fs::write(&log, &text).map_err(|e| format!("{}: {e}", log.display()))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no message)");
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("$ perturb")).unwrap_or("(no message)");
             return Err(format!("{} failed: {last} (log: {}); finished stages are kept, rerun to resume", job.id, log.display()));
         }
         perturb_core::table::write_bytes_atomically(&key_file(&self.state, &job.id), key.as_bytes()).map_err(|e| e.to_string())?;
         Ok(started.elapsed().as_secs_f64())
     }
 
+    /// The keys of `jobs`, paths relative to the results folder that holds `state`.
+    pub fn keys(&self, jobs: &[Job]) -> Result<Vec<String>, String> {
+        keys(jobs, self.state.parent().unwrap_or(Path::new("")))
+    }
+
     /// Runs `jobs` (dependencies first in the list), up to `parallel` at a time; prints a
     /// line per job and stops scheduling at the first failure.
     pub fn run(&self, jobs: &[Job]) -> Result<RunSummary, String> {
-        let keys = keys(jobs)?;
+        let keys = self.keys(jobs)?;
         for dir in ["keys", "logs"] {
             std::fs::create_dir_all(self.state.join(dir)).map_err(|e| format!("{}: {e}", self.state.display()))?;
         }
@@ -278,14 +294,20 @@ mod tests {
         let a = vec![job("a", &["x", "1"], vec![]), job("b", &["y"], vec![0]), job("c", &["z"], vec![])];
         let mut b = a.clone();
         b[0].args[1] = "2".into();
-        let (ka, kb) = (keys(&a).unwrap(), keys(&b).unwrap());
+        let home = Path::new("/results");
+        let (ka, kb) = (keys(&a, home).unwrap(), keys(&b, home).unwrap());
         assert_ne!(ka[0], kb[0]);
         assert_ne!(ka[1], kb[1], "b depends on a");
         assert_eq!(ka[2], kb[2], "c does not");
         let mut c = a.clone();
         c[2].salt = "input changed".into();
-        assert_ne!(keys(&c).unwrap()[2], ka[2]);
-        assert!(keys(&[job("a", &[], vec![1]), job("b", &[], vec![])]).is_err());
+        assert_ne!(keys(&c, home).unwrap()[2], ka[2]);
+        assert!(keys(&[job("a", &[], vec![1]), job("b", &[], vec![])], home).is_err());
+        // The same study in another folder has the same keys.
+        let here = vec![job("a", &["--out", "/results/graph"], vec![])];
+        let there = vec![job("a", &["--out", "/elsewhere/graph"], vec![])];
+        assert_eq!(keys(&here, home).unwrap(), keys(&there, Path::new("/elsewhere")).unwrap());
+        assert_ne!(keys(&here, home).unwrap(), keys(&there, home).unwrap());
     }
 
     #[test]

@@ -41,6 +41,9 @@ impl std::str::FromStr for DeviceChoice {
 #[derive(Debug, Clone)]
 pub struct Selected {
     pub device: Device,
+    /// Short, for tables: `cpu` or `wgpu <adapter>`.
+    pub name: String,
+    /// The name and why this device was chosen, for logs.
     pub description: String,
 }
 
@@ -60,15 +63,16 @@ fn open_wgpu(api: WgpuBackend) -> std::result::Result<(Device, String, bool), St
 }
 
 pub fn select(choice: DeviceChoice) -> Result<Selected> {
-    let cpu = || Selected { device: Device::flex(), description: "cpu (burn flex backend)".to_string() };
+    let cpu = || Selected { device: Device::flex(), name: "cpu".to_string(), description: "cpu (burn flex backend)".to_string() };
+    let wgpu = |device, adapter: String| Selected { device, name: format!("wgpu {adapter}"), description: format!("wgpu on {adapter}") };
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
         DeviceChoice::Wgpu(api) => match open_wgpu(api) {
-            Ok((device, name, _)) => Ok(Selected { device, description: format!("wgpu on {name}") }),
+            Ok((device, adapter, _)) => Ok(wgpu(device, adapter)),
             Err(e) => Err(Error::bad_option("--device", format!("wgpu was asked for but no adapter is available ({e}); use --device cpu or auto"))),
         },
         DeviceChoice::Auto => match open_wgpu(WgpuBackend::Auto) {
-            Ok((device, name, false)) => Ok(Selected { device, description: format!("wgpu on {name}") }),
+            Ok((device, adapter, false)) => Ok(wgpu(device, adapter)),
             // A software renderer runs the same kernels far slower than the CPU backend.
             Ok((_, name, true)) => {
                 Ok(Selected { description: format!("cpu (burn flex backend; the only wgpu adapter, {name}, is a software renderer)"), ..cpu() })

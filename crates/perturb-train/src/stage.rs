@@ -222,7 +222,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         predict_ms_batched: batched,
         batch,
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
-        device: selected.description.clone(),
+        device: selected.name.clone(),
     };
     timing.write(&staged.path(timing::FILE))?;
     staged.commit()?;
