@@ -238,6 +238,9 @@ pub fn markdown(p: &Parts) -> String {
             let genes: Vec<String> = a.genes.iter().map(|(g, w)| format!("{g} {:.1}×", w / a.uniform)).collect();
             let _ = writeln!(s, "- {} — {}: {}", a.model, a.perturbation, genes.join(", "));
         }
+        for note in report_html::flat_attention_notes(p.attention) {
+            let _ = writeln!(s, "\n{note}");
+        }
     }
     if !p.notes.is_empty() {
         s.push_str("\n## Notes\n\n");

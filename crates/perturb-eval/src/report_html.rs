@@ -84,6 +84,29 @@ pub struct AttentionTop {
     pub uniform: f64,
 }
 
+/// Below this peak (relative to uniform) an attention ranking is noise, not a finding.
+const FLAT_ATTENTION: f64 = 1.5;
+
+/// One sentence per model whose attention, over the perturbations shown, never gives any
+/// gene `FLAT_ATTENTION`× the uniform weight: its top-gene lists must not be read as
+/// explanations.
+pub fn flat_attention_notes(attention: &[AttentionTop]) -> Vec<String> {
+    let mut peak: Vec<(String, f64)> = Vec::new();
+    for a in attention {
+        let top = a.genes.first().map_or(0.0, |g| g.1) / a.uniform;
+        match peak.iter_mut().find(|(m, _)| *m == a.model) {
+            Some((_, p)) => *p = p.max(top),
+            None => peak.push((a.model.clone(), top)),
+        }
+    }
+    peak.into_iter()
+        .filter(|(_, p)| *p < FLAT_ATTENTION)
+        .map(|(m, p)| {
+            format!("{m}: no gene gets more than {p:.2}× the uniform weight — the attention is flat, so these rankings carry no information about the perturbation.")
+        })
+        .collect()
+}
+
 // Writing into a String cannot fail; the macro keeps the many `write!` calls readable.
 macro_rules! w {
     ($dst:expr, $($arg:tt)*) => {{
@@ -127,7 +150,11 @@ pub fn render(data: &ReportData) -> String {
         task_section(&mut o, task, &colours);
     }
     if !data.attention.is_empty() {
-        w!(o, "<section>\n<h2>Attention: top genes</h2>\n<p>Highest attention weights for a few perturbations; the dashed line is the weight every gene would get under uniform attention.</p>\n<div class=\"grid\">\n");
+        w!(o, "<section>\n<h2>Attention: top genes</h2>\n<p>Highest attention weights for a few perturbations; the dashed line is the weight every gene would get under uniform attention.</p>\n");
+        for note in flat_attention_notes(&data.attention) {
+            w!(o, "<p class=\"note\">{}</p>\n", esc(&note));
+        }
+        w!(o, "<div class=\"grid\">\n");
         for a in &data.attention {
             w!(o, "<figure>\n");
             attention_chart(&mut o, a, colour_of(&a.model, &[], &colours));
@@ -868,5 +895,19 @@ mod tests {
         let dir = std::path::Path::new("/tmp/report_html_dev");
         std::fs::create_dir_all(dir).expect("create sample dir");
         std::fs::write(dir.join("sample.html"), render(&sample())).expect("write sample");
+    }
+
+    #[test]
+    fn flat_attention_is_called_flat_and_peaked_attention_is_not() {
+        let top = |model: &str, w: f64| AttentionTop {
+            model: model.into(),
+            task: "double".into(),
+            perturbation: "A+B".into(),
+            genes: vec![("G1".into(), w), ("G2".into(), 0.001)],
+            uniform: 0.001,
+        };
+        let notes = flat_attention_notes(&[top("flat", 0.0012), top("flat", 0.0011), top("peaked", 0.01)]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("flat: no gene gets more than 1.20×"), "{}", notes[0]);
     }
 }
