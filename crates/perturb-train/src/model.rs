@@ -219,6 +219,9 @@ pub struct PerturbationBatch {
     pub features: Option<Tensor<3>>,
     /// Added to the head's output, [B, G].
     pub base: Option<Tensor<2>>,
+    /// When set, the forward pass computes only these output genes (positions in the
+    /// model's output list, [S]); `features` and `base` then hold those S genes only.
+    pub columns: Option<Tensor<1, Int>>,
 }
 
 impl PerturbationBatch {
@@ -238,7 +241,15 @@ impl PerturbationBatch {
             weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
             features: None,
             base: None,
+            columns: None,
         }
+    }
+
+    /// Restricts the forward pass to the output genes at `positions`.
+    pub fn with_columns(mut self, positions: &[usize], device: &Device) -> Self {
+        let values: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        self.columns = Some(Tensor::from_data(TensorData::new(values, [positions.len()]), device));
+        self
     }
 
     /// Head features, row-major [B, G, F].
@@ -392,13 +403,17 @@ impl App {
             None => state,
         };
         let lfc = self.decoder_out.forward(state);
+        let (lfc, output_nodes) = match &batch.columns {
+            Some(columns) => (lfc.select(1, columns.clone()), graph.outputs.clone().select(0, columns.clone())),
+            None => (lfc, graph.outputs.clone()),
+        };
         let lfc = match &self.head {
             Some(head) => {
                 let features = batch.features.clone().expect("a model with a gene-wise head needs head features in every batch");
                 let g = features.dims()[1];
-                let own = head.embedding.forward(h.select(0, graph.outputs.clone())).unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
+                let own = head.embedding.forward(h.select(0, output_nodes.clone())).unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
                 // Attention scaled by the gene count: 1 = no more than uniform.
-                let weight = attention.clone().select(1, graph.outputs.clone()) * n as f64;
+                let weight = attention.clone().select(1, output_nodes) * n as f64;
                 let x = Tensor::cat(vec![lfc.unsqueeze_dim::<3>(2), weight.unsqueeze_dim::<3>(2), features, own], 2);
                 let y = head.out.forward(relu(head.hidden_2.forward(relu(head.hidden_1.forward(x))))).reshape([b, g]);
                 match &batch.base {

@@ -197,7 +197,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let c = &s.config;
     let parameters = serde_json::json!({
         "seed": o.seed, "learning_rate": o.learning_rate, "max_epochs": o.max_epochs, "patience": o.patience,
-        "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap,
+        "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
         "query_skip": c.query_skip, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
