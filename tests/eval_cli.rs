@@ -46,6 +46,29 @@ fn double_task_needs_doubles() {
     assert!(e.contains("nowhere/genes.parquet"), "{e}");
 }
 
+/// The linear baseline with P from another screen (here: an adamson-like CRISPRi screen
+/// of other singles, P transferred to an unseen_single split of the norman-like one).
+#[test]
+fn linear_with_p_from_another_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ingested(dir.path(), "norman-like", 300, 6000);
+    let other = ingested(dir.path(), "adamson-like", 300, 6000);
+    let out = dir.path().join("eval");
+    let args = ["eval", "--data", data.to_str().unwrap(), "--task", "unseen_single", "--seeds", "1", "--linear-p-from", other.to_str().unwrap()];
+    let (c, o, e) = perturb(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(c, 0, "{o}{e}");
+    let p = out.join("metrics.parquet");
+    let t = Table::read_parquet(&p).unwrap();
+    let models = t.strings("model", &p).unwrap();
+    let n = |m: &str| models.iter().filter(|x| *x == m).count();
+    assert!(n("linear_p_other") > 0 && n("linear_p_other") == n("linear"), "{models:?}");
+    // A folder without singles cannot lend P.
+    let (c, _, e) =
+        perturb(&["eval", "--data", data.to_str().unwrap(), "--linear-p-from", dir.path().join("missing").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(e.contains("missing/genes.parquet"), "{e}");
+}
+
 /// A model's predictions join the baselines through the same scoring; incomplete
 /// predictions are refused with the missing perturbations named.
 #[test]
@@ -85,5 +108,30 @@ fn model_predictions_are_scored_and_checked() {
     let (c, _, e) = perturb(&["eval", "--data", d, "--seeds", "1", "--predictions", &format!("zero={}", partial.display()), "--out", bad.to_str().unwrap()]);
     assert_eq!(c, 1);
     assert!(e.contains(&format!("1 test perturbation(s) have no prediction: {}", test[0])), "{e}");
+    assert!(!bad.exists());
+
+    // Gene sets that differ: a gene the data does not have, and a gene left out.
+    let t = Table::read_parquet(&full).unwrap();
+    let (p, g, l) = (t.strings("perturbation", &full).unwrap(), t.strings("gene", &full).unwrap(), t.floats("lfc", &full).unwrap());
+    let with_genes = |path: &std::path::Path, genes: Vec<String>, keep: usize| {
+        Table::new()
+            .with("perturbation", Column::Str(p[..keep].to_vec()))
+            .with("gene", Column::Str(genes))
+            .with("lfc", Column::F64(l[..keep].to_vec()))
+            .write_parquet(path)
+            .unwrap();
+    };
+    let renamed = dir.path().join("renamed.parquet");
+    let mut genes_renamed = g.to_vec();
+    genes_renamed[0] = "NOT_A_GENE".into();
+    with_genes(&renamed, genes_renamed, g.len());
+    let (c, _, e) = perturb(&["eval", "--data", d, "--seeds", "1", "--predictions", &format!("zero={}", renamed.display()), "--out", bad.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(e.contains("renamed.parquet") && e.contains("gene 'NOT_A_GENE' is not among the evaluated data's genes"), "{e}");
+    let short = dir.path().join("short.parquet");
+    with_genes(&short, g[..g.len() - 1].to_vec(), g.len() - 1);
+    let (c, _, e) = perturb(&["eval", "--data", d, "--seeds", "1", "--predictions", &format!("zero={}", short.display()), "--out", bad.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(e.contains("short.parquet") && e.contains("no prediction for gene"), "{e}");
     assert!(!bad.exists());
 }

@@ -64,4 +64,56 @@ fn train_predict_and_their_errors() {
         assert!(err.contains("--device") && err.contains("no adapter"), "{err}");
         assert!(!dir.path().join("m2").exists());
     }
+
+    // A split with every condition moved out of train: nothing to learn from.
+    let sp = Table::read_parquet(&split).unwrap();
+    let n = sp.n_rows();
+    let rewrite = |path: &std::path::Path, set: &str| {
+        let mut t = Table::new();
+        for name in ["task", "condition"] {
+            t = t.with(name, perturb_core::Column::Str(sp.strings(name, &split).unwrap().to_vec()));
+        }
+        t.with("seed", perturb_core::Column::I64(sp.ints("seed", &split).unwrap().to_vec()))
+            .with("set", perturb_core::Column::Str(vec![set.to_string(); n]))
+            .with("combo_seen", perturb_core::Column::I64(sp.ints("combo_seen", &split).unwrap().to_vec()))
+            .write_parquet(path)
+            .unwrap();
+    };
+    let all_test = dir.path().join("all_test.parquet");
+    rewrite(&all_test, "test");
+    let mut a = args(dir.path().join("m3").to_str().unwrap(), "cpu");
+    let at = a.iter().position(|x| x == "--split").unwrap() + 1;
+    a[at] = all_test.to_str().unwrap().into();
+    let (c, _, err) = run(a);
+    assert_eq!(c, 1);
+    assert!(err.contains("all_test.parquet") && err.contains("the training split has no perturbed conditions"), "{err}");
+    assert!(!dir.path().join("m3").exists());
+    // Predicting a split's test set when it has none.
+    let all_train = dir.path().join("all_train.parquet");
+    rewrite(&all_train, "train");
+    let (c, _, err) = perturb(&["predict", "--model", m.to_str().unwrap(), "--split", all_train.to_str().unwrap(), "--out", bad.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(err.contains("no conditions in the 'test' set"), "{err}");
+    assert!(!bad.exists());
+
+    // A model folder with a file missing, and one whose index belongs to another model.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for f in std::fs::read_dir(&m).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, broken.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::remove_file(broken.join("model.bpk")).unwrap();
+    let (c, _, err) = perturb(&["predict", "--model", broken.to_str().unwrap(), "--perturbations", "KLF1", "--out", bad.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(err.contains("model.bpk") && err.contains("missing"), "{err}");
+    std::fs::copy(m.join("model.bpk"), broken.join("model.bpk")).unwrap();
+    let index = std::fs::read_to_string(broken.join("index.json")).unwrap();
+    let mut index: serde_json::Value = serde_json::from_str(&index).unwrap();
+    index["outputs"].as_array_mut().unwrap().pop();
+    std::fs::write(broken.join("index.json"), index.to_string()).unwrap();
+    let (c, _, err) = perturb(&["predict", "--model", broken.to_str().unwrap(), "--perturbations", "KLF1", "--out", bad.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert!(err.contains("index.json") && err.contains("does not match"), "{err}");
+    assert!(!bad.exists());
 }

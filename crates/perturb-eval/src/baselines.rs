@@ -9,9 +9,20 @@ use crate::split::{Set, Split};
 
 pub const NAMES: [&str; 4] = ["no_change", "mean", "additive", "linear"];
 
+/// The linear baseline with P taken from another data set (`EvalOptions::linear_p_from`).
+pub const LINEAR_OTHER_P: &str = "linear_p_other";
+
 /// Predictions per baseline: test condition index -> profile. `additive` only covers
 /// conditions whose every gene was measured alone.
-pub fn predict_all(screen: &Screen, split: &Split, linear_k: usize, ridge: f64) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
+/// With `other_p`, also `linear_p_other`: the linear model with perturbation embeddings
+/// from another screen (see [`perturbation_pca`]).
+pub fn predict_all(
+    screen: &Screen,
+    split: &Split,
+    linear_k: usize,
+    ridge: f64,
+    other_p: Option<&HashMap<String, Vec<f64>>>,
+) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
     let test = split.indices(Set::Test);
     let control = screen.control();
     let train: Vec<usize> = split.indices(Set::Train).into_iter().filter(|&i| !screen.targets[i].is_empty()).collect();
@@ -41,9 +52,52 @@ pub fn predict_all(screen: &Screen, split: &Split, linear_k: usize, ridge: f64) 
         }
     }
 
-    let linear = LinearModel::fit(screen, &train, linear_k, ridge);
-    let linear = test.iter().map(|&i| (i, linear.predict(screen, &screen.targets[i]))).collect();
-    vec![("no_change", no_change), ("mean", mean), ("additive", additive), ("linear", linear)]
+    let model = LinearModel::fit(screen, &train, linear_k, ridge, None);
+    let linear = test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect();
+    let mut out = vec![("no_change", no_change), ("mean", mean), ("additive", additive), ("linear", linear)];
+    if let Some(p) = other_p {
+        let model = LinearModel::fit(screen, &train, linear_k, ridge, Some(p));
+        out.push((LINEAR_OTHER_P, test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect()));
+    }
+    out
+}
+
+/// Perturbation embeddings from another screen, as Ahlmann-Eltze et al. transfer P between
+/// data sets: the top-`k` principal-component scores of its single perturbations'
+/// centred pseudobulk profiles, by perturbed gene (padded with zeros when the screen has
+/// fewer than `k + 1` singles). A gene the other screen did not perturb gets no entry and
+/// so a zero embedding.
+pub fn perturbation_pca(other: &Screen, k: usize) -> HashMap<String, Vec<f64>> {
+    let singles: Vec<usize> = (0..other.conditions.len()).filter(|&i| other.targets[i].len() == 1).collect();
+    let (n, ng) = (singles.len(), other.n_genes());
+    if n == 0 {
+        return HashMap::new();
+    }
+    let mut centre = vec![0.0; ng];
+    for &i in &singles {
+        for (c, v) in centre.iter_mut().zip(other.row(i)) {
+            *c += v / n as f64;
+        }
+    }
+    let centred: Vec<f64> = singles.iter().flat_map(|&i| other.row(i).iter().zip(&centre).map(|(v, c)| v - c).collect::<Vec<_>>()).collect();
+    let mut gram = vec![0.0; n * n];
+    for a in 0..n {
+        for b in a..n {
+            let s: f64 = centred[a * ng..(a + 1) * ng].iter().zip(&centred[b * ng..(b + 1) * ng]).map(|(x, y)| x * y).sum();
+            gram[a * n + b] = s;
+            gram[b * n + a] = s;
+        }
+    }
+    // Scores = U S = Yc Ycᵀ U S⁻¹ = the Gram's eigenvectors scaled by sqrt(eigenvalue).
+    let (vals, vecs) = symmetric_eigen(&gram, n);
+    singles
+        .iter()
+        .enumerate()
+        .map(|(row, &i)| {
+            let scores = (0..k).map(|c| if c < n { vecs[row * n + c] * vals[c].max(0.0).sqrt() } else { 0.0 }).collect();
+            (other.targets[i][0].clone(), scores)
+        })
+        .collect()
 }
 
 /// Ahlmann-Eltze et al.'s linear model: Y ≈ G W Pᵀ + b, G the genes' top-K PCA scores of
@@ -56,10 +110,12 @@ pub struct LinearModel {
     pub offset: Vec<f64>,
     pub k: usize,
     gene_index: HashMap<String, usize>,
+    /// P's rows from another data set, by perturbed gene; None: P is G's rows.
+    other_p: Option<HashMap<String, Vec<f64>>>,
 }
 
 impl LinearModel {
-    pub fn fit(screen: &Screen, train: &[usize], k: usize, ridge: f64) -> LinearModel {
+    pub fn fit(screen: &Screen, train: &[usize], k: usize, ridge: f64, other_p: Option<&HashMap<String, Vec<f64>>>) -> LinearModel {
         let ng = screen.n_genes();
         let nt = train.len();
         let gene_index: HashMap<String, usize> = screen.genes.iter().enumerate().map(|(i, g)| (g.clone(), i)).collect();
@@ -90,7 +146,9 @@ impl LinearModel {
                 gene_embedding[g * k + c] = (0..nt).map(|t| yc(g, t) * vecs[t * nt + c]).sum();
             }
         }
-        let model = LinearModel { gene_embedding, w: vec![0.0; k * k], offset: offset.clone(), k, gene_index };
+        // P's width must match G's: K columns, truncated or zero-padded.
+        let other_p = other_p.map(|p| p.iter().map(|(g, v)| (g.clone(), (0..k).map(|c| v.get(c).copied().unwrap_or(0.0)).collect())).collect());
+        let model = LinearModel { gene_embedding, w: vec![0.0; k * k], offset: offset.clone(), k, gene_index, other_p };
         // P (nt × K): each training condition's embedding.
         let p: Vec<f64> = train.iter().flat_map(|&t| model.embed(&screen.targets[t])).collect();
         // GᵀG + λI and PᵀP + λI (K × K).
@@ -118,11 +176,16 @@ impl LinearModel {
         LinearModel { w, ..model }
     }
 
-    /// A perturbation's embedding: the sum of its measured genes' rows of G.
+    /// A perturbation's embedding: the sum of its genes' rows of P (G's rows, or the other
+    /// data set's; an unknown gene adds nothing).
     pub fn embed(&self, genes: &[String]) -> Vec<f64> {
         let mut e = vec![0.0; self.k];
         for g in genes {
-            if let Some(&i) = self.gene_index.get(g) {
+            if let Some(other) = &self.other_p {
+                if let Some(v) = other.get(g) {
+                    e.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+                }
+            } else if let Some(&i) = self.gene_index.get(g) {
                 for c in 0..self.k {
                     e[c] += self.gene_embedding[i * self.k + c];
                 }

@@ -46,6 +46,9 @@ pub struct EvalOptions {
     pub timing: Vec<(String, PathBuf)>,
     /// Attention tables written by `perturb predict --attention`, for the report.
     pub attention: Vec<(String, PathBuf)>,
+    /// Another screen's ingest folder: adds the `linear_p_other` baseline, the linear model
+    /// with perturbation embeddings P from that screen's singles.
+    pub linear_p_from: Option<PathBuf>,
 }
 
 impl EvalOptions {
@@ -62,6 +65,7 @@ impl EvalOptions {
             predictions: Vec::new(),
             timing: Vec::new(),
             attention: Vec::new(),
+            linear_p_from: None,
         }
     }
 }
@@ -144,6 +148,16 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         }
     }
     let screen = Screen::read(&opts.data)?;
+    let other_p = match &opts.linear_p_from {
+        Some(dir) => {
+            let p = baselines::perturbation_pca(&Screen::read(dir)?, opts.linear_k);
+            if p.is_empty() {
+                return Err(Error::bad_input(dir, "has no single perturbations to take P for the linear baseline from"));
+            }
+            Some(p)
+        }
+        None => None,
+    };
     let mut notes = Vec::new();
     let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
     let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
@@ -157,8 +171,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             let name = format!("split_{}_seed{seed}.parquet", task.name());
             split::write(&split, &screen, &staged.path(&name))?;
             split_files.push(name);
-            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
-                baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
+            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> = baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge, other_p.as_ref())
+                .into_iter()
+                .map(|(m, p)| (m, p.into_iter().collect()))
+                .collect();
             for (name, files) in &prediction_files {
                 if let Some(path) = files.get(&(task, seed)) {
                     all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
@@ -193,6 +209,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         "tasks": opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,
         "linear_k": opts.linear_k, "ridge": opts.ridge,
+        "linear_p_from": opts.linear_p_from.as_ref().map(|p| p.display().to_string()),
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": rows.len() });

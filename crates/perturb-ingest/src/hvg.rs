@@ -264,7 +264,7 @@ fn mean_and_std(v: &[f64]) -> (f64, f64) {
 }
 
 /// numpy's median (NaN if any value is NaN, like `np.median`).
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     if v.is_empty() || v.iter().any(|x| x.is_nan()) {
         return f64::NAN;
     }

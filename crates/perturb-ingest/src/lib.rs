@@ -381,7 +381,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
 
     let mut warnings = Vec::new();
     if pass.scale == ValueScale::LogNormalized {
-        let median = median_of(&pass.cell_totals);
+        let median = hvg::median(&pass.cell_totals);
         warnings
             .push(format!("{matrix} read as log-normalised (log1p of normalised counts); used as is. Median per-cell total of expm1(values) = {median:.1}"));
     }
@@ -434,20 +434,6 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             parameters,
         },
     )
-}
-
-fn median_of(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
 }
 
 fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
