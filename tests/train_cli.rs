@@ -38,6 +38,8 @@ fn train_predict_and_their_errors() {
     let (c, o, err) = run(args(m.to_str().unwrap(), "auto"));
     assert_eq!(c, 0, "{o}{err}");
     assert!(o.contains("trained"), "{o}");
+    // Not on a terminal: a progress line per epoch instead of a bar.
+    assert!(err.contains("epoch 1/3: loss ") && err.contains("epoch 3/3: loss "), "{err}");
 
     let pred = dir.path().join("pred.parquet");
     let (c, o, err) =

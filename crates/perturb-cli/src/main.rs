@@ -161,6 +161,10 @@ struct TrainArgs {
     /// Add the perturbation query to the pooled state before decoding (beyond the seed design).
     #[arg(long)]
     query_skip: bool,
+    /// Start the attention on the perturbed genes (a learnable score bonus, beyond the seed
+    /// design): without it the attention starts flat and the plain model predicts the mean.
+    #[arg(long)]
+    attention_focus: bool,
     /// Gene-wise head reading how the perturbation reaches each gene through the network,
     /// over 1..=K hops (beyond the seed design; 0 = off).
     #[arg(long, default_value_t = 0)]
@@ -256,6 +260,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             pooling: a.pooling,
             decoder: a.decoder,
             query_skip: a.query_skip,
+            attention_focus: a.attention_focus,
             learned_vectors,
             features,
             head_hidden: a.head_hidden,

@@ -258,7 +258,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
                 std::fs::create_dir_all(pred.parent().expect("has a parent")).map_err(|e| format!("{}: {e}", out.display()))?;
                 let mut a = args(&["predict", "--model", &s(&model), "--split", &split, "--device", &o.device, "--out", &s(&pred)]);
                 // Attention of the first seed's test perturbations, for the report.
-                let with_attention = k == 0 && (name == "app" || name == variants::NETWORK_STUDY_VARIANT);
+                let with_attention = k == 0 && variants::ATTENTION_VARIANTS.contains(&name.as_str());
                 if with_attention {
                     a.push("--attention".into());
                 }
@@ -268,7 +268,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         // Named by task and seed; eval skips a model on a task it was not run on.
         predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
         timings.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join("timing.json"))));
-        if name == "app" || name == variants::NETWORK_STUDY_VARIANT {
+        if variants::ATTENTION_VARIANTS.contains(&name.as_str()) {
             for task in model_tasks {
                 attention.push(format!("{name}={}", s(&out.join("predictions").join(name).join(format!("{task}_s{}.attention.parquet", seeds[0])))));
             }

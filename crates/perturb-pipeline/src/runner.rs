@@ -186,48 +186,64 @@ impl Runner {
         let progress = Progress::new(to_run);
         let state = Mutex::new((status, None::<String>, 0usize));
         let wake = Condvar::new();
+        let finished = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
-            for _ in 0..self.parallel.max(1) {
-                scope.spawn(|| loop {
-                    let next = {
-                        let mut guard = state.lock().expect("runner state");
-                        loop {
-                            let (status, failure, _) = &mut *guard;
-                            if failure.is_some() {
-                                break None;
-                            }
-                            if let Some(i) = (0..jobs.len()).find(|&i| status[i] == Status::Pending && jobs[i].deps.iter().all(|&d| status[d] == Status::Done))
-                            {
-                                status[i] = Status::Running;
-                                break Some(i);
-                            }
-                            if !status.contains(&Status::Running) {
-                                break None;
-                            }
-                            guard = wake.wait(guard).expect("runner state");
-                        }
-                    };
-                    let Some(i) = next else {
-                        wake.notify_all();
-                        return;
-                    };
-                    progress.start(&jobs[i].id);
-                    let result = self.execute(&jobs[i], &keys[i]);
-                    let mut guard = state.lock().expect("runner state");
-                    match result {
-                        Ok(seconds) => {
-                            guard.0[i] = Status::Done;
-                            guard.2 += 1;
-                            progress.finish(&jobs[i].id, seconds);
-                        }
-                        Err(e) => {
-                            guard.0[i] = Status::Failed;
-                            guard.1.get_or_insert(e);
-                        }
+            if progress.bar.is_some() {
+                scope.spawn(|| {
+                    while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(250));
+                        progress.refresh();
                     }
-                    wake.notify_all();
                 });
             }
+            let workers: Vec<_> = (0..self.parallel.max(1))
+                .map(|_| {
+                    scope.spawn(|| loop {
+                        let next = {
+                            let mut guard = state.lock().expect("runner state");
+                            loop {
+                                let (status, failure, _) = &mut *guard;
+                                if failure.is_some() {
+                                    break None;
+                                }
+                                if let Some(i) =
+                                    (0..jobs.len()).find(|&i| status[i] == Status::Pending && jobs[i].deps.iter().all(|&d| status[d] == Status::Done))
+                                {
+                                    status[i] = Status::Running;
+                                    break Some(i);
+                                }
+                                if !status.contains(&Status::Running) {
+                                    break None;
+                                }
+                                guard = wake.wait(guard).expect("runner state");
+                            }
+                        };
+                        let Some(i) = next else {
+                            wake.notify_all();
+                            return;
+                        };
+                        progress.start(&jobs[i].id, log_file(&self.state, &jobs[i].id));
+                        let result = self.execute(&jobs[i], &keys[i]);
+                        let mut guard = state.lock().expect("runner state");
+                        match result {
+                            Ok(seconds) => {
+                                guard.0[i] = Status::Done;
+                                guard.2 += 1;
+                                progress.finish(&jobs[i].id, seconds);
+                            }
+                            Err(e) => {
+                                guard.0[i] = Status::Failed;
+                                guard.1.get_or_insert(e);
+                            }
+                        }
+                        wake.notify_all();
+                    })
+                })
+                .collect();
+            for worker in workers {
+                let _ = worker.join();
+            }
+            finished.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         progress.done();
         let (_, failure, ran) = state.into_inner().expect("runner state");
@@ -242,6 +258,9 @@ impl Runner {
 /// A bar over the jobs to run when stderr is a terminal, plain lines otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    /// The stages running now and their logs: the bar shows each one's latest line
+    /// (a training stage prints its epoch, loss and validation L2 there).
+    running: Mutex<Vec<(String, PathBuf)>>,
 }
 
 impl Progress {
@@ -250,20 +269,37 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
+                indicatif::ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len}\n{msg}").expect("valid template").progress_chars("=> "),
             );
             bar
         });
-        Progress { bar }
+        Progress { bar, running: Mutex::new(Vec::new()) }
     }
 
-    fn start(&self, id: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("running {id}"));
-        }
+    fn start(&self, id: &str, log: PathBuf) {
+        self.running.lock().expect("progress").push((id.to_string(), log));
+        self.refresh();
+    }
+
+    /// Rewrites the message: one line per running stage with the last line of its log.
+    fn refresh(&self) {
+        let Some(bar) = &self.bar else { return };
+        let running = self.running.lock().expect("progress").clone();
+        let lines: Vec<String> = running
+            .iter()
+            .map(|(id, log)| {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let last = text.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("$ perturb")).unwrap_or("");
+                let last: String = last.chars().take(100).collect();
+                format!("  running {id}  {last}")
+            })
+            .collect();
+        bar.set_message(lines.join("\n"));
     }
 
     fn finish(&self, id: &str, seconds: f64) {
+        self.running.lock().expect("progress").retain(|(r, _)| r != id);
+        self.refresh();
         let line = format!("  done {id} ({seconds:.1} s)");
         match &self.bar {
             Some(bar) => {

@@ -12,15 +12,19 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_mean_pool", &["--pooling", "mean"], "ablation: mean pooling instead of attention"),
     ("app_mlp_decoder", &["--decoder", "mlp"], "ablation: an MLP decoder instead of the linear one"),
     ("app_query_skip", &["--query-skip"], "improvement: the perturbation query joins the pooled state"),
+    ("app_focus", &["--attention-focus"], "improvement: the attention starts on the perturbed genes"),
     ("app_residual", &["--target", "residual"], "improvement: learn only a combination's deviation from its singles' sum"),
     ("app_propagation", &["--propagation", "3"], "improvement: gene-wise head reading the perturbation's spread through the network"),
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
     ("app_plus", &["--query-skip", "--propagation", "3", "--additive-gate"], "improvements together: query skip, propagation and additive gate"),
 ];
 
-/// The variants a default run trains: the seed design, its four ablations and the best
-/// improved variant.
-pub const DEFAULT_VARIANTS: &[&str] = &["app", "app_random_emb", "app_identity_emb", "app_mean_pool", "app_mlp_decoder", "app_plus"];
+/// The variants a default run trains: the seed design, its four ablations, the seed design
+/// with its attention started on the perturbed genes, and the best improved variant.
+pub const DEFAULT_VARIANTS: &[&str] = &["app", "app_random_emb", "app_identity_emb", "app_mean_pool", "app_mlp_decoder", "app_focus", "app_plus"];
+
+/// The variants whose first-seed predictions also export attention, for the report.
+pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_plus"];
 
 /// The variant whose dependence on the network the network-quality study measures.
 pub const NETWORK_STUDY_VARIANT: &str = "app_plus";

@@ -2,17 +2,20 @@
 //! DirectX, OpenGL).
 //!
 //! `Device::wgpu(..)` panics on first use when no adapter exists, so wgpu is only ever
-//! opened through `Device::wgpu_options().init()`, which returns an error instead.
+//! opened through `Device::wgpu_options().init()`, which returns an error instead. `auto`
+//! first lists the adapters without opening one: an opened device starts a runtime whose
+//! service thread lives as long as the process, which a CPU run should not pay for.
 
 use burn::prelude::Device;
-use burn::tensor::wgpu::wgpu::DeviceType;
+use burn::tensor::wgpu::wgpu::{self, DeviceType};
 use burn::tensor::wgpu::WgpuBackend;
 use perturb_core::{Error, Result};
 
 /// What `--device` asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceChoice {
-    /// wgpu on a hardware adapter if one answers, else the CPU backend.
+    /// wgpu on a hardware Vulkan, Metal or DirectX 12 adapter if one answers, else the
+    /// CPU backend.
     Auto,
     Cpu,
     /// wgpu on any adapter, software renderers (lavapipe, llvmpipe) included; an error if
@@ -62,6 +65,29 @@ fn open_wgpu(api: WgpuBackend) -> std::result::Result<(Device, String, bool), St
     }
 }
 
+/// The Vulkan, Metal and DirectX 12 adapters wgpu can see, listed without opening any.
+/// OpenGL is left out: listing it costs half a second per process (EGL), and a machine
+/// whose only hardware adapter speaks GL can still ask for `--device wgpu:gl`.
+fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    std::panic::catch_unwind(|| {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).iter().map(wgpu::Adapter::get_info).collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Drives a future that needs no executor (native adapter enumeration completes at once).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
+
 pub fn select(choice: DeviceChoice) -> Result<Selected> {
     let cpu = || Selected { device: Device::flex(), name: "cpu".to_string(), description: "cpu (burn flex backend)".to_string() };
     let wgpu = |device, adapter: String| Selected { device, name: format!("wgpu {adapter}"), description: format!("wgpu on {adapter}") };
@@ -71,14 +97,22 @@ pub fn select(choice: DeviceChoice) -> Result<Selected> {
             Ok((device, adapter, _)) => Ok(wgpu(device, adapter)),
             Err(e) => Err(Error::bad_option("--device", format!("wgpu was asked for but no adapter is available ({e}); use --device cpu or auto"))),
         },
-        DeviceChoice::Auto => match open_wgpu(WgpuBackend::Auto) {
-            Ok((device, adapter, false)) => Ok(wgpu(device, adapter)),
-            // A software renderer runs the same kernels far slower than the CPU backend.
-            Ok((_, name, true)) => {
-                Ok(Selected { description: format!("cpu (burn flex backend; the only wgpu adapter, {name}, is a software renderer)"), ..cpu() })
+        DeviceChoice::Auto => {
+            let adapters = list_adapters();
+            if !adapters.iter().any(|a| a.device_type != DeviceType::Cpu) {
+                let why = match adapters.first() {
+                    // A software renderer runs the same kernels far slower than the CPU backend.
+                    Some(a) => format!("the only wgpu adapter, {} ({:?}), is a software renderer", a.name, a.backend),
+                    None => "no wgpu adapter".to_string(),
+                };
+                return Ok(Selected { description: format!("cpu (burn flex backend; {why})"), ..cpu() });
             }
-            Err(e) => Ok(Selected { description: format!("cpu (burn flex backend; no wgpu adapter: {e})"), ..cpu() }),
-        },
+            match open_wgpu(WgpuBackend::Auto) {
+                Ok((device, adapter, false)) => Ok(wgpu(device, adapter)),
+                Ok((_, adapter, true)) => Ok(Selected { description: format!("cpu (burn flex backend; wgpu opened {adapter}, a software renderer)"), ..cpu() }),
+                Err(e) => Ok(Selected { description: format!("cpu (burn flex backend; no wgpu adapter: {e})"), ..cpu() }),
+            }
+        }
     }
 }
 

@@ -88,6 +88,12 @@ pub struct AppConfig {
     /// sees which genes were perturbed even when the attention is still flat).
     #[config(default = false)]
     pub query_skip: bool,
+    /// Starts the attention on the perturbed genes: a learnable bonus, initially ln(genes),
+    /// is added to their scores, so the pooled state depends on the perturbation from the
+    /// first step (without it the attention starts flat and training settles on the mean
+    /// effect). The model can still learn to spread its attention elsewhere.
+    #[config(default = false)]
+    pub attention_focus: bool,
     /// GNN input: learned per-gene vectors (the seed design).
     #[config(default = true)]
     pub learned_vectors: bool,
@@ -129,6 +135,7 @@ pub struct App {
     attention_query: Linear,
     attention_key: Linear,
     attention_score: Linear,
+    attention_focus: Option<Param<Tensor<1>>>,
     decoder_hidden: Option<Linear>,
     decoder_out: Linear,
     head: Option<GeneHead>,
@@ -314,6 +321,7 @@ impl AppConfig {
             attention_query: LinearConfig::new(d, self.attention_hidden).with_bias(false).init(device),
             attention_key: LinearConfig::new(d, self.attention_hidden).init(device),
             attention_score: LinearConfig::new(self.attention_hidden, 1).with_bias(false).init(device),
+            attention_focus: self.attention_focus.then(|| Initializer::Constant { value: (self.n_genes.max(2) as f64).ln() }.init([1], device)),
             decoder_hidden: (self.decoder == Decoder::Mlp).then(|| LinearConfig::new(d, d).init(device)),
             decoder_out: LinearConfig::new(d, self.n_outputs).init(device),
             head,
@@ -346,6 +354,9 @@ impl App {
     /// Forces every lazily initialised parameter to be drawn.
     fn draw_parameters(&self) {
         let _ = self.gene_vectors.val();
+        if let Some(focus) = &self.attention_focus {
+            let _ = focus.val();
+        }
         let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
         linears.extend(self.gnn.iter().map(|l| &l.linear));
         linears.extend(self.node_projection.iter());
@@ -392,6 +403,15 @@ impl App {
                 let q = self.attention_query.forward(query.clone()).unsqueeze_dim::<3>(1); // [B, 1, a]
                 let k = self.attention_key.forward(h.clone()).unsqueeze_dim::<3>(0); // [1, N, a]
                 let scores = self.attention_score.forward((q + k).tanh()).reshape([b, n]);
+                let scores = match &self.attention_focus {
+                    Some(focus) => {
+                        // 1 at each perturbed gene (padding slots carry weight 0).
+                        let marks = batch.weights.clone().greater_elem(0.0).float();
+                        let perturbed = Tensor::zeros([b, n], &h.device()).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add);
+                        scores + perturbed * focus.val().unsqueeze_dim::<2>(0)
+                    }
+                    None => scores,
+                };
                 softmax(scores, 1)
             }
             Pooling::Mean => Tensor::ones([b, n], &h.device()) / n as f64,
@@ -454,6 +474,25 @@ mod tests {
         for row in values(out.attention).chunks(4) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
             assert!(row.iter().all(|&a| a > 0.0));
+        }
+    }
+
+    #[test]
+    fn attention_focus_starts_on_the_perturbed_genes_with_one_more_parameter() {
+        let d = device();
+        let plain = AppConfig::new(4, 4).with_hidden(8).init_seeded(1, &d);
+        let focused = AppConfig::new(4, 4).with_hidden(8).with_attention_focus(true).init_seeded(1, &d);
+        assert_eq!(focused.num_params(), plain.num_params() + 1);
+        let batch = PerturbationBatch::new(&[vec![2], vec![0, 3]], &d);
+        let (flat, focus) = (values(plain.forward(&graph(&d), &batch).attention), values(focused.forward(&graph(&d), &batch).attention));
+        // The bonus is ln 4: a perturbed gene's weight is multiplied by 4 before normalising.
+        for (row, genes) in [(0usize, vec![2usize]), (1, vec![0, 3])] {
+            let (p, f) = (&flat[row * 4..row * 4 + 4], &focus[row * 4..row * 4 + 4]);
+            let z: f32 = (0..4).map(|i| p[i] * if genes.contains(&i) { 4.0 } else { 1.0 }).sum();
+            for i in 0..4 {
+                let expected = p[i] * if genes.contains(&i) { 4.0 } else { 1.0 } / z;
+                assert!((f[i] - expected).abs() < 1e-5, "row {row} gene {i}: {} vs {expected}", f[i]);
+            }
         }
     }
 

@@ -68,6 +68,7 @@ pub struct AppConfigChoice {
     pub pooling: Pooling,
     pub decoder: Decoder,
     pub query_skip: bool,
+    pub attention_focus: bool,
     /// Learned per-gene vectors as GNN input (`--gene-features learned`).
     pub learned_vectors: bool,
     pub features: FeatureSpec,
@@ -84,6 +85,7 @@ impl Default for AppConfigChoice {
             pooling: Pooling::Attention,
             decoder: Decoder::Linear,
             query_skip: false,
+            attention_focus: false,
             learned_vectors: true,
             features: FeatureSpec::default(),
             head_hidden: 32,
@@ -101,6 +103,7 @@ impl AppConfigChoice {
             .with_pooling(self.pooling)
             .with_decoder(self.decoder)
             .with_query_skip(self.query_skip)
+            .with_attention_focus(self.attention_focus)
             .with_learned_vectors(self.learned_vectors)
             .with_node_features(self.features.node_width())
             .with_head_features(self.features.head_width())
@@ -200,7 +203,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
-        "query_skip": c.query_skip, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
+        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
         "target_mode": format!("{:?}", s.target_mode),
     });
     let mut manifest = Manifest::new("train", hashed, parameters);
@@ -259,13 +262,29 @@ pub struct LoadedModel {
     pub singles: HashMap<String, Vec<f32>>,
 }
 
+/// Reads a model config. A field added to `AppConfig` after the model was trained takes its
+/// default (which is always the behaviour before the field existed), so older model
+/// folders keep loading.
+fn read_config(path: &Path) -> Result<AppConfig> {
+    let bad = |m: String| Error::bad_input(path, format!("not a model config ({m})"));
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let stored: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(stored) = stored else { return Err(bad("not a JSON object".into())) };
+    let mut merged = serde_json::to_value(AppConfig::new(0, 0)).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(fields) = &mut merged else { return Err(bad("defaults are not an object".into())) };
+    for (k, v) in stored {
+        fields.insert(k, v);
+    }
+    serde_json::from_value(merged).map_err(|e| bad(e.to_string()))
+}
+
 pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     for f in [CONFIG, WEIGHTS, INDEX, EDGES, SINGLES] {
         if !dir.join(f).is_file() {
             return Err(Error::bad_input(dir.join(f), "missing: --model must be a folder written by `perturb train`"));
         }
     }
-    let config = AppConfig::load(dir.join(CONFIG)).map_err(|e| Error::bad_input(dir.join(CONFIG), format!("not a model config ({e})")))?;
+    let config = read_config(&dir.join(CONFIG))?;
     let bytes = std::fs::read(dir.join(INDEX)).map_err(|e| Error::io(dir.join(INDEX), e))?;
     let index: GeneIndex = serde_json::from_slice(&bytes).map_err(|e| Error::bad_input(dir.join(INDEX), format!("not a gene index ({e})")))?;
     if index.outputs.len() != config.n_outputs || index.nodes.len() != config.n_genes || index.features.head_width() != config.head_features {
@@ -365,4 +384,23 @@ pub fn run_predict(model_dir: &Path, perturbations: &str, out: &Path, attention:
 /// Where `perturb predict --attention` writes the attention table for `out`.
 pub fn attention_path(out: &Path) -> PathBuf {
     out.with_extension("attention.parquet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config written before a field existed loads with that field's default.
+    #[test]
+    fn an_older_config_without_a_newer_field_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG);
+        let mut v = serde_json::to_value(AppConfig::new(7, 5).with_query_skip(true)).unwrap();
+        v.as_object_mut().unwrap().remove("attention_focus");
+        std::fs::write(&path, v.to_string()).unwrap();
+        let c = read_config(&path).unwrap();
+        assert_eq!((c.n_genes, c.n_outputs, c.query_skip, c.attention_focus), (7, 5, true, false));
+        std::fs::write(&path, "[1, 2]").unwrap();
+        assert!(read_config(&path).unwrap_err().to_string().contains("not a model config"));
+    }
 }

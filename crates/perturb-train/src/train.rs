@@ -239,13 +239,16 @@ pub fn train(
         let val_l2 = if val.is_empty() { train_loss.sqrt() } else { validation_l2(&model.valid(), inputs, &plain_graph, &val, scored, device) };
         history.push((epoch, train_loss, val_l2));
         tracing::debug!(epoch, train_loss, val_l2, "epoch");
-        if let Some(bar) = &progress {
-            bar.set_position(epoch as u64);
-            bar.set_message(format!(
-                "loss {train_loss:.4}  validation L2 {val_l2:.3}  (best {:.3} at {})",
-                best.0.min(val_l2),
-                if val_l2 < best.0 { epoch } else { best.1 }
-            ));
+        let status =
+            format!("loss {train_loss:.4}  validation L2 {val_l2:.3}  (best {:.3} at {})", best.0.min(val_l2), if val_l2 < best.0 { epoch } else { best.1 });
+        match &progress {
+            Some(bar) => {
+                bar.set_position(epoch as u64);
+                bar.set_message(status);
+            }
+            // Not a terminal (a log file, a pipeline runner reading it): one line per epoch.
+            None if opts.progress => eprintln!("epoch {epoch}/{}: {status}", opts.max_epochs),
+            None => {}
         }
         if val_l2 < best.0 {
             best = (val_l2, epoch, model.clone());
