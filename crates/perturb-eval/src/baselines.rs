@@ -80,14 +80,7 @@ pub fn perturbation_pca(other: &Screen, k: usize) -> HashMap<String, Vec<f64>> {
         }
     }
     let centred: Vec<f64> = singles.iter().flat_map(|&i| other.row(i).iter().zip(&centre).map(|(v, c)| v - c).collect::<Vec<_>>()).collect();
-    let mut gram = vec![0.0; n * n];
-    for a in 0..n {
-        for b in a..n {
-            let s: f64 = centred[a * ng..(a + 1) * ng].iter().zip(&centred[b * ng..(b + 1) * ng]).map(|(x, y)| x * y).sum();
-            gram[a * n + b] = s;
-            gram[b * n + a] = s;
-        }
-    }
+    let gram = gram_of_rows(&centred, n, ng);
     // Scores = U S = Yc Ycᵀ U S⁻¹ = the Gram's eigenvectors scaled by sqrt(eigenvalue).
     let (vals, vecs) = symmetric_eigen(&gram, n);
     singles
@@ -98,6 +91,19 @@ pub fn perturbation_pca(other: &Screen, k: usize) -> HashMap<String, Vec<f64>> {
             (other.targets[i][0].clone(), scores)
         })
         .collect()
+}
+
+/// The n × n matrix of inner products of the rows of `rows` (row-major n × width).
+fn gram_of_rows(rows: &[f64], n: usize, width: usize) -> Vec<f64> {
+    let mut gram = vec![0.0; n * n];
+    for a in 0..n {
+        for b in a..n {
+            let s: f64 = rows[a * width..(a + 1) * width].iter().zip(&rows[b * width..(b + 1) * width]).map(|(x, y)| x * y).sum();
+            gram[a * n + b] = s;
+            gram[b * n + a] = s;
+        }
+    }
+    gram
 }
 
 /// Ahlmann-Eltze et al.'s linear model: Y ≈ G W Pᵀ + b, G the genes' top-K PCA scores of
@@ -130,14 +136,7 @@ impl LinearModel {
         let centred: Vec<f64> = train.iter().flat_map(|&t| screen.row(t).iter().zip(&offset).map(|(y, b)| y - b).collect::<Vec<_>>()).collect();
         let yc = |g: usize, t: usize| centred[t * ng + g];
         // Gram = Ycᵀ Yc (nt × nt); its eigenvectors give the gene scores G = Yc V.
-        let mut gram = vec![0.0; nt * nt];
-        for a in 0..nt {
-            for b in a..nt {
-                let s: f64 = centred[a * ng..(a + 1) * ng].iter().zip(&centred[b * ng..(b + 1) * ng]).map(|(x, y)| x * y).sum();
-                gram[a * nt + b] = s;
-                gram[b * nt + a] = s;
-            }
-        }
+        let gram = gram_of_rows(&centred, nt, ng);
         let k = k.min(nt.saturating_sub(1)).max(1);
         let (_vals, vecs) = symmetric_eigen(&gram, nt);
         let mut gene_embedding = vec![0.0; ng * k];
