@@ -12,9 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use md5::Md5;
-use sha2::{Digest, Sha256};
+use md5::{Digest, Md5};
 
+use crate::priors::run_tool;
 use crate::workspace_root;
 
 #[derive(clap::Args)]
@@ -81,35 +81,19 @@ const SCREENS: [Screen; 4] = [
     },
 ];
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether `path` has the pinned checksum; the digest actually found otherwise.
 fn verify(path: &Path, checksum: &Checksum) -> Result<Result<(), String>, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let (expected, found) = match checksum {
-        Checksum::Sha256(x) => {
-            let mut h = Sha256::new();
-            std::io::copy(&mut file, &mut h).map_err(|e| format!("{}: {e}", path.display()))?;
-            (*x, format!("sha256 {}", hex(&h.finalize())))
-        }
+        // The same sha256 the stages record in their manifests.
+        Checksum::Sha256(x) => (*x, format!("sha256 {}", perturb_core::manifest::sha256_file(path).map_err(|e| e.to_string())?.0)),
         Checksum::Md5(x) => {
+            let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let mut h = Md5::new();
             std::io::copy(&mut file, &mut h).map_err(|e| format!("{}: {e}", path.display()))?;
-            (*x, format!("md5 {}", hex(&h.finalize())))
+            (*x, format!("md5 {}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
         }
     };
     Ok(if found.ends_with(expected) { Ok(()) } else { Err(found) })
-}
-
-fn run_tool(program: &str, args: &[&str], what: &str) -> Result<(), String> {
-    let status = Command::new(program).args(args).status().map_err(|e| format!("{what} needs `{program}`, which could not be run ({e})"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({program} exit {})", status.code().map_or("signal".into(), |c| c.to_string())))
-    }
 }
 
 pub fn run(args: FetchData) -> Result<(), String> {
@@ -140,13 +124,18 @@ pub fn run(args: FetchData) -> Result<(), String> {
         screen.url
     );
     let part = partial.to_string_lossy().into_owned();
-    run_tool("curl", &["--fail", "--location", "--retry", "3", "--continue-at", "-", "--output", &part, screen.url], &format!("downloading {}", screen.url))
-        .map_err(|e| format!("{e}; are you online? The archive is {} ({})", screen.url, screen.what))?;
+    run_tool(
+        Command::new("curl").args(["--fail", "--silent", "--show-error", "--location", "--retry", "3", "--continue-at", "-", "--output", &part, screen.url]),
+        &format!("downloading {}", screen.url),
+    )
+    .map_err(|e| format!("{e}; are you online? ({})", screen.what))?;
     if let Some(bytes) = screen.bytes {
         let got = std::fs::metadata(&partial).map_err(|e| format!("{}: {e}", partial.display()))?.len();
         if got != bytes {
+            // Removed, so that a retry starts afresh instead of resuming a wrong file.
+            let _ = std::fs::remove_file(&partial);
             return Err(format!(
-                "{}: {got} bytes, the archive has {bytes} (an HTML challenge page instead of the file, or a truncated download); delete it and retry, or download {} in a browser to {}",
+                "{}: {got} bytes, the archive has {bytes} (an HTML challenge page instead of the file, or a truncated download); removed it: retry, or download {} in a browser to {}",
                 partial.display(),
                 screen.url,
                 archive.display()
@@ -154,10 +143,11 @@ pub fn run(args: FetchData) -> Result<(), String> {
         }
     }
     if let Err(found) = verify(&partial, &screen.checksum)? {
-        return Err(format!("{}: checksum mismatch ({found}); nothing was unpacked", partial.display()));
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!("{}: checksum mismatch ({found}); removed it, nothing was unpacked", partial.display()));
     }
     std::fs::rename(&partial, &archive).map_err(|e| format!("{}: {e}", archive.display()))?;
-    run_tool("unzip", &["-o", "-q", &archive.to_string_lossy(), "-d", &dir.to_string_lossy()], "unpacking the archive")?;
+    run_tool(Command::new("unzip").arg("-o").arg("-q").arg(&archive).arg("-d").arg(&dir), "unpacking the archive with unzip")?;
     if !h5ad.is_file() {
         return Err(format!("{}: the archive did not contain {}", archive.display(), screen.h5ad));
     }

@@ -119,7 +119,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn run_tool(command: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run_tool(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command.output().map_err(|e| format!("cannot run {what}: {e}"))?;
     if output.status.success() {
         return Ok(());

@@ -157,6 +157,14 @@ fn prepare<'a>(inputs: &ModelInputs, example: &'a Example) -> Prepared<'a> {
     Prepared { example, head: inputs.head_rows(&example.genes) }
 }
 
+/// `values` at `columns`, or all of them borrowed (no copy per example per step).
+fn pick<'v>(values: &'v [f32], columns: Option<&[usize]>) -> std::borrow::Cow<'v, [f32]> {
+    match columns {
+        Some(cols) => std::borrow::Cow::Owned(cols.iter().map(|&c| values[c]).collect()),
+        None => std::borrow::Cow::Borrowed(values),
+    }
+}
+
 fn tensor_2d(rows: impl Iterator<Item = f32>, b: usize, g: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(rows.collect::<Vec<f32>>(), [b, g]), device)
 }
@@ -210,26 +218,18 @@ pub fn train(
             });
             let batch = inputs.batch_from(&genes, &rows, columns.as_deref(), &autodiff);
             let kept = columns.as_ref().map_or(g, Vec::len);
-            let pick = |values: &[f32]| -> Vec<f32> {
-                match &columns {
-                    Some(cols) => cols.iter().map(|&c| values[c]).collect(),
-                    None => values.to_vec(),
+            let cols = columns.as_deref();
+            let mut target: Vec<f32> = Vec::with_capacity(chunk.len() * kept);
+            for p in chunk {
+                target.extend_from_slice(&pick(&p.example.lfc, cols));
+                if opts.bootstrap {
+                    let start = target.len() - kept;
+                    for (y, se) in target[start..].iter_mut().zip(pick(&p.example.standard_error, cols).iter()) {
+                        *y += se * Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32;
+                    }
                 }
-            };
-            let target = if opts.bootstrap {
-                let noise: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|p| {
-                        pick(&p.example.standard_error)
-                            .into_iter()
-                            .map(|se| se * Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32)
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                tensor_2d(chunk.iter().flat_map(|p| pick(&p.example.lfc)).zip(noise).map(|(y, e)| y + e), chunk.len(), kept, &autodiff)
-            } else {
-                tensor_2d(chunk.iter().flat_map(|p| pick(&p.example.lfc)), chunk.len(), kept, &autodiff)
-            };
+            }
+            let target = tensor_2d(target.into_iter(), chunk.len(), kept, &autodiff);
             let loss = (model.forward(&graph, &batch).lfc - target).powi_scalar(2).mean();
             total += loss.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
