@@ -17,7 +17,7 @@ use perturb_train::data::TargetMode;
 use perturb_train::device::{DeviceChoice, Selected};
 use perturb_train::features::FeatureSpec;
 use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
-use perturb_train::stage::{AppConfigChoice, TrainStage};
+use perturb_train::stage::{AppConfigChoice, ModelChoice, TrainStage};
 use perturb_train::train::TrainOptions;
 
 #[derive(Parser)]
@@ -41,7 +41,7 @@ enum Command {
     Graph(GraphArgs),
     /// Evaluate the honest baselines (and models) on benchmark splits.
     Eval(EvalArgs),
-    /// Train the APP model (or an ablation) on a split's training conditions.
+    /// Train APP (or an ablation), `modules` or `grn_vae` on a split's training conditions.
     Train(TrainArgs),
     /// Predict log-fold changes (and attention) for perturbations with a trained model.
     Predict(PredictArgs),
@@ -177,6 +177,38 @@ struct TrainArgs {
     /// Hidden width of the gene-wise head.
     #[arg(long, default_value_t = 32)]
     head_hidden: usize,
+    /// app (the AdaptivePerturbPredictor) | modules (gene programs, scBIG-style) | grn_vae
+    /// (latent effects through a learned GRN, GPO-VAE-style). --hidden and --layers apply
+    /// to all three; the options above from --gene-embedding on are APP's.
+    #[arg(long, default_value = "app")]
+    model: String,
+    /// modules: number of gene programs (1 = the ablation without programs).
+    #[arg(long, default_value_t = 16)]
+    programs: usize,
+    /// modules: weight of the within-program correlation loss (0 = off).
+    #[arg(long, default_value_t = 0.01)]
+    coherence_weight: f64,
+    /// modules: weight of the pathway-consistency loss (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pathway_weight: f64,
+    /// grn_vae: width of the latent perturbation effect.
+    #[arg(long, default_value_t = 8)]
+    latent: usize,
+    /// grn_vae: propagation steps through the learned GRN.
+    #[arg(long, default_value_t = 3)]
+    hops: usize,
+    /// grn_vae: keep the GRN at the prior's signed weights (the ablation without a learned GRN).
+    #[arg(long)]
+    fixed_grn: bool,
+    /// grn_vae: weight of the KL term.
+    #[arg(long, default_value_t = 1e-3)]
+    kl_weight: f64,
+    /// grn_vae: weight of the L1 sparsity term on the GRN.
+    #[arg(long, default_value_t = 1e-4)]
+    sparsity_weight: f64,
+    /// grn_vae: weight of the GRN-alignment term (0 = off).
+    #[arg(long, default_value_t = 1e-2)]
+    alignment_weight: f64,
 }
 
 fn parse_target(s: &str) -> Result<TargetMode, String> {
@@ -247,7 +279,21 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             other => return Err(perturb_core::Error::bad_option("--gene-features", format!("'{other}' is not one of learned, control, prior"))),
         }
     }
+    let model = match a.model.as_str() {
+        "app" => ModelChoice::App,
+        "modules" => ModelChoice::Modules { programs: a.programs.max(1), coherence_weight: a.coherence_weight, pathway_weight: a.pathway_weight },
+        "grn_vae" => ModelChoice::GrnVae {
+            latent: a.latent.max(1),
+            hops: a.hops,
+            learn_grn: !a.fixed_grn,
+            kl_weight: a.kl_weight,
+            sparsity_weight: a.sparsity_weight,
+            alignment_weight: a.alignment_weight,
+        },
+        other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
+    };
     let stage = TrainStage {
+        model,
         data: a.data,
         graph: a.graph,
         split: a.split,
@@ -346,6 +392,18 @@ struct EvalArgs {
     /// its perturbation embeddings P taken from that screen's singles (PCA, K = 10).
     #[arg(long, value_name = "DIR")]
     linear_p_from: Option<PathBuf>,
+    /// The network a simulated screen was generated with (`perturb simulate` writes
+    /// <screen>.network.parquet): --grn and --programs are scored against it.
+    #[arg(long, value_name = "FILE")]
+    truth_network: Option<PathBuf>,
+    /// A learned network to score: NAME=FILE (grn.parquet of a grn_vae model), with
+    /// {seed} / {task} as for --predictions.
+    #[arg(long, value_name = "NAME=FILE")]
+    grn: Vec<String>,
+    /// Gene programs to score: NAME=FILE (programs.parquet of a modules model), with
+    /// {seed} / {task} as for --predictions.
+    #[arg(long, value_name = "NAME=FILE")]
+    programs: Vec<String>,
 }
 
 /// `NAME=FILE` pairs of an eval option.
@@ -615,6 +673,9 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     o.predictions = named_files("--predictions", &a.predictions)?;
     o.timing = named_files("--timing", &a.timing)?;
     o.attention = named_files("--attention", &a.attention)?;
+    o.truth_network = a.truth_network;
+    o.grn = named_files("--grn", &a.grn)?;
+    o.programs = named_files("--programs", &a.programs)?;
     let s = perturb_eval::evaluate(&o)?;
     println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
     for ((task, model), l2) in &s.mean_l2 {

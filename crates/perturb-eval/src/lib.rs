@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod report;
 pub mod report_html;
 pub mod split;
+pub mod structure;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,13 @@ pub struct EvalOptions {
     /// Another screen's ingest folder: adds the `linear_p_other` baseline, the linear model
     /// with perturbation embeddings P from that screen's singles.
     pub linear_p_from: Option<PathBuf>,
+    /// The network a simulated screen was generated with (`<screen>.network.parquet`):
+    /// learned networks and gene programs are scored against it.
+    pub truth_network: Option<PathBuf>,
+    /// Learned networks (`grn.parquet` of `grn_vae` models), by the pattern rules above.
+    pub grn: Vec<(String, PathBuf)>,
+    /// Gene programs (`programs.parquet` of `modules` models), by the pattern rules above.
+    pub programs: Vec<(String, PathBuf)>,
 }
 
 impl EvalOptions {
@@ -66,6 +74,9 @@ impl EvalOptions {
             timing: Vec::new(),
             attention: Vec::new(),
             linear_p_from: None,
+            truth_network: None,
+            grn: Vec::new(),
+            programs: Vec::new(),
         }
     }
 }
@@ -136,7 +147,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     }
     // A prediction file belongs to one split: with several seeds (tasks) its path must
     // name them through {seed} ({task}).
-    for (option, list) in [("--predictions", &opts.predictions), ("--timing", &opts.timing)] {
+    if opts.truth_network.is_none() {
+        if let Some((option, _)) = [("--grn", &opts.grn), ("--programs", &opts.programs)].into_iter().find(|(_, l)| !l.is_empty()) {
+            return Err(Error::bad_option(option, "needs --truth-network (the network a simulated screen was generated with) to score against"));
+        }
+    }
+    for (option, list) in [("--predictions", &opts.predictions), ("--timing", &opts.timing), ("--grn", &opts.grn), ("--programs", &opts.programs)] {
         for (name, path) in list {
             let p = path.to_string_lossy();
             if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
@@ -161,6 +177,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     let mut notes = Vec::new();
     let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
     let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
+    let grn_files = model_files(&opts.grn, &opts.tasks, &opts.seeds, "--grn", &mut Vec::new())?;
+    let program_files = model_files(&opts.programs, &opts.tasks, &opts.seeds, "--programs", &mut Vec::new())?;
+    let truth = opts.truth_network.as_deref().map(structure::TruthNetwork::read).transpose()?;
     let staged = StagedDir::new(&opts.out)?;
     let mut rows = Vec::new();
     let mut gi_rows: Vec<GiRow> = Vec::new();
@@ -199,8 +218,37 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         report::write_efficiency(&efficiency, &staged.path("efficiency.parquet"))?;
     }
     let attention = opts.attention.iter().map(|(name, path)| report::attention_tops(name, path, 3, 10)).collect::<Result<Vec<_>>>()?.concat();
-    let parts =
-        report::Parts { screen: &screen, opts, rows: &rows, summary: &summary, gi: &gi_rows, efficiency: &efficiency, attention: &attention, notes: &notes };
+    let (mut grn_rows, mut program_rows) = (Vec::new(), Vec::new());
+    if let Some(truth) = &truth {
+        for (name, files) in &grn_files {
+            for ((task, seed), path) in files {
+                grn_rows.extend(structure::score_grn(truth, path, task.name(), *seed, name)?);
+            }
+        }
+        for (name, files) in &program_files {
+            for ((task, seed), path) in files {
+                program_rows.extend(structure::score_programs(truth, path, task.name(), *seed, name)?);
+            }
+        }
+    }
+    if !grn_rows.is_empty() {
+        structure::write_grn_rows(&grn_rows, &staged.path("grn_recovery.parquet"))?;
+    }
+    if !program_rows.is_empty() {
+        structure::write_program_rows(&program_rows, &staged.path("program_enrichment.parquet"))?;
+    }
+    let structure_tables = report::structure_tables(&grn_rows, &program_rows);
+    let parts = report::Parts {
+        screen: &screen,
+        opts,
+        rows: &rows,
+        summary: &summary,
+        gi: &gi_rows,
+        efficiency: &efficiency,
+        attention: &attention,
+        structure: &structure_tables,
+        notes: &notes,
+    };
     perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report::markdown(&parts).as_bytes())?;
     perturb_core::table::write_bytes_atomically(&staged.path("report.html"), report::html(&parts).as_bytes())?;
 
@@ -210,6 +258,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,
         "linear_k": opts.linear_k, "ridge": opts.ridge,
         "linear_p_from": opts.linear_p_from.as_ref().map(|p| p.display().to_string()),
+        "truth_network": opts.truth_network.as_ref().map(|p| p.display().to_string()),
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": rows.len() });
@@ -219,6 +268,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     }
     if !efficiency.is_empty() {
         outputs.push("efficiency.parquet".into());
+    }
+    if !grn_rows.is_empty() {
+        outputs.push("grn_recovery.parquet".into());
+    }
+    if !program_rows.is_empty() {
+        outputs.push("program_enrichment.parquet".into());
     }
     manifest.outputs = [outputs, split_files].concat();
     manifest.write(&staged.path(schema::MANIFEST))?;

@@ -1,6 +1,7 @@
 //! The evaluation's reports: `report.md` and the self-contained `report.html`, both from
 //! the same parts — the summary per task, per-perturbation L2, the genetic-interaction
-//! curves, the network-quality study, attention top genes and the efficiency table.
+//! curves, the network-quality study, attention top genes, the learned structure scored
+//! against a known truth and the efficiency table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,8 +10,9 @@ use std::path::{Path, PathBuf};
 use perturb_core::timing::ModelTiming;
 use perturb_core::{Column, Error, Result, Table};
 
-use crate::report_html::{self, AttentionTop, EfficiencyRow, NetworkPoint, ReportData, SummaryLine, TaskSection};
+use crate::report_html::{self, AttentionTop, EfficiencyRow, NetworkPoint, ReportData, SummaryLine, TaskSection, TextTable};
 use crate::split::Task;
+use crate::structure::{self, GrnRow, ProgramRow, Q_LEVEL};
 use crate::{baselines, EvalOptions, GiRow, MetricRow, Screen, SummaryRow};
 
 /// Everything a report is made of.
@@ -22,6 +24,8 @@ pub struct Parts<'a> {
     pub gi: &'a [GiRow],
     pub efficiency: &'a [EfficiencyRow],
     pub attention: &'a [AttentionTop],
+    /// Learned structure scored against a known truth (see `structure`).
+    pub structure: &'a [TextTable],
     pub notes: &'a [String],
 }
 
@@ -242,6 +246,12 @@ pub fn markdown(p: &Parts) -> String {
             let _ = writeln!(s, "\n{note}");
         }
     }
+    for t in p.structure {
+        let _ = write!(s, "\n## {}\n\n{}\n\n| {} |\n|{}\n", t.title, t.caption, t.header.join(" | "), "---|".repeat(t.header.len()));
+        for r in &t.rows {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+    }
     if !p.notes.is_empty() {
         s.push_str("\n## Notes\n\n");
         for n in p.notes {
@@ -320,6 +330,7 @@ pub fn html(p: &Parts) -> String {
         ],
         efficiency: p.efficiency.to_vec(),
         attention: p.attention.to_vec(),
+        tables: p.structure.to_vec(),
         notes: p.notes.to_vec(),
         ..ReportData::default()
     };
@@ -384,4 +395,133 @@ mod tests {
         assert_eq!((tops[1].perturbation.as_str(), tops[1].task.as_str()), ("A+C", "double"));
         assert!((tops[1].uniform - 1.0 / 3.0).abs() < 1e-12);
     }
+}
+
+fn mean_sd(values: &[f64]) -> String {
+    let v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return "—".into();
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    if v.len() < 2 {
+        return format!("{mean:.3}");
+    }
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+    format!("{mean:.3} ± {sd:.3}")
+}
+
+/// The report's tables of learned structure: network recovery per model, edge set and
+/// ranking (mean ± sd over tasks and seeds); program enrichment per model against the
+/// shuffled reference; and the programs of each model's first run.
+pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTable> {
+    let mut tables = Vec::new();
+    if !grn.is_empty() {
+        let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+        for r in grn {
+            let k = (r.model.as_str(), r.edges, r.ranking);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let rows = keys
+            .iter()
+            .map(|&(model, edges, ranking)| {
+                let runs: Vec<&GrnRow> = grn.iter().filter(|r| (r.model.as_str(), r.edges, r.ranking) == (model, edges, ranking)).collect();
+                let of = |f: fn(&GrnRow) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<f64>>();
+                let label = match ranking {
+                    "learned" => "learned weights",
+                    "prior" => "prior weights alone",
+                    _ => "no ranking (base rate)",
+                };
+                vec![
+                    model.to_string(),
+                    if edges == "all" { "all".into() } else { "out of perturbed genes".into() },
+                    label.to_string(),
+                    mean_sd(&of(|r| r.auprc)),
+                    mean_sd(&of(|r| r.sign_agreement)),
+                    format!(
+                        "{:.0} / {:.0} / {:.0}",
+                        mean(&of(|r| r.n_true_candidates as f64)),
+                        mean(&of(|r| r.n_true as f64)),
+                        mean(&of(|r| r.n_candidates as f64))
+                    ),
+                    runs.len().to_string(),
+                ]
+            })
+            .collect();
+        tables.push(TextTable {
+            title: "Learned network vs the simulator's truth".into(),
+            caption: "AUPRC of ranking the prior graph's edges (the learned matrix's support) by weight against the network the screen was simulated with; the prior's own weights and no ranking at all are the references. 'Out of perturbed genes' keeps the edges whose source was perturbed alone in training: only their effects were observed directly. Sign agreement: share of true candidate edges whose sign is right. A prior built from the same regulons as the simulator contains every true edge.".into(),
+            header: ["model", "edges", "ranking", "AUPRC", "sign agreement", "true candidates / true / candidates", "runs"].iter().map(|h| h.to_string()).collect(),
+            rows,
+        });
+    }
+    if !programs.is_empty() {
+        let mut keys: Vec<&str> = Vec::new();
+        for r in programs {
+            if !keys.contains(&r.model.as_str()) {
+                keys.push(&r.model);
+            }
+        }
+        let mut summary = Vec::new();
+        let mut first_runs = Vec::new();
+        for model in keys {
+            let mine: Vec<&ProgramRow> = programs.iter().filter(|r| r.model == model).collect();
+            let mut runs: Vec<(&str, u64)> = Vec::new();
+            for r in &mine {
+                if !runs.contains(&(r.task.as_str(), r.seed)) {
+                    runs.push((&r.task, r.seed));
+                }
+            }
+            for partition in ["programs", "shuffled"] {
+                let per_run: Vec<(f64, f64, usize)> = runs
+                    .iter()
+                    .map(|&(task, seed)| {
+                        let rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == partition).collect();
+                        let enriched = rows.iter().filter(|r| r.q_value < Q_LEVEL).count();
+                        let genes_enriched: usize = rows.iter().filter(|r| r.q_value < Q_LEVEL).map(|r| r.size).sum();
+                        let genes: usize = rows.iter().map(|r| r.size).sum();
+                        (enriched as f64 / rows.len().max(1) as f64, genes_enriched as f64 / genes.max(1) as f64, rows.len())
+                    })
+                    .collect();
+                summary.push(vec![
+                    model.to_string(),
+                    if partition == "programs" { "programs".into() } else { "same sizes, genes shuffled".into() },
+                    format!("{:.1}", mean(&per_run.iter().map(|r| r.2 as f64).collect::<Vec<_>>())),
+                    mean_sd(&per_run.iter().map(|r| r.0).collect::<Vec<_>>()),
+                    mean_sd(&per_run.iter().map(|r| r.1).collect::<Vec<_>>()),
+                    runs.len().to_string(),
+                ]);
+            }
+            let (task, seed) = runs[0];
+            let mut rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == "programs").collect();
+            rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.program.cmp(&b.program)));
+            for r in rows {
+                first_runs.push(vec![
+                    format!("{model} ({task}, seed {seed})"),
+                    r.program.to_string(),
+                    r.size.to_string(),
+                    if r.best_regulon.is_empty() { "—".into() } else { format!("{} ({} of its {} targets)", r.best_regulon, r.overlap, r.regulon_size) },
+                    format!("{:.2e}", r.q_value),
+                ]);
+            }
+        }
+        tables.push(TextTable {
+            title: "Gene programs vs the simulator's regulons".into(),
+            caption: format!("A program is enriched when its most enriched true regulon (a source's targets, at least {} measured) has a Benjamini–Hochberg q below {Q_LEVEL} (hypergeometric test over every program × regulon). The shuffled rows keep the programs' sizes and permute the genes: the enrichment expected by chance.", structure::MIN_REGULON),
+            header: ["model", "partition", "programs", "share of programs enriched", "share of genes in enriched programs", "runs"].iter().map(|h| h.to_string()).collect(),
+            rows: summary,
+        });
+        tables.push(TextTable {
+            title: "Gene programs of the first run".into(),
+            caption: "Every program of each model's first task and seed, largest first, with its most enriched true regulon.".into(),
+            header: ["model", "program", "genes", "most enriched regulon", "q"].iter().map(|h| h.to_string()).collect(),
+            rows: first_runs,
+        });
+    }
+    tables
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }

@@ -18,8 +18,19 @@ pub struct ReportData {
     pub efficiency: Vec<EfficiencyRow>,
     /// Top attention genes for a few perturbations.
     pub attention: Vec<AttentionTop>,
+    /// Plain tables shown after the attention (plain text cells; escaped).
+    pub tables: Vec<TextTable>,
     /// Notes at the end (plain text).
     pub notes: Vec<String>,
+}
+
+/// A titled table of text cells with an explanatory caption.
+#[derive(Debug, Clone, Default)]
+pub struct TextTable {
+    pub title: String,
+    pub caption: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,6 +172,21 @@ pub fn render(data: &ReportData) -> String {
             w!(o, "</figure>\n");
         }
         w!(o, "</div>\n</section>\n");
+    }
+    for t in &data.tables {
+        w!(o, "<section>\n<h2>{}</h2>\n<p>{}</p>\n<div class=\"scroll\"><table>\n<thead><tr>", esc(&t.title), esc(&t.caption));
+        for (i, h) in t.header.iter().enumerate() {
+            w!(o, "<th{}>{}</th>", if i == 0 { "" } else { " class=\"l\"" }, esc(h));
+        }
+        w!(o, "</tr></thead>\n<tbody>\n");
+        for r in &t.rows {
+            w!(o, "<tr>");
+            for c in r {
+                w!(o, "<td>{}</td>", esc(c));
+            }
+            w!(o, "</tr>\n");
+        }
+        w!(o, "</tbody>\n</table></div>\n</section>\n");
     }
     if !data.efficiency.is_empty() {
         efficiency_table(&mut o, &data.efficiency);

@@ -240,6 +240,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     }
 
     let mut predictions: Vec<String> = Vec::new();
+    let mut structure: Vec<(&str, String)> = Vec::new();
     let mut timings: Vec<String> = Vec::new();
     let mut attention: Vec<String> = Vec::new();
     let mut eval_deps = vec![splits_job];
@@ -268,6 +269,10 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         // Named by task and seed; eval skips a model on a task it was not run on.
         predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
         timings.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join("timing.json"))));
+        let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+        if let Some((option, file)) = variants::structure_artifact(&flag_refs) {
+            structure.push((option, format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join(file)))));
+        }
         if variants::ATTENTION_VARIANTS.contains(&name.as_str()) {
             for task in model_tasks {
                 attention.push(format!("{name}={}", s(&out.join("predictions").join(name).join(format!("{task}_s{}.attention.parquet", seeds[0])))));
@@ -284,6 +289,14 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     }
     for t in &attention {
         a.extend(["--attention".into(), t.clone()]);
+    }
+    // A simulated screen comes with the network it was generated with: what the siblings
+    // learned about the structure is scored against it.
+    if o.input.is_none() && !structure.is_empty() {
+        a.extend(["--truth-network".into(), s(&out.join("data/screen.network.parquet"))]);
+        for (option, value) in &structure {
+            a.extend([option.to_string(), value.clone()]);
+        }
     }
     push(Job::new("evaluate and report", a, &eval, eval_deps));
     let summary2 = runner.run(&jobs)?;

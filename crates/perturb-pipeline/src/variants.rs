@@ -2,7 +2,9 @@
 //!
 //! `app` is the seed design; the four ablations swap one part of it. The `app_*` names
 //! after them are the improvements beyond the seed design, each a switch of `perturb
-//! train`, reported under its own name so that none hides inside another.
+//! train`, reported under its own name so that none hides inside another. `modules` and
+//! `grn_vae` are the sibling models, each with the ablations that switch off its
+//! distinctive part.
 
 /// (name, flags, what it is).
 pub const VARIANTS: &[(&str, &[&str], &str)] = &[
@@ -17,14 +19,46 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_propagation", &["--propagation", "3"], "improvement: gene-wise head reading the perturbation's spread through the network"),
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
     ("app_plus", &["--query-skip", "--propagation", "3", "--additive-gate"], "improvements together: query skip, propagation and additive gate"),
+    ("modules", &["--model", "modules"], "sibling: gene programs, cluster-aware attention, structure-alignment losses (scBIG-style)"),
+    ("modules_one_program", &["--model", "modules", "--programs", "1"], "ablation of modules: one program for all genes"),
+    ("modules_no_align", &["--model", "modules", "--coherence-weight", "0", "--pathway-weight", "0"], "ablation of modules: structure-alignment losses off"),
+    ("grn_vae", &["--model", "grn_vae"], "sibling: latent effects propagated through a learned, prior-masked GRN (GPO-VAE-style)"),
+    ("grn_vae_fixed_grn", &["--model", "grn_vae", "--fixed-grn"], "ablation of grn_vae: the GRN held at the prior's signed weights"),
+    ("grn_vae_no_align", &["--model", "grn_vae", "--alignment-weight", "0"], "ablation of grn_vae: GRN-alignment loss off"),
 ];
 
 /// The variants a default run trains: the seed design, its four ablations, the seed design
-/// with its attention started on the perturbed genes, and the best improved variant.
-pub const DEFAULT_VARIANTS: &[&str] = &["app", "app_random_emb", "app_identity_emb", "app_mean_pool", "app_mlp_decoder", "app_focus", "app_plus"];
+/// with its attention started on the perturbed genes, the best improved variant, and the
+/// two siblings with the GRN VAE's ablations. The modules ablations (three times the cost
+/// of the VAE's) are left to `--variants`, which keeps the default study under 10 minutes
+/// on two cores.
+pub const DEFAULT_VARIANTS: &[&str] = &[
+    "app",
+    "app_random_emb",
+    "app_identity_emb",
+    "app_mean_pool",
+    "app_mlp_decoder",
+    "app_focus",
+    "app_plus",
+    "modules",
+    "grn_vae",
+    "grn_vae_fixed_grn",
+    "grn_vae_no_align",
+];
 
 /// The variants whose first-seed predictions also export attention, for the report.
-pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_plus"];
+pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_plus", "modules"];
+
+/// What a variant's model folder holds besides the prediction: `programs.parquet`
+/// (modules) or `grn.parquet` (grn_vae), scored against the simulator's network.
+pub fn structure_artifact(flags: &[&str]) -> Option<(&'static str, &'static str)> {
+    let model = flags.windows(2).find(|w| w[0] == "--model").map(|w| w[1]);
+    match model {
+        Some("modules") => Some(("--programs", "programs.parquet")),
+        Some("grn_vae") => Some(("--grn", "grn.parquet")),
+        _ => None,
+    }
+}
 
 /// The variant whose dependence on the network the network-quality study measures.
 pub const NETWORK_STUDY_VARIANT: &str = "app_plus";
@@ -47,6 +81,9 @@ mod tests {
             assert!(flags(v).is_ok(), "{v}");
         }
         assert!(flags(NETWORK_STUDY_VARIANT).is_ok());
+        assert_eq!(structure_artifact(flags("modules_no_align").unwrap()), Some(("--programs", "programs.parquet")));
+        assert_eq!(structure_artifact(flags("grn_vae_fixed_grn").unwrap()), Some(("--grn", "grn.parquet")));
+        assert_eq!(structure_artifact(flags("app_plus").unwrap()), None);
         let e = flags("gears").unwrap_err();
         assert!(e.contains("app_plus") && e.contains("app_mean_pool"), "{e}");
     }

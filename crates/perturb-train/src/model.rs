@@ -118,6 +118,21 @@ pub struct GnnLayer {
     linear: Linear,
 }
 
+impl GnnLayer {
+    pub(crate) fn new(d: usize, device: &Device) -> GnnLayer {
+        GnnLayer { linear: LinearConfig::new(2 * d, d).init(device) }
+    }
+
+    pub(crate) fn forward(&self, h: Tensor<2>, graph: &GraphTensors, how: Aggregation) -> Tensor<2> {
+        let aggregated = graph.aggregate(h.clone(), how);
+        relu(self.linear.forward(Tensor::cat(vec![h, aggregated], 1)))
+    }
+
+    pub(crate) fn linear(&self) -> &Linear {
+        &self.linear
+    }
+}
+
 /// The gene-wise head: an MLP applied to every (perturbation, output gene).
 #[derive(Module, Debug)]
 pub struct GeneHead {
@@ -166,6 +181,15 @@ pub struct GraphTensors {
     /// Fixed per-node features, [N, F0], when the model reads them.
     pub node_features: Option<Tensor<2>>,
     pub n_nodes: usize,
+    /// Gene programs (the `modules` model): one-hot membership of every node, [N, K].
+    pub membership: Option<Tensor<2>>,
+    /// The program of every output gene, [G].
+    pub output_programs: Option<Tensor<1, Int>>,
+    /// One-hot program membership of every output gene, [G, K].
+    pub output_membership: Option<Tensor<2>>,
+    /// GRN alignment (the `grn_vae` model): edges whose weight the training singles
+    /// support, and the weight they support, ([S], [S]).
+    pub edge_support: Option<(Tensor<1, Int>, Tensor<1>)>,
 }
 
 impl GraphTensors {
@@ -189,7 +213,50 @@ impl GraphTensors {
             outputs: Tensor::from_data(TensorData::new(outputs.clone(), [outputs.len()]), device),
             node_features: node_features.map(|(values, width)| Tensor::from_data(TensorData::new(values.to_vec(), [n_nodes, width]), device)),
             n_nodes,
+            membership: None,
+            output_programs: None,
+            output_membership: None,
+            edge_support: None,
         }
+    }
+
+    /// Adds the program of every node (`programs[node]` < `k`); `outputs` as in `new`.
+    pub fn with_programs(mut self, programs: &[usize], k: usize, outputs: &[usize], device: &Device) -> GraphTensors {
+        let one_hot = |rows: &mut dyn Iterator<Item = usize>| -> (Vec<f32>, usize) {
+            let mut values = Vec::new();
+            let mut n = 0;
+            for p in rows {
+                values.extend((0..k).map(|j| if j == p { 1.0f32 } else { 0.0 }));
+                n += 1;
+            }
+            (values, n)
+        };
+        let (all, n) = one_hot(&mut programs.iter().copied());
+        self.membership = Some(Tensor::from_data(TensorData::new(all, [n, k]), device));
+        let (out, g) = one_hot(&mut outputs.iter().map(|&o| programs[o]));
+        self.output_membership = Some(Tensor::from_data(TensorData::new(out, [g, k]), device));
+        let of_outputs: Vec<i64> = outputs.iter().map(|&o| programs[o] as i64).collect();
+        self.output_programs = Some(Tensor::from_data(TensorData::new(of_outputs, [g]), device));
+        self
+    }
+
+    /// Adds the GRN alignment targets: (edge position, supported weight) pairs.
+    pub fn with_edge_support(mut self, support: &[(usize, f32)], device: &Device) -> GraphTensors {
+        if !support.is_empty() {
+            let index: Vec<i64> = support.iter().map(|s| s.0 as i64).collect();
+            let value: Vec<f32> = support.iter().map(|s| s.1).collect();
+            self.edge_support =
+                Some((Tensor::from_data(TensorData::new(index, [support.len()]), device), Tensor::from_data(TensorData::new(value, [support.len()]), device)));
+        }
+        self
+    }
+
+    /// Propagates per-node values along the edges with per-edge weights: for x [N, B] and
+    /// weights [E, 1], y[t] = Σ over edges s→t of weight · x[s], [N, B].
+    pub fn propagate(&self, x: Tensor<2>, weights: Tensor<2>) -> Tensor<2> {
+        let [n, b] = x.dims();
+        let messages = x.select(0, self.source.clone()) * weights;
+        Tensor::zeros([n, b], &messages.device()).select_assign(0, self.target.clone(), messages, IndexingUpdateOp::Add)
     }
 
     /// Weighted messages of every edge aggregated at its target, [N, d].
@@ -229,6 +296,9 @@ pub struct PerturbationBatch {
     /// When set, the forward pass computes only these output genes (positions in the
     /// model's output list, [S]); `features` and `base` then hold those S genes only.
     pub columns: Option<Tensor<1, Int>>,
+    /// Standard normal draws for a latent-variable model while training, [B × width, L]
+    /// (None: use the latent means).
+    pub noise: Option<Tensor<2>>,
 }
 
 impl PerturbationBatch {
@@ -249,6 +319,7 @@ impl PerturbationBatch {
             features: None,
             base: None,
             columns: None,
+            noise: None,
         }
     }
 
@@ -256,6 +327,13 @@ impl PerturbationBatch {
     pub fn with_columns(mut self, positions: &[usize], device: &Device) -> Self {
         let values: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
         self.columns = Some(Tensor::from_data(TensorData::new(values, [positions.len()]), device));
+        self
+    }
+
+    /// Standard normal draws, row-major [B × width, latent].
+    pub fn with_noise(mut self, values: Vec<f32>, latent: usize, device: &Device) -> Self {
+        let rows = values.len() / latent.max(1);
+        self.noise = Some(Tensor::from_data(TensorData::new(values, [rows, latent]), device));
         self
     }
 
@@ -276,7 +354,7 @@ impl PerturbationBatch {
 
 /// The backends' random generator is process-global, so two models initialised at once
 /// (tests, an ablation runner's threads) would draw from one interleaved stream.
-static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl AppConfig {
     /// Initialises on the CPU backend seeded by `seed`, holding a process-wide lock so the
@@ -317,7 +395,7 @@ impl AppConfig {
         App {
             gene_vectors: vectors,
             node_projection: (gnn && self.node_features > 0).then(|| LinearConfig::new(self.node_features, d).init(device)),
-            gnn: (0..layers).map(|_| GnnLayer { linear: LinearConfig::new(2 * d, d).init(device) }).collect(),
+            gnn: (0..layers).map(|_| GnnLayer::new(d, device)).collect(),
             attention_query: LinearConfig::new(d, self.attention_hidden).with_bias(false).init(device),
             attention_key: LinearConfig::new(d, self.attention_hidden).init(device),
             attention_score: LinearConfig::new(self.attention_hidden, 1).with_bias(false).init(device),
@@ -343,7 +421,7 @@ pub struct AppOutput {
     pub attention: Tensor<2>,
 }
 
-fn touch(linear: &Linear) {
+pub(crate) fn touch(linear: &Linear) {
     let _ = linear.weight.val();
     if let Some(b) = &linear.bias {
         let _ = b.val();
@@ -352,7 +430,7 @@ fn touch(linear: &Linear) {
 
 impl App {
     /// Forces every lazily initialised parameter to be drawn.
-    fn draw_parameters(&self) {
+    pub(crate) fn draw_parameters(&self) {
         let _ = self.gene_vectors.val();
         if let Some(focus) = &self.attention_focus {
             let _ = focus.val();
@@ -379,8 +457,7 @@ impl App {
             h = if self.learned_vectors { h + projected } else { projected };
         }
         for layer in &self.gnn {
-            let aggregated = graph.aggregate(h.clone(), self.aggregation);
-            h = relu(layer.linear.forward(Tensor::cat(vec![h, aggregated], 1)));
+            h = layer.forward(h, graph, self.aggregation);
         }
         h
     }

@@ -1,10 +1,13 @@
 //! `perturb train` and `perturb predict`: the model folder and the prediction table.
 //!
-//! A model folder holds `config.json` (the burn `AppConfig`), `model.bpk` (burnpack
-//! weights), `index.json` (output genes, graph nodes, feature choices, control means,
-//! node features), `edges.parquet` (the network the model reads, by node index),
-//! `singles.parquet` (training singles' effects, when the model adds them back) and
-//! `manifest.json`. Everything `perturb predict` needs is in it.
+//! A model folder holds `config.json` (the burn config of the model, tagged by `"model"`:
+//! `app`, `modules` or `grn_vae`), `model.bpk` (burnpack weights), `index.json` (output
+//! genes, graph nodes, feature choices, control means, node features, gene programs),
+//! `edges.parquet` (the network the model reads, by node index), `singles.parquet`
+//! (training singles' effects, when the model adds them back), `timing.json` and
+//! `manifest.json`. Everything `perturb predict` needs is in it. The siblings add what a
+//! user inspects: `programs.parquet` (`modules`: the program of every gene) and
+//! `grn.parquet` (`grn_vae`: the learned network, by gene name).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,11 @@ use serde::{Deserialize, Serialize};
 use crate::data::{additive_part, examples, single_effects, split_conditions, GraphData, TargetMode, Targets};
 use crate::device::Selected;
 use crate::features::{node_features, Edge, FeatureSpec, HeadInputs};
-use crate::model::{Aggregation, App, AppConfig, Decoder, GeneEmbedding, Pooling};
+use crate::grn_vae::{edge_support, GrnVaeConfig};
+use crate::model::{Aggregation, AppConfig, Decoder, GeneEmbedding, Pooling};
+use crate::modules::ModulesConfig;
+use crate::predictor::{Model, ModelConfig};
+use crate::programs::gene_programs;
 use crate::train::{predict_with_attention, train, ModelInputs, TrainOptions, TrainReport};
 
 const CONFIG: &str = "config.json";
@@ -30,6 +37,10 @@ const WEIGHTS: &str = "model.bpk";
 const INDEX: &str = "index.json";
 const EDGES: &str = "edges.parquet";
 const SINGLES: &str = "singles.parquet";
+/// The program of every gene (`modules`).
+pub const PROGRAMS: &str = "programs.parquet";
+/// The learned network by gene name (`grn_vae`).
+pub const GRN: &str = "grn.parquet";
 
 /// Which genes the model reads (graph nodes) and writes (outputs), and the fixed inputs
 /// it was trained with.
@@ -45,6 +56,9 @@ pub struct GeneIndex {
     pub target_mode: TargetMode,
     /// Row-major [nodes, features.node_width()].
     pub node_features: Vec<f32>,
+    /// The program of every node and the number of programs (`modules` only).
+    #[serde(default)]
+    pub programs: Option<(Vec<usize>, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,8 +68,28 @@ pub struct TrainStage {
     pub split: PathBuf,
     pub out: PathBuf,
     pub config: AppConfigChoice,
+    pub model: ModelChoice,
     pub options: TrainOptions,
     pub target_mode: TargetMode,
+}
+
+/// Which model to train, with the knobs of the siblings (`hidden` and `layers` come from
+/// [`AppConfigChoice`] for all three).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelChoice {
+    App,
+    Modules { programs: usize, coherence_weight: f64, pathway_weight: f64 },
+    GrnVae { latent: usize, hops: usize, learn_grn: bool, kl_weight: f64, sparsity_weight: f64, alignment_weight: f64 },
+}
+
+impl ModelChoice {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelChoice::App => "app",
+            ModelChoice::Modules { .. } => "modules",
+            ModelChoice::GrnVae { .. } => "grn_vae",
+        }
+    }
 }
 
 /// The architecture knobs a user picks; sizes come from the data.
@@ -94,6 +128,27 @@ impl Default for AppConfigChoice {
 }
 
 impl AppConfigChoice {
+    /// The APP options that differ from the seed design, as flags (the siblings refuse them).
+    fn app_only_options(&self) -> Vec<&'static str> {
+        let d = AppConfigChoice::default();
+        let mut used = Vec::new();
+        for (differs, flag) in [
+            (self.gene_embedding != d.gene_embedding, "--gene-embedding"),
+            (self.pooling != d.pooling, "--pooling"),
+            (self.decoder != d.decoder, "--decoder"),
+            (self.aggregation != d.aggregation, "--aggregation"),
+            (self.query_skip, "--query-skip"),
+            (self.attention_focus, "--attention-focus"),
+            (self.features.propagation_hops > 0, "--propagation"),
+            (self.features.additive_gate, "--additive-gate"),
+        ] {
+            if differs {
+                used.push(flag);
+            }
+        }
+        used
+    }
+
     fn config(&self, n_nodes: usize, n_outputs: usize) -> AppConfig {
         AppConfig::new(n_nodes, n_outputs)
             .with_hidden(self.hidden)
@@ -113,7 +168,7 @@ impl AppConfigChoice {
 
 /// Milliseconds per perturbation predicted one at a time and in one batch, measured on
 /// up to 64 of `perturbations` after a warm-up call; also the batch size.
-pub fn latency(model: &App, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> (f64, f64, usize) {
+pub fn latency(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> (f64, f64, usize) {
     let sample: Vec<Vec<usize>> = perturbations.iter().take(64).cloned().collect();
     if sample.is_empty() {
         return (f64::NAN, f64::NAN, 0);
@@ -151,6 +206,8 @@ fn model_inputs(index: &GeneIndex, edges: Vec<Edge>, singles: &HashMap<String, V
         node_features: index.node_features.clone(),
         node_width: index.features.node_width(),
         head,
+        programs: index.programs.clone(),
+        edge_support: Vec::new(),
     }
 }
 
@@ -168,7 +225,38 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     }
     let val_examples = examples(&targets, &graph, &val_conditions, &singles, &s.split, s.target_mode)?;
 
-    let spec = s.config.features.clone();
+    if s.model != ModelChoice::App {
+        let used = s.config.app_only_options();
+        if !used.is_empty() || s.target_mode != TargetMode::Full {
+            let mut used = used;
+            if s.target_mode != TargetMode::Full {
+                used.push("--target");
+            }
+            return Err(Error::bad_option("--model", format!("{} is an option of app, not of {}", used.join(", "), s.model.name())));
+        }
+    }
+    let mut spec = s.config.features.clone();
+    if matches!(s.model, ModelChoice::GrnVae { .. }) {
+        // The VAE encodes a perturbed gene from what is known of it without perturbing it.
+        spec.control_node_features = true;
+        spec.prior_node_features = true;
+    }
+    let programs = match &s.model {
+        ModelChoice::Modules { programs, .. } => {
+            // Each measured gene's changes across the training conditions.
+            let n_out = targets.genes.len();
+            let mut lfc = vec![0.0f32; n_out * train_examples.len()];
+            for (c, e) in train_examples.iter().enumerate() {
+                for (g, &v) in e.lfc.iter().enumerate() {
+                    lfc[g * train_examples.len() + c] = v;
+                }
+            }
+            let assigned = gene_programs(graph.nodes.len(), &graph.edges, &output_nodes, &lfc, train_examples.len(), *programs, s.options.seed);
+            let k = assigned.iter().max().map_or(1, |m| m + 1);
+            Some((assigned, k))
+        }
+        _ => None,
+    };
     let mut control: Vec<Option<(f64, f64)>> = vec![None; graph.nodes.len()];
     for (o, &n) in output_nodes.iter().enumerate() {
         control[n] = Some((targets.control_mean[o], targets.control_variance[o]));
@@ -181,17 +269,59 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         node_features: node_features(&spec, graph.nodes.len(), &graph.edges, &control),
         features: spec.clone(),
         target_mode: s.target_mode,
+        programs,
     };
+    let node_of: HashMap<&str, usize> = graph.node_index();
+    let singles_by_node: HashMap<usize, Vec<f32>> = singles.iter().filter_map(|(g, v)| node_of.get(g.as_str()).map(|&n| (n, v.clone()))).collect();
     let kept_singles = spec.additive_gate || s.target_mode == TargetMode::ResidualOverAdditive;
+    let trained_singles: Vec<String> = singles.keys().cloned().collect();
     let singles = if kept_singles { singles } else { HashMap::new() };
-    let inputs = model_inputs(&index, graph.edges.clone(), &singles);
-    let config = s.config.config(graph.nodes.len(), targets.genes.len());
+    let mut inputs = model_inputs(&index, graph.edges.clone(), &singles);
+    let (n_nodes, n_outputs) = (graph.nodes.len(), targets.genes.len());
+    let config = match &s.model {
+        ModelChoice::App => ModelConfig::App(s.config.config(n_nodes, n_outputs)),
+        ModelChoice::Modules { coherence_weight, pathway_weight, .. } => ModelConfig::Modules(
+            ModulesConfig::new(n_nodes, n_outputs)
+                .with_programs(index.programs.as_ref().map_or(1, |p| p.1))
+                .with_hidden(s.config.hidden)
+                .with_layers(s.config.layers)
+                .with_coherence_weight(*coherence_weight)
+                .with_pathway_weight(*pathway_weight),
+        ),
+        ModelChoice::GrnVae { latent, hops, learn_grn, kl_weight, sparsity_weight, alignment_weight } => {
+            let mut output_of = vec![None; n_nodes];
+            for (o, &n) in index.output_nodes.iter().enumerate() {
+                output_of[n] = Some(o);
+            }
+            inputs.edge_support = edge_support(&graph.edges, &output_of, &singles_by_node);
+            ModelConfig::GrnVae(
+                GrnVaeConfig::new(n_nodes, n_outputs, graph.edges.len())
+                    .with_latent(*latent)
+                    .with_hidden(s.config.hidden)
+                    .with_hops(*hops)
+                    .with_node_features(spec.node_width())
+                    .with_learn_grn(*learn_grn)
+                    .with_kl_weight(*kl_weight)
+                    .with_sparsity_weight(*sparsity_weight)
+                    .with_alignment_weight(*alignment_weight),
+            )
+        }
+    };
     let scored = top_expressed_genes(&targets.control_mean, 1000.min(targets.genes.len()));
 
     let staged = StagedDir::new(&s.out)?;
     let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device);
     let n_params = model.num_params();
     save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
+    let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES];
+    if let Some((programs, _)) = &index.programs {
+        write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
+        outputs.push(PROGRAMS);
+    }
+    if let Some(learned) = model.learned_grn() {
+        write_grn(&staged.path(GRN), &graph.nodes, &graph.edges, &learned, &trained_singles)?;
+        outputs.push(GRN);
+    }
     let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
         .iter()
         .map(|p| InputFile::hash(p))
@@ -204,16 +334,17 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
         "query_skip": c.query_skip, "attention_focus": c.attention_focus, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
-        "target_mode": format!("{:?}", s.target_mode),
+        "target_mode": format!("{:?}", s.target_mode), "model": format!("{:?}", s.model),
     });
     let mut manifest = Manifest::new("train", hashed, parameters);
     manifest.summary = serde_json::json!({
         "n_train_conditions": report.n_train, "n_validation_conditions": report.n_validation, "n_params": n_params,
         "best_epoch": report.best_epoch, "epochs": report.history.len(),
         "final_train_loss": report.history.last().map(|h| h.1), "best_validation_l2": report.best_validation_l2(),
-        "device": selected.description,
+        "device": selected.description, "model": config.name(),
+        "programs": index.programs.as_ref().map(|p| p.1), "edges_supported_by_singles": inputs.edge_support.len(),
     });
-    manifest.outputs = [CONFIG, WEIGHTS, INDEX, EDGES, SINGLES].iter().map(|f| f.to_string()).collect();
+    manifest.outputs = outputs.iter().map(|f| f.to_string()).collect();
     manifest.write(&staged.path(schema::MANIFEST))?;
     let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
     let (single, batched, batch) = latency(&model, &inputs, &lists, device);
@@ -232,8 +363,39 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     Ok(TrainSummary { report, n_params })
 }
 
-fn save_model(staged: &StagedDir, config: &AppConfig, model: &App, index: &GeneIndex, edges: &[Edge], singles: &HashMap<String, Vec<f32>>) -> Result<()> {
-    config.save(staged.path(CONFIG)).map_err(|e| Error::io(staged.path(CONFIG), e))?;
+/// The program of every graph node: node, program, whether it is a measured gene.
+fn write_programs(path: &Path, nodes: &[String], programs: &[usize], output_nodes: &[usize]) -> Result<()> {
+    let mut measured = vec![false; nodes.len()];
+    output_nodes.iter().for_each(|&n| measured[n] = true);
+    Table::new()
+        .with("gene", Column::Str(nodes.to_vec()))
+        .with("program", Column::I64(programs.iter().map(|&p| p as i64).collect()))
+        .with("measured", Column::Bool(measured))
+        .write_parquet(path)
+}
+
+/// The learned network by gene name, one row per prior edge: `weight` is the learned
+/// weight's magnitude and `sign` its sign (so the file is an edge list `perturb graph
+/// --source edges:PATH` reads), `learned` the signed weight, `prior_weight` and
+/// `prior_sign` what the graph said, `source_perturbed` whether the source gene's single
+/// perturbation was in the training data (only those edges had direct evidence).
+fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], learned: &[f32], trained_singles: &[String]) -> Result<()> {
+    let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
+    Table::new()
+        .with("source", Column::Str(edges.iter().map(|e| nodes[e.source].clone()).collect()))
+        .with("target", Column::Str(edges.iter().map(|e| nodes[e.target].clone()).collect()))
+        .with("weight", Column::F64(learned.iter().map(|w| f64::from(w.abs())).collect()))
+        .with("sign", Column::I64(learned.iter().map(|w| w.signum() as i64 * i64::from(*w != 0.0)).collect()))
+        .with("learned", Column::F64(learned.iter().map(|&w| f64::from(w)).collect()))
+        .with("prior_weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
+        .with("prior_sign", Column::I64(edges.iter().map(|e| e.sign as i64).collect()))
+        .with("source_perturbed", Column::Bool(edges.iter().map(|e| perturbed.contains(nodes[e.source].as_str())).collect()))
+        .write_parquet(path)
+}
+
+fn save_model(staged: &StagedDir, config: &ModelConfig, model: &Model, index: &GeneIndex, edges: &[Edge], singles: &HashMap<String, Vec<f32>>) -> Result<()> {
+    let json = serde_json::to_vec_pretty(config).expect("config serialises");
+    perturb_core::table::write_bytes_atomically(&staged.path(CONFIG), &json)?;
     let mut store = BurnpackStore::from_file(staged.path(WEIGHTS));
     model.save_into(&mut store).map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.path(WEIGHTS).display())))?;
     let json = serde_json::to_vec(index).expect("index serialises");
@@ -255,27 +417,35 @@ fn save_model(staged: &StagedDir, config: &AppConfig, model: &App, index: &GeneI
 }
 
 pub struct LoadedModel {
-    pub model: App,
+    pub model: Model,
     pub index: GeneIndex,
     pub inputs: ModelInputs,
     /// Training singles' effects (residual and gated models), by gene.
     pub singles: HashMap<String, Vec<f32>>,
 }
 
-/// Reads a model config. A field added to `AppConfig` after the model was trained takes its
-/// default (which is always the behaviour before the field existed), so older model
+/// Reads a model config. A config without a `"model"` tag was written before the siblings
+/// existed and is APP's. A field added to `AppConfig` after the model was trained takes
+/// its default (which is always the behaviour before the field existed), so older model
 /// folders keep loading.
-fn read_config(path: &Path) -> Result<AppConfig> {
+fn read_config(path: &Path) -> Result<ModelConfig> {
     let bad = |m: String| Error::bad_input(path, format!("not a model config ({m})"));
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let stored: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    let serde_json::Value::Object(stored) = stored else { return Err(bad("not a JSON object".into())) };
-    let mut merged = serde_json::to_value(AppConfig::new(0, 0)).map_err(|e| bad(e.to_string()))?;
-    let serde_json::Value::Object(fields) = &mut merged else { return Err(bad("defaults are not an object".into())) };
-    for (k, v) in stored {
-        fields.insert(k, v);
+    let serde_json::Value::Object(mut stored) = stored else { return Err(bad("not a JSON object".into())) };
+    match stored.remove("model").as_ref().and_then(|m| m.as_str()).unwrap_or("app") {
+        "app" => {
+            let mut merged = serde_json::to_value(AppConfig::new(0, 0)).map_err(|e| bad(e.to_string()))?;
+            let serde_json::Value::Object(fields) = &mut merged else { return Err(bad("defaults are not an object".into())) };
+            for (k, v) in stored {
+                fields.insert(k, v);
+            }
+            serde_json::from_value(merged).map(ModelConfig::App).map_err(|e| bad(e.to_string()))
+        }
+        "modules" => serde_json::from_value(serde_json::Value::Object(stored)).map(ModelConfig::Modules).map_err(|e| bad(e.to_string())),
+        "grn_vae" => serde_json::from_value(serde_json::Value::Object(stored)).map(ModelConfig::GrnVae).map_err(|e| bad(e.to_string())),
+        other => Err(bad(format!("unknown model '{other}'"))),
     }
-    serde_json::from_value(merged).map_err(|e| bad(e.to_string()))
 }
 
 pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
@@ -287,7 +457,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let config = read_config(&dir.join(CONFIG))?;
     let bytes = std::fs::read(dir.join(INDEX)).map_err(|e| Error::io(dir.join(INDEX), e))?;
     let index: GeneIndex = serde_json::from_slice(&bytes).map_err(|e| Error::bad_input(dir.join(INDEX), format!("not a gene index ({e})")))?;
-    if index.outputs.len() != config.n_outputs || index.nodes.len() != config.n_genes || index.features.head_width() != config.head_features {
+    let head_width = match &config {
+        ModelConfig::App(c) => c.head_features,
+        _ => 0,
+    };
+    let programs_agree = match (&config, &index.programs) {
+        (ModelConfig::Modules(c), Some((p, k))) => c.programs == *k && p.len() == index.nodes.len() && p.iter().all(|&x| x < *k),
+        (ModelConfig::Modules(_), None) => false,
+        _ => true,
+    };
+    if index.outputs.len() != config.n_outputs() || index.nodes.len() != config.n_genes() || index.features.head_width() != head_width || !programs_agree {
         return Err(Error::bad_input(dir.join(INDEX), format!("does not match {} (from another model?)", dir.join(CONFIG).display())));
     }
     let ep = dir.join(EDGES);
@@ -308,7 +487,12 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     if singles.values().any(|v| v.len() != index.outputs.len()) {
         return Err(Error::bad_input(&sp, "a single's effects do not cover every output gene"));
     }
-    let mut model = config.init(device);
+    if let ModelConfig::GrnVae(c) = &config {
+        if c.n_edges != edges.len() {
+            return Err(Error::bad_input(&ep, format!("has {} edges but the model's GRN has {}", edges.len(), c.n_edges)));
+        }
+    }
+    let mut model = config.init(&vec![0.0; edges.len()], device);
     let mut store = BurnpackStore::from_file(dir.join(WEIGHTS));
     model.load_from(&mut store).map_err(|e| Error::bad_input(dir.join(WEIGHTS), format!("cannot load the weights ({e:?})")))?;
     let inputs = model_inputs(&index, edges, &singles);
@@ -362,6 +546,9 @@ pub fn predict_parsed(loaded: &LoadedModel, parsed: &[(String, Vec<usize>)], dev
 /// attention table (perturbation, gene, attention) beside it as `<out>.attention.parquet`.
 pub fn run_predict(model_dir: &Path, perturbations: &str, out: &Path, attention: bool, device: &Device) -> Result<usize> {
     let loaded = load(model_dir, device)?;
+    if attention && !loaded.model.has_attention() {
+        return Err(Error::bad_option("--attention", format!("{} has no attention (it does not pool over genes)", model_dir.display())));
+    }
     let parsed = parse_perturbations(perturbations, &loaded.index)?;
     let (lfc, weights) = predict_parsed(&loaded, &parsed, device);
     let n = loaded.index.outputs.len();
@@ -398,8 +585,13 @@ mod tests {
         let mut v = serde_json::to_value(AppConfig::new(7, 5).with_query_skip(true)).unwrap();
         v.as_object_mut().unwrap().remove("attention_focus");
         std::fs::write(&path, v.to_string()).unwrap();
-        let c = read_config(&path).unwrap();
+        let ModelConfig::App(c) = read_config(&path).unwrap() else { panic!("an untagged config is APP's") };
         assert_eq!((c.n_genes, c.n_outputs, c.query_skip, c.attention_focus), (7, 5, true, false));
+        // The siblings' configs round-trip through their tag.
+        std::fs::write(&path, serde_json::to_vec(&ModelConfig::GrnVae(GrnVaeConfig::new(7, 5, 3).with_hops(2))).unwrap()).unwrap();
+        assert!(matches!(read_config(&path).unwrap(), ModelConfig::GrnVae(c) if c.hops == 2 && c.n_edges == 3));
+        std::fs::write(&path, r#"{"model": "gears"}"#).unwrap();
+        assert!(read_config(&path).unwrap_err().to_string().contains("unknown model 'gears'"));
         std::fs::write(&path, "[1, 2]").unwrap();
         assert!(read_config(&path).unwrap_err().to_string().contains("not a model config"));
     }

@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::features::{Edge, HeadInputs};
-use crate::model::{App, AppConfig, GraphTensors, PerturbationBatch};
+use crate::model::{GraphTensors, PerturbationBatch};
+use crate::predictor::{Model, ModelConfig};
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -71,13 +72,26 @@ pub struct ModelInputs {
     pub node_features: Vec<f32>,
     pub node_width: usize,
     pub head: Option<HeadInputs>,
+    /// The program of every node and the number of programs (the `modules` model).
+    pub programs: Option<(Vec<usize>, usize)>,
+    /// GRN alignment targets, (edge position, supported weight) (the `grn_vae` model).
+    pub edge_support: Vec<(usize, f32)>,
 }
 
 impl ModelInputs {
     pub fn graph(&self, device: &Device) -> GraphTensors {
         let edges: Vec<(usize, usize, f32)> = self.edges.iter().map(|e| (e.source, e.target, e.weight)).collect();
         let features = (self.node_width > 0).then_some((self.node_features.as_slice(), self.node_width));
-        GraphTensors::new(self.n_nodes, &edges, &self.outputs, features, device)
+        let mut graph = GraphTensors::new(self.n_nodes, &edges, &self.outputs, features, device).with_edge_support(&self.edge_support, device);
+        if let Some((programs, k)) = &self.programs {
+            graph = graph.with_programs(programs, *k, &self.outputs, device);
+        }
+        graph
+    }
+
+    /// The signed prior weight of every edge, where the GRN VAE starts its matrix.
+    pub fn prior_weights(&self) -> Vec<f32> {
+        self.edges.iter().map(|e| crate::grn_vae::PRIOR_SCALE * e.sign * e.weight).collect()
     }
 
     /// Head features and base of one perturbation (None without a head).
@@ -173,14 +187,14 @@ fn tensor_2d(rows: impl Iterator<Item = f32>, b: usize, g: usize, device: &Devic
 /// genes of `validation` (or, when that is empty, of a seeded share of `examples`).
 /// Returns the model of the best validation epoch, in validation mode, and the history.
 pub fn train(
-    config: &AppConfig,
+    config: &ModelConfig,
     inputs: &ModelInputs,
     examples: &[Example],
     validation: &[Example],
     scored: &[usize],
     opts: &TrainOptions,
     device: &Device,
-) -> (App, TrainReport) {
+) -> (Model, TrainReport) {
     let started = std::time::Instant::now();
     let autodiff = device.clone().autodiff();
     let graph = inputs.graph(&autodiff);
@@ -193,10 +207,11 @@ pub fn train(
     let mut val: Vec<Prepared> = order[..carve].iter().map(|&i| prepare(&examples[i])).collect();
     val.extend(validation.iter().map(prepare));
     let mut train_set: Vec<Prepared> = order[carve..].iter().map(|&i| prepare(&examples[i])).collect();
-    let g = config.n_outputs;
+    let g = config.n_outputs();
 
     let progress = progress_bar(opts);
-    let mut model = config.init_seeded(opts.seed, &autodiff);
+    let mut model = config.init_seeded(opts.seed, &inputs.prior_weights(), &autodiff);
+    let latent = model.latent_width();
     let mut optim = AdamConfig::new().init();
     let mut best = (f64::INFINITY, 0usize, model.clone());
     let mut history = Vec::new();
@@ -216,7 +231,12 @@ pub fn train(
                 cols.sort_unstable();
                 cols
             });
-            let batch = inputs.batch_from(&genes, &rows, columns.as_deref(), &autodiff);
+            let mut batch = inputs.batch_from(&genes, &rows, columns.as_deref(), &autodiff);
+            if latent > 0 {
+                let slots = batch.genes.dims().iter().product::<usize>();
+                let noise: Vec<f32> = (0..slots * latent).map(|_| Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32).collect();
+                batch = batch.with_noise(noise, latent, &autodiff);
+            }
             let kept = columns.as_ref().map_or(g, Vec::len);
             let cols = columns.as_deref();
             let mut target: Vec<f32> = Vec::with_capacity(chunk.len() * kept);
@@ -230,8 +250,16 @@ pub fn train(
                 }
             }
             let target = tensor_2d(target.into_iter(), chunk.len(), kept, &autodiff);
-            let loss = (model.forward(&graph, &batch).lfc - target).powi_scalar(2).mean();
-            total += loss.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
+            let out = model.forward(&graph, &batch);
+            let squared_error = (out.lfc.clone() - target.clone()).powi_scalar(2).mean();
+            total += squared_error.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
+            let mut loss = squared_error;
+            if let Some(penalty) = out.penalty {
+                loss = loss + penalty;
+            }
+            if let Some(structure) = model.structure_loss(&graph, out.lfc, target) {
+                loss = loss + structure;
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(opts.learning_rate, model, grads);
         }
@@ -275,7 +303,7 @@ fn progress_bar(opts: &TrainOptions) -> Option<indicatif::ProgressBar> {
 
 /// Mean over `val` of the L2 distance between predicted and observed log-fold changes on
 /// the `scored` output genes.
-fn validation_l2(model: &App, inputs: &ModelInputs, graph: &GraphTensors, val: &[Prepared], scored: &[usize], device: &Device) -> f64 {
+fn validation_l2(model: &Model, inputs: &ModelInputs, graph: &GraphTensors, val: &[Prepared], scored: &[usize], device: &Device) -> f64 {
     let mut total = 0.0;
     let h = model.embed(graph);
     for chunk in val.chunks(64) {
@@ -298,10 +326,11 @@ fn rows_of(t: Tensor<2>) -> Vec<Vec<f32>> {
     (0..b).map(|i| flat[i * w..(i + 1) * w].to_vec()).collect()
 }
 
-/// Predicted log-fold changes and attention weights (over all graph nodes) for
-/// `perturbations` (each a list of node indices), in batches of `batch`.
+/// Predicted log-fold changes and attention weights (over all graph nodes; no rows for a
+/// model without attention) for `perturbations` (each a list of node indices), in batches
+/// of `batch`.
 pub fn predict_with_attention(
-    model: &App,
+    model: &Model,
     inputs: &ModelInputs,
     perturbations: &[Vec<usize>],
     batch: usize,
@@ -313,13 +342,15 @@ pub fn predict_with_attention(
     for chunk in perturbations.chunks(batch.max(1)) {
         let out = model.forward_embedded(h.clone(), &graph, &inputs.batch(chunk, device));
         lfc.extend(rows_of(out.lfc));
-        attention.extend(rows_of(out.attention));
+        if let Some(a) = out.attention {
+            attention.extend(rows_of(a));
+        }
     }
     (lfc, attention)
 }
 
 /// Predicted log-fold changes for `perturbations`.
-pub fn predict(model: &App, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
+pub fn predict(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> Vec<Vec<f32>> {
     predict_with_attention(model, inputs, perturbations, 64, device).0
 }
 
@@ -327,6 +358,7 @@ pub fn predict(model: &App, inputs: &ModelInputs, perturbations: &[Vec<usize>], 
 mod tests {
     use super::*;
     use crate::features::FeatureSpec;
+    use crate::model::AppConfig;
 
     /// A chain 0 -> 1 -> 2 -> 3 -> 4 -> 5; perturbing gene g raises g and, less, g+1.
     fn problem(spec: &FeatureSpec) -> (ModelInputs, Vec<Example>) {
@@ -344,11 +376,11 @@ mod tests {
         let examples = (0..6).map(|g| example(vec![g])).chain([example(vec![0, 3]), example(vec![1, 4])]).collect();
         let outputs: Vec<usize> = (0..6).collect();
         let head = spec.has_head().then(|| HeadInputs::new(spec, 6, &edges, &outputs, &[1.0; 6], Default::default()));
-        (ModelInputs { n_nodes: 6, edges, outputs, node_features: Vec::new(), node_width: 0, head }, examples)
+        (ModelInputs { n_nodes: 6, edges, outputs, node_features: Vec::new(), node_width: 0, head, programs: None, edge_support: Vec::new() }, examples)
     }
 
-    fn config(spec: &FeatureSpec, hidden: usize) -> AppConfig {
-        AppConfig::new(6, 6).with_hidden(hidden).with_head_features(spec.head_width())
+    fn config(spec: &FeatureSpec, hidden: usize) -> ModelConfig {
+        ModelConfig::App(AppConfig::new(6, 6).with_hidden(hidden).with_head_features(spec.head_width()))
     }
 
     #[test]
@@ -393,7 +425,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.bpk");
         model.save_into(&mut BurnpackStore::from_file(&path)).unwrap();
-        let mut loaded = config(&spec, 8).init_seeded(99, &device);
+        let mut loaded = config(&spec, 8).init_seeded(99, &[], &device);
         loaded.load_from(&mut BurnpackStore::from_file(&path)).unwrap();
         let q = [vec![1], vec![0, 4]];
         assert_eq!(predict(&model, &inputs, &q, &device), predict(&loaded, &inputs, &q, &device));
@@ -404,7 +436,7 @@ mod tests {
         let device = Device::flex();
         let spec = FeatureSpec { propagation_hops: 2, additive_gate: true, ..Default::default() };
         let (inputs, _) = problem(&spec);
-        let model = config(&spec, 8).init_seeded(3, &device);
+        let model = config(&spec, 8).init_seeded(3, &[], &device);
         let graph = inputs.graph(&device);
         let perts = [vec![1], vec![0, 4]];
         let rows: Vec<_> = perts.iter().map(|p| inputs.head_rows(p)).collect();
