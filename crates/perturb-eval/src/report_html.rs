@@ -807,6 +807,12 @@ mod tests {
                 AttentionTop { model: "app_full".into(), task: "unseen_single".into(), perturbation: "KLF1".into(), genes, uniform: 0.001 },
                 AttentionTop { model: "app_full".into(), task: "x".into(), perturbation: "empty".into(), genes: vec![], uniform: f64::NAN },
             ],
+            tables: vec![TextTable {
+                title: "T <1>".into(),
+                caption: "c".into(),
+                header: vec!["a".into(), "b".into()],
+                rows: vec![vec!["x".into(), "y".into()]],
+            }],
             notes: vec!["Dots are jittered deterministically; <script> tags are just text.".into()],
         }
     }
@@ -837,6 +843,7 @@ mod tests {
         assert_eq!(esc("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
         let html = render(&sample());
         assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
+        assert!(html.contains("<h2>T &lt;1&gt;</h2>") && html.contains("<td>x</td><td>y</td>"), "text tables are escaped and rendered");
         assert!(html.contains("gears_like &lt;v2&gt;") && !html.contains("gears_like <v2>"));
     }
 

@@ -352,29 +352,12 @@ impl PerturbationBatch {
     }
 }
 
-/// The backends' random generator is process-global, so two models initialised at once
-/// (tests, an ablation runner's threads) would draw from one interleaved stream.
-pub(crate) static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 impl AppConfig {
-    /// Initialises on the CPU backend seeded by `seed`, holding a process-wide lock so the
-    /// result depends on the seed alone, then forks the parameters to `device`: the same
-    /// seed gives the same starting weights on every backend.
+    /// A seeded model, the same on every backend (see `ModelConfig::init_seeded`).
     pub fn init_seeded(&self, seed: u64, device: &Device) -> App {
-        let cpu = Device::flex();
-        let model = {
-            let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            cpu.seed(seed);
-            let model = self.init(&cpu);
-            // Parameters are drawn lazily, on first use: draw them now, under the lock.
-            model.draw_parameters();
-            model
-        };
-        let model = model.fork(device);
-        if device.is_autodiff() {
-            model.train()
-        } else {
-            model
+        match crate::predictor::ModelConfig::App(self.clone()).init_seeded(seed, &[], device) {
+            crate::predictor::Model::App(app) => app,
+            _ => unreachable!("an APP config makes an APP model"),
         }
     }
 

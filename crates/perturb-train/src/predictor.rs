@@ -6,7 +6,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::grn_vae::{GrnVae, GrnVaeConfig};
-use crate::model::{App, AppConfig, GraphTensors, PerturbationBatch, INIT_LOCK};
+use crate::model::{App, AppConfig, GraphTensors, PerturbationBatch};
+
+/// The backends' random generator is process-global, so two models initialised at once
+/// (tests, an ablation runner's threads) would draw from one interleaved stream.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 use crate::modules::{ModulesConfig, ModulesNet};
 
 /// Which model a folder holds, with its burn `Config`. Stored as `config.json`, tagged by
@@ -61,18 +65,17 @@ impl ModelConfig {
         }
     }
 
-    /// Initialises on the CPU backend seeded by `seed`, under the process-wide lock, then
-    /// forks to `device` (see [`AppConfig::init_seeded`]). `prior` holds the signed weight
-    /// of every graph edge, where the GRN VAE starts its matrix.
+    /// Initialises on the CPU backend seeded by `seed`, holding a process-wide lock so the
+    /// result depends on the seed alone, then forks the parameters to `device`: the same
+    /// seed gives the same starting weights on every backend. `prior` holds the signed
+    /// weight of every graph edge, where the GRN VAE starts its matrix.
     pub fn init_seeded(&self, seed: u64, prior: &[f32], device: &Device) -> Model {
-        if let ModelConfig::App(c) = self {
-            return Model::App(c.init_seeded(seed, device));
-        }
         let cpu = Device::flex();
         let model = {
             let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             cpu.seed(seed);
             let model = self.init(prior, &cpu);
+            // Parameters are drawn lazily, on first use: draw them now, under the lock.
             model.draw_parameters();
             model
         };
