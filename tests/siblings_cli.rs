@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ingested, perturb};
+use common::{graph_and_split, ingested, perturb};
 use perturb_core::Table;
 
 #[test]
@@ -13,12 +13,8 @@ fn modules_and_grn_vae_train_predict_and_are_scored_against_the_truth() {
     let data = ingested(dir.path(), "norman-like", 300, 4000);
     let truth = dir.path().join("norman-like.network.parquet");
     assert!(truth.is_file());
-    let (d, g, e) = (data.to_str().unwrap(), dir.path().join("graph"), dir.path().join("eval"));
-    let (c, o, err) = perturb(&["graph", "--genes", &format!("{d}/genes.parquet"), "--source", "go+regulon", "--out", g.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let (c, o, err) = perturb(&["eval", "--data", d, "--seeds", "1", "--out", e.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let split = e.join("split_double_seed1.parquet");
+    let (g, split) = graph_and_split(dir.path(), &data);
+    let d = data.to_str().unwrap();
     let train = |out: &std::path::Path, extra: &[&str]| {
         let mut a =
             vec!["train", "--data", d, "--graph", g.to_str().unwrap(), "--split", split.to_str().unwrap(), "--epochs", "3", "--hidden", "8", "--device", "cpu"];
@@ -98,6 +94,11 @@ fn modules_and_grn_vae_train_predict_and_are_scored_against_the_truth() {
     let (c, _, err) = train(&refused, &["--model", "grn_vae", "--query-skip"]);
     assert_eq!(c, 1);
     assert!(err.contains("--query-skip is an option of app, not of grn_vae") && !refused.exists(), "{err}");
+    // And a sibling's option on another model: refused, not silently ignored.
+    let (c, _, err) = train(&refused, &["--programs", "4"]);
+    assert_eq!(c, 1);
+    assert!(err.contains("--programs") && err.contains("is an option of --model modules, not of --model app") && !refused.exists(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     // Scored against the simulator's network.
     let scored = dir.path().join("scored");

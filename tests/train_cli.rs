@@ -2,19 +2,16 @@
 
 mod common;
 
-use common::{ingested, perturb};
+use common::{graph_and_split, ingested, perturb};
 use perturb_core::Table;
 
 #[test]
 fn train_predict_and_their_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = ingested(dir.path(), "norman-like", 300, 4000);
-    let (d, g, e, m) = (data.to_str().unwrap(), dir.path().join("graph"), dir.path().join("eval"), dir.path().join("model"));
-    let (c, o, err) = perturb(&["graph", "--genes", &format!("{d}/genes.parquet"), "--source", "go+regulon", "--out", g.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let (c, o, err) = perturb(&["eval", "--data", d, "--seeds", "1", "--out", e.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let split = e.join("split_double_seed1.parquet");
+    let (g, split) = graph_and_split(dir.path(), &data);
+    let d = data.to_str().unwrap();
+    let m = dir.path().join("model");
     let args = |out: &str, device: &str| {
         vec![
             "train".to_string(),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ingested, perturb};
+use common::{graph_and_split, ingested, perturb};
 use perturb_core::Table;
 
 fn predictions(path: &std::path::Path) -> Vec<(String, String, f64)> {
@@ -20,12 +20,8 @@ fn predictions(path: &std::path::Path) -> Vec<(String, String, f64)> {
 fn wgpu_predictions_match_the_cpu_backend() {
     let dir = tempfile::tempdir().unwrap();
     let data = ingested(dir.path(), "norman-like", 200, 3000);
-    let (d, g, e) = (data.to_str().unwrap(), dir.path().join("graph"), dir.path().join("eval"));
-    let (c, o, err) = perturb(&["graph", "--genes", &format!("{d}/genes.parquet"), "--source", "go+regulon", "--out", g.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let (c, o, err) = perturb(&["eval", "--data", d, "--seeds", "1", "--out", e.to_str().unwrap()]);
-    assert_eq!(c, 0, "{o}{err}");
-    let split = e.join("split_double_seed1.parquet");
+    let (g, split) = graph_and_split(dir.path(), &data);
+    let d = data.to_str().unwrap();
     let train_and_predict = |device: &str| -> Result<std::path::PathBuf, String> {
         let model = dir.path().join(format!("model_{device}"));
         let (c, o, err) = perturb(&[

@@ -26,3 +26,15 @@ pub fn ingested(dir: &Path, preset: &str, n_genes: usize, n_cells: usize) -> Pat
     assert_eq!(code, 0, "{o}{e}");
     ingest
 }
+
+/// Builds the go+regulon graph of an ingest folder into `dir/graph` and the double-task
+/// split of seed 1 into `dir/eval`; returns (graph folder, split file).
+pub fn graph_and_split(dir: &Path, ingest: &Path) -> (PathBuf, PathBuf) {
+    let (graph, eval) = (dir.join("graph"), dir.join("eval"));
+    let genes = ingest.join("genes.parquet");
+    let (code, o, e) = perturb(&["graph", "--genes", genes.to_str().unwrap(), "--source", "go+regulon", "--out", graph.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let (code, o, e) = perturb(&["eval", "--data", ingest.to_str().unwrap(), "--seeds", "1", "--out", eval.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    (graph, eval.join("split_double_seed1.parquet"))
+}

@@ -182,33 +182,33 @@ struct TrainArgs {
     /// to all three; the options above from --gene-embedding on are APP's.
     #[arg(long, default_value = "app")]
     model: String,
-    /// modules: number of gene programs (1 = the ablation without programs).
-    #[arg(long, default_value_t = 16)]
-    programs: usize,
-    /// modules: weight of the within-program correlation loss (0 = off).
-    #[arg(long, default_value_t = 0.01)]
-    coherence_weight: f64,
-    /// modules: weight of the pathway-consistency loss (0 = off).
-    #[arg(long, default_value_t = 1.0)]
-    pathway_weight: f64,
-    /// grn_vae: width of the latent perturbation effect.
-    #[arg(long, default_value_t = 8)]
-    latent: usize,
-    /// grn_vae: propagation steps through the learned GRN.
-    #[arg(long, default_value_t = 3)]
-    hops: usize,
+    /// modules: number of gene programs (1 = the ablation without programs) [default: 16].
+    #[arg(long)]
+    programs: Option<usize>,
+    /// modules: weight of the within-program correlation loss (0 = off) [default: 0.01].
+    #[arg(long)]
+    coherence_weight: Option<f64>,
+    /// modules: weight of the pathway-consistency loss (0 = off) [default: 1].
+    #[arg(long)]
+    pathway_weight: Option<f64>,
+    /// grn_vae: width of the latent perturbation effect [default: 8].
+    #[arg(long)]
+    latent: Option<usize>,
+    /// grn_vae: propagation steps through the learned GRN [default: 3].
+    #[arg(long)]
+    hops: Option<usize>,
     /// grn_vae: keep the GRN at the prior's signed weights (the ablation without a learned GRN).
     #[arg(long)]
     fixed_grn: bool,
-    /// grn_vae: weight of the KL term.
-    #[arg(long, default_value_t = 1e-3)]
-    kl_weight: f64,
-    /// grn_vae: weight of the L1 sparsity term on the GRN.
-    #[arg(long, default_value_t = 1e-4)]
-    sparsity_weight: f64,
-    /// grn_vae: weight of the GRN-alignment term (0 = off).
-    #[arg(long, default_value_t = 1e-2)]
-    alignment_weight: f64,
+    /// grn_vae: weight of the KL term [default: 0.001].
+    #[arg(long)]
+    kl_weight: Option<f64>,
+    /// grn_vae: weight of the L1 sparsity term on the GRN [default: 0.0001].
+    #[arg(long)]
+    sparsity_weight: Option<f64>,
+    /// grn_vae: weight of the GRN-alignment term (0 = off) [default: 0.01].
+    #[arg(long)]
+    alignment_weight: Option<f64>,
 }
 
 fn parse_target(s: &str) -> Result<TargetMode, String> {
@@ -268,7 +268,6 @@ fn device_for(name: &str) -> perturb_core::Result<Selected> {
 }
 
 fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
-    let device = device_for(&a.device)?;
     let mut features = FeatureSpec { propagation_hops: a.propagation, additive_gate: a.additive_gate, ..FeatureSpec::default() };
     let mut learned_vectors = false;
     for f in &a.gene_features {
@@ -279,19 +278,43 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             other => return Err(perturb_core::Error::bad_option("--gene-features", format!("'{other}' is not one of learned, control, prior"))),
         }
     }
+    // A sibling's option given to another model would be silently ignored: refuse it.
+    let modules_options =
+        [("--programs", a.programs.is_some()), ("--coherence-weight", a.coherence_weight.is_some()), ("--pathway-weight", a.pathway_weight.is_some())];
+    let vae_options = [
+        ("--latent", a.latent.is_some()),
+        ("--hops", a.hops.is_some()),
+        ("--fixed-grn", a.fixed_grn),
+        ("--kl-weight", a.kl_weight.is_some()),
+        ("--sparsity-weight", a.sparsity_weight.is_some()),
+        ("--alignment-weight", a.alignment_weight.is_some()),
+    ];
+    let foreign: Vec<(&str, &str)> = [("modules", &modules_options[..]), ("grn_vae", &vae_options[..])]
+        .iter()
+        .filter(|(owner, _)| *owner != a.model)
+        .flat_map(|(owner, options)| options.iter().filter(|o| o.1).map(move |o| (o.0, *owner)))
+        .collect();
+    if let Some((option, owner)) = foreign.first() {
+        return Err(perturb_core::Error::bad_option(*option, format!("is an option of --model {owner}, not of --model {}", a.model)));
+    }
     let model = match a.model.as_str() {
         "app" => ModelChoice::App,
-        "modules" => ModelChoice::Modules { programs: a.programs.max(1), coherence_weight: a.coherence_weight, pathway_weight: a.pathway_weight },
+        "modules" => ModelChoice::Modules {
+            programs: a.programs.unwrap_or(16).max(1),
+            coherence_weight: a.coherence_weight.unwrap_or(0.01),
+            pathway_weight: a.pathway_weight.unwrap_or(1.0),
+        },
         "grn_vae" => ModelChoice::GrnVae {
-            latent: a.latent.max(1),
-            hops: a.hops,
+            latent: a.latent.unwrap_or(8).max(1),
+            hops: a.hops.unwrap_or(3),
             learn_grn: !a.fixed_grn,
-            kl_weight: a.kl_weight,
-            sparsity_weight: a.sparsity_weight,
-            alignment_weight: a.alignment_weight,
+            kl_weight: a.kl_weight.unwrap_or(1e-3),
+            sparsity_weight: a.sparsity_weight.unwrap_or(1e-4),
+            alignment_weight: a.alignment_weight.unwrap_or(1e-2),
         },
         other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
     };
+    let device = device_for(&a.device)?;
     let stage = TrainStage {
         model,
         data: a.data,

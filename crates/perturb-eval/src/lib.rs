@@ -252,7 +252,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report::markdown(&parts).as_bytes())?;
     perturb_core::table::write_bytes_atomically(&staged.path("report.html"), report::html(&parts).as_bytes())?;
 
-    let inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
+    let mut inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
+    if let Some(truth) = &opts.truth_network {
+        inputs.push(InputFile::hash(truth)?);
+    }
     let parameters = serde_json::json!({
         "tasks": opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,

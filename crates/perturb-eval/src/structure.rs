@@ -127,7 +127,7 @@ pub fn score_grn(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model
             }
         };
         let rankings: [(&'static str, Vec<f64>, f64); 3] = [
-            ("learned", idx.iter().map(|&i| learned[i].abs()).collect(), agreement(&|i| learned[i].signum() * f64::from(u8::from(learned[i] != 0.0)))),
+            ("learned", idx.iter().map(|&i| learned[i].abs()).collect(), agreement(&|i| if learned[i] == 0.0 { 0.0 } else { learned[i].signum() })),
             ("prior", idx.iter().map(|&i| prior[i]).collect(), agreement(&|i| prior_sign[i].signum() as f64)),
             ("tied", vec![0.0; idx.len()], f64::NAN),
         ];

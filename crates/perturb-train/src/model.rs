@@ -222,21 +222,15 @@ impl GraphTensors {
 
     /// Adds the program of every node (`programs[node]` < `k`); `outputs` as in `new`.
     pub fn with_programs(mut self, programs: &[usize], k: usize, outputs: &[usize], device: &Device) -> GraphTensors {
-        let one_hot = |rows: &mut dyn Iterator<Item = usize>| -> (Vec<f32>, usize) {
-            let mut values = Vec::new();
-            let mut n = 0;
-            for p in rows {
-                values.extend((0..k).map(|j| if j == p { 1.0f32 } else { 0.0 }));
-                n += 1;
-            }
-            (values, n)
+        let one_hot = |of: &[usize]| {
+            let values: Vec<f32> = of.iter().flat_map(|&p| (0..k).map(move |j| if j == p { 1.0f32 } else { 0.0 })).collect();
+            Tensor::from_data(TensorData::new(values, [of.len(), k]), device)
         };
-        let (all, n) = one_hot(&mut programs.iter().copied());
-        self.membership = Some(Tensor::from_data(TensorData::new(all, [n, k]), device));
-        let (out, g) = one_hot(&mut outputs.iter().map(|&o| programs[o]));
-        self.output_membership = Some(Tensor::from_data(TensorData::new(out, [g, k]), device));
-        let of_outputs: Vec<i64> = outputs.iter().map(|&o| programs[o] as i64).collect();
-        self.output_programs = Some(Tensor::from_data(TensorData::new(of_outputs, [g]), device));
+        let of_outputs: Vec<usize> = outputs.iter().map(|&o| programs[o]).collect();
+        self.membership = Some(one_hot(programs));
+        self.output_membership = Some(one_hot(&of_outputs));
+        let of_outputs: Vec<i64> = of_outputs.iter().map(|&p| p as i64).collect();
+        self.output_programs = Some(Tensor::from_data(TensorData::new(of_outputs, [outputs.len()]), device));
         self
     }
 
@@ -251,34 +245,37 @@ impl GraphTensors {
         self
     }
 
-    /// Propagates per-node values along the edges with per-edge weights: for x [N, B] and
-    /// weights [E, 1], y[t] = Σ over edges s→t of weight · x[s], [N, B].
-    pub fn propagate(&self, x: Tensor<2>, weights: Tensor<2>) -> Tensor<2> {
-        let [n, b] = x.dims();
-        let messages = x.select(0, self.source.clone()) * weights;
-        Tensor::zeros([n, b], &messages.device()).select_assign(0, self.target.clone(), messages, IndexingUpdateOp::Add)
-    }
-
     /// Weighted messages of every edge aggregated at its target, [N, d].
     pub fn aggregate(&self, h: Tensor<2>, how: Aggregation) -> Tensor<2> {
-        let d = h.dims()[1];
-        let device = h.device();
-        let messages = h.select(0, self.source.clone()) * self.weight.clone();
-        let add = |values: Tensor<2>| Tensor::zeros([self.n_nodes, d], &device).select_assign(0, self.target.clone(), values, IndexingUpdateOp::Add);
         match how {
-            Aggregation::Sum => add(messages),
-            Aggregation::Mean => add(messages) / self.in_weight.clone(),
+            Aggregation::Sum => self.propagate(h, self.weight.clone()),
+            Aggregation::Mean => self.propagate(h, self.weight.clone()) / self.in_weight.clone(),
             Aggregation::Max => {
                 // Scatter-max on detached values gives the result; the gradient reaches the
                 // message(s) that won, shared among ties. (burn's own Max backward assumes
                 // unique indices, and many edges share a target.)
+                let d = h.dims()[1];
+                let messages = h.select(0, self.source.clone()) * self.weight.clone();
                 let plain = messages.clone().detach();
-                let best = Tensor::full([self.n_nodes, d], -1e30, &device).select_assign(0, self.target.clone(), plain.clone(), IndexingUpdateOp::Max);
+                let best = Tensor::full([self.n_nodes, d], -1e30, &plain.device()).select_assign(0, self.target.clone(), plain.clone(), IndexingUpdateOp::Max);
                 let won = plain.equal(best.select(0, self.target.clone())).float();
-                let winners = add(won.clone()).clamp_min(1.0);
-                add(messages * won) / winners
+                let winners = self.scatter_add(won.clone()).clamp_min(1.0);
+                self.scatter_add(messages * won) / winners
             }
         }
+    }
+
+    /// Per-edge values [E, w] summed at each edge's target, [N, w].
+    fn scatter_add(&self, values: Tensor<2>) -> Tensor<2> {
+        let w = values.dims()[1];
+        Tensor::zeros([self.n_nodes, w], &values.device()).select_assign(0, self.target.clone(), values, IndexingUpdateOp::Add)
+    }
+
+    /// Values of the nodes passed along the edges with per-edge weights and summed at each
+    /// target: for x [N, w] and weights [E, 1], y[t] = Σ over edges s→t of weight · x[s].
+    /// The GNN's sum and mean use the graph's weights; the GRN VAE its learned ones.
+    pub fn propagate(&self, x: Tensor<2>, weights: Tensor<2>) -> Tensor<2> {
+        self.scatter_add(x.select(0, self.source.clone()) * weights)
     }
 }
 

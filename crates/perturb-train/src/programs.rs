@@ -83,30 +83,22 @@ pub fn covariation_coordinates(x: &[f32], rows: usize, cols: usize, rng: &mut Ch
     }
     let mut u = seeded_block(rows, k, rng);
     orthonormalise(&mut u, rows, k);
-    let xt_u = |u: &[f64]| {
-        let mut t = vec![0.0f64; cols * k];
+    // Xᵀ·u ([cols, k]) and X·t ([rows, k]) in one pass over X each.
+    let product = |m: &[f64], transposed: bool| {
+        let mut y = vec![0.0f64; if transposed { cols } else { rows } * k];
         for r in 0..rows {
             for c in 0..cols {
                 let v = f64::from(x[r * cols + c]);
+                let (from, to) = if transposed { (r, c) } else { (c, r) };
                 for j in 0..k {
-                    t[c * k + j] += v * u[r * k + j];
-                }
-            }
-        }
-        t
-    };
-    let x_t = |t: &[f64]| {
-        let mut y = vec![0.0f64; rows * k];
-        for r in 0..rows {
-            for c in 0..cols {
-                let v = f64::from(x[r * cols + c]);
-                for j in 0..k {
-                    y[r * k + j] += v * t[c * k + j];
+                    y[to * k + j] += v * m[from * k + j];
                 }
             }
         }
         y
     };
+    let xt_u = |u: &[f64]| product(u, true);
+    let x_t = |t: &[f64]| product(t, false);
     for _ in 0..SWEEPS {
         u = x_t(&xt_u(&u));
         orthonormalise(&mut u, rows, k);
