@@ -20,7 +20,7 @@ fn every_source_gives_the_same_artifacts() {
     let dir = tempfile::tempdir().unwrap();
     let genes = ingested(dir.path(), "norman-like", 300, 3000).join("genes.parquet");
     let user = dir.path().join("mine.csv");
-    std::fs::write(&user, "source,target,weight\nKLF1,GATA1,0.5\n").unwrap();
+    std::fs::write(&user, "source,target,weight\nKLF1,CEBPA,0.5\n").unwrap();
     let user_spec = format!("edges:{}", user.display());
     let mut schemas = Vec::new();
     for spec in ["go", "regulon", "ppi", "go+regulon", user_spec.as_str()] {
@@ -46,8 +46,8 @@ fn bad_graph_options() {
     assert_eq!(c, 2);
     assert!(e.contains("unknown graph source 'string' (valid: go, regulon, ppi, coexpression, edges:PATH"), "{e}");
     let (c, _, e) = perturb(&["graph", "--genes", g, "--drop-edges", "1.5", "--out", o]);
-    assert_eq!(c, 1);
-    assert!(e.contains("--drop-edges") && e.contains("outside [0, 1]"), "{e}");
+    assert_eq!(c, 2, "a usage error, before any work");
+    assert!(e.contains("--drop-edges") && e.contains("between 0 and 1"), "{e}");
     let (c, _, e) = perturb(&["graph", "--genes", g, "--source", "coexpression", "--out", o]);
     assert_eq!(c, 1);
     assert!(e.contains("--train-conditions"), "{e}");

@@ -92,7 +92,7 @@ fn train_predict_and_their_errors() {
     rewrite(&all_train, "train");
     let (c, _, err) = perturb(&["predict", "--model", m.to_str().unwrap(), "--split", all_train.to_str().unwrap(), "--out", bad.to_str().unwrap()]);
     assert_eq!(c, 1);
-    assert!(err.contains("no conditions in the 'test' set"), "{err}");
+    assert!(err.contains("--set test: no perturbed conditions in that set"), "{err}");
     assert!(!bad.exists());
 
     // A model folder with a file missing, and one whose index belongs to another model.

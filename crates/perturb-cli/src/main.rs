@@ -3,10 +3,13 @@
 //! Errors print as one line (`error: <file>: <problem>`) and exit with status 1; usage
 //! errors exit with status 2 (clap's convention).
 
+mod ranges;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use perturb_core::guard::{claim, NamedPath};
 use perturb_core::ConditionSyntax;
 use perturb_eval::{EvalOptions, Task};
 use perturb_graph::{GraphOptions, Source};
@@ -83,7 +86,7 @@ struct ReproduceArgs {
     #[arg(long)]
     no_network_study: bool,
     /// Stages run at once [default: the number of cores].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::count(1, 256))]
     jobs: Option<usize>,
     /// Output folder: every stage's artifacts, report.html, report.md, metrics.parquet.
     #[arg(long, short, default_value = "results", value_name = "DIR")]
@@ -126,19 +129,20 @@ struct TrainArgs {
     /// mean | sum | max
     #[arg(long, default_value = "mean", value_parser = parse_aggregation)]
     aggregation: Aggregation,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     hidden: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ranges::count(1, 16))]
     layers: usize,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = ranges::count(1, 1_000_000))]
     epochs: usize,
     /// Epochs without a better validation L2 before stopping.
     #[arg(long, default_value_t = 25)]
     patience: usize,
     /// Conditions per optimisation step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = ranges::count(1, 1_000_000))]
     batch_size: usize,
-    #[arg(long, default_value_t = 3e-3)]
+    /// Adam's step size, above 0 and at most 1.
+    #[arg(long, default_value_t = 3e-3, value_parser = ranges::learning_rate)]
     learning_rate: f64,
     /// Parametric bootstrap augmentation: every epoch draws each training condition's
     /// pseudobulk change from N(observed, standard error^2).
@@ -167,7 +171,7 @@ struct TrainArgs {
     attention_focus: bool,
     /// Gene-wise head reading how the perturbation reaches each gene through the network,
     /// over 1..=K hops (beyond the seed design; 0 = off).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = ranges::count(0, ranges::MAX_HOPS))]
     propagation: usize,
     /// Gene-wise head reading the measured singles' effects on each gene and adding their
     /// sum: a learned gate between the additive prediction and the model (beyond the seed
@@ -175,7 +179,7 @@ struct TrainArgs {
     #[arg(long)]
     additive_gate: bool,
     /// Hidden width of the gene-wise head.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     head_hidden: usize,
     /// app (the AdaptivePerturbPredictor) | modules (gene programs, scBIG-style) | grn_vae
     /// (latent effects through a learned GRN, GPO-VAE-style). --hidden and --layers apply
@@ -183,31 +187,31 @@ struct TrainArgs {
     #[arg(long, default_value = "app")]
     model: String,
     /// modules: number of gene programs (1 = the ablation without programs) [default: 16].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::count(1, 1024))]
     programs: Option<usize>,
     /// modules: weight of the within-program correlation loss (0 = off) [default: 0.01].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     coherence_weight: Option<f64>,
     /// modules: weight of the pathway-consistency loss (0 = off) [default: 1].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     pathway_weight: Option<f64>,
     /// grn_vae: width of the latent perturbation effect [default: 8].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     latent: Option<usize>,
     /// grn_vae: propagation steps through the learned GRN [default: 3].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::count(0, ranges::MAX_HOPS))]
     hops: Option<usize>,
     /// grn_vae: keep the GRN at the prior's signed weights (the ablation without a learned GRN).
     #[arg(long)]
     fixed_grn: bool,
     /// grn_vae: weight of the KL term [default: 0.001].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     kl_weight: Option<f64>,
     /// grn_vae: weight of the L1 sparsity term on the GRN [default: 0.0001].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     sparsity_weight: Option<f64>,
     /// grn_vae: weight of the GRN-alignment term (0 = off) [default: 0.01].
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     alignment_weight: Option<f64>,
 }
 
@@ -225,7 +229,7 @@ struct PredictArgs {
     /// Predict the conditions of a split file's --set instead (default: its test set).
     #[arg(long, value_name = "FILE")]
     split: Option<PathBuf>,
-    #[arg(long, default_value = "test", requires = "split")]
+    #[arg(long, default_value = "test", requires = "split", value_parser = ["train", "val", "test"])]
     set: String,
     /// Output Parquet: perturbation, gene, lfc.
     #[arg(long, short, value_name = "FILE")]
@@ -300,12 +304,12 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
     let model = match a.model.as_str() {
         "app" => ModelChoice::App,
         "modules" => ModelChoice::Modules {
-            programs: a.programs.unwrap_or(16).max(1),
+            programs: a.programs.unwrap_or(16),
             coherence_weight: a.coherence_weight.unwrap_or(0.01),
             pathway_weight: a.pathway_weight.unwrap_or(1.0),
         },
         "grn_vae" => ModelChoice::GrnVae {
-            latent: a.latent.unwrap_or(8).max(1),
+            latent: a.latent.unwrap_or(8),
             hops: a.hops.unwrap_or(3),
             learn_grn: !a.fixed_grn,
             kl_weight: a.kl_weight.unwrap_or(1e-3),
@@ -314,6 +318,8 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         },
         other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
     };
+    let _lock =
+        claim(NamedPath::new("--out", &a.out), &[NamedPath::new("--data", &a.data), NamedPath::new("--graph", &a.graph), NamedPath::new("--split", &a.split)])?;
     let device = device_for(&a.device)?;
     let stage = TrainStage {
         model,
@@ -365,20 +371,30 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
 }
 
 fn run_predict(a: PredictArgs) -> perturb_core::Result<()> {
+    let attention = perturb_train::stage::attention_path(&a.out);
+    let mut inputs = vec![NamedPath::new("--model", &a.model)];
+    inputs.extend(a.split.as_deref().map(|s| NamedPath::new("--split", s)));
+    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
+    perturb_core::guard::refuse_overlap(NamedPath::new("--out (its attention table)", &attention), &inputs)?;
     let device = device_for(&a.device)?;
     let started = std::time::Instant::now();
     let perturbations = match (&a.perturbations, &a.split) {
         (Some(p), _) => p.clone(),
         (None, Some(split)) => {
-            let conditions = perturb_train::data::split_conditions(split, &a.set)?;
+            // The control is in every training set but is no perturbation to predict.
+            let conditions: Vec<String> = perturb_train::data::split_conditions(split, &a.set)?
+                .into_iter()
+                .filter(|c| !perturb_core::Condition::parse_canonical(c).is_ok_and(|c| c.is_control()))
+                .collect();
             if conditions.is_empty() {
-                return Err(perturb_core::Error::bad_input(split, format!("no conditions in the '{}' set", a.set)));
+                return Err(perturb_core::Error::bad_input(split, format!("--set {}: no perturbed conditions in that set of the split", a.set)));
             }
             conditions.join(",")
         }
         (None, None) => unreachable!("clap requires one of --perturbations and --split"),
     };
-    let n = perturb_train::stage::run_predict(&a.model, &perturbations, &a.out, a.attention, &device.device)?;
+    let from = if a.split.is_some() { "--split" } else { "--perturbations" };
+    let n = perturb_train::stage::run_predict(&a.model, &perturbations, from, &a.out, a.attention, &device.device)?;
     println!("predicted {n} perturbation(s) -> {} in {:.3}s", a.out.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -397,8 +413,8 @@ struct EvalArgs {
     /// Output folder (splits, metrics.parquet, summary.parquet, report.md, manifest.json).
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
-    /// Genes for L2 and Pearson delta: the N most expressed in control.
-    #[arg(long, default_value_t = 1000)]
+    /// Genes for L2 and Pearson delta: the N most expressed in control (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = ranges::count(1, 1_000_000))]
     top_genes: usize,
     /// Score a model's predictions too: NAME=FILE (from `perturb predict`); with several
     /// seeds write the path with {seed} (and {task}), e.g. app=pred_s{seed}.parquet.
@@ -464,10 +480,10 @@ struct GraphArgs {
     #[arg(long, value_delimiter = ',')]
     go_evidence: Vec<String>,
     /// GO: keep gene pairs with Jaccard similarity above this.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = ranges::fraction)]
     min_jaccard: f64,
     /// GO and coexpression: neighbours kept per gene.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = ranges::count(1, 10_000))]
     top_k: usize,
     /// regulon/ppi: keep edges supported by one of these resources (e.g. CollecTRI).
     #[arg(long, value_delimiter = ',')]
@@ -479,13 +495,13 @@ struct GraphArgs {
     #[arg(long, value_name = "FILE")]
     train_conditions: Option<PathBuf>,
     /// coexpression: keep pairs with |Pearson| above this.
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = 0.4, value_parser = ranges::fraction)]
     min_correlation: f64,
     /// Remove this fraction of edges at random (network-quality study).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::fraction)]
     drop_edges: f64,
-    /// Add this fraction of random edges (network-quality study).
-    #[arg(long, default_value_t = 0.0)]
+    /// Add this many random edges per edge of the network (network-quality study), at most 10.
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::edge_multiple)]
     add_edges: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -522,22 +538,14 @@ struct SimulateArgs {
     #[arg(long, value_delimiter = ',', value_name = "GENES")]
     targets: Option<Vec<String>>,
     /// Override the number of measured genes.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = ranges::size)]
     n_genes: Option<usize>,
     /// Override the number of cells.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = ranges::size)]
     n_cells: Option<usize>,
     /// Measure the screen with the benchmark's definitions beside the real Norman figures.
     #[arg(long)]
     report: bool,
-}
-
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n as usize),
-        Ok(n) => Err(format!("{n} is not a positive size")),
-        Err(_) => Err(format!("'{s}' is not a number")),
-    }
 }
 
 #[derive(Args)]
@@ -572,20 +580,23 @@ struct IngestArgs {
     #[arg(long, default_value = "auto", value_parser = parse::<AssumeScale>)]
     assume: AssumeScale,
     /// Total counts per cell after normalisation (scanpy normalize_total).
-    #[arg(long, default_value_t = 1e4)]
+    #[arg(long, default_value_t = 1e4, value_parser = ranges::positive)]
     target_sum: f64,
     /// seurat | cell_ranger | seurat_v3 (needs raw counts)
     #[arg(long, default_value = "seurat", value_parser = parse::<HvgFlavor>)]
     hvg_flavor: HvgFlavor,
     /// Number of highly-variable genes to flag (all genes are still summarised).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = ranges::count(1, 1_000_000))]
     n_top_genes: usize,
     /// Select HVGs by scanpy's default mean/dispersion cutoffs instead of --n-top-genes.
     #[arg(long)]
     hvg_cutoffs: bool,
     /// Drop cells with fewer total counts (raw counts only).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::non_negative)]
     min_counts: f64,
+    /// CSV input: read empty cells (how pandas writes NaN) as 0 instead of refusing the file.
+    #[arg(long)]
+    missing_as_zero: bool,
 }
 
 impl SimulateArgs {
@@ -672,7 +683,7 @@ fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
     }
     o.network_study = !a.no_network_study;
     if let Some(j) = a.jobs {
-        o.parallel = j.max(1);
+        o.parallel = j;
     }
     o.force = a.force;
     println!("reproducing the {} study -> {}", scale.name(), o.out.display());
@@ -688,6 +699,15 @@ fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
 }
 
 fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
+    let mut files: Vec<(&str, &[String])> = vec![("--predictions", &a.predictions), ("--timing", &a.timing), ("--attention", &a.attention)];
+    files.extend([("--grn", &a.grn[..]), ("--programs", &a.programs[..])]);
+    let named: Vec<(&str, PathBuf)> =
+        files.iter().flat_map(|(option, values)| values.iter().filter_map(move |v| v.split_once('=').map(|(_, f)| (*option, PathBuf::from(f))))).collect();
+    let mut inputs = vec![NamedPath::new("--data", &a.data)];
+    inputs.extend(a.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
+    inputs.extend(a.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
+    inputs.extend(named.iter().map(|(option, path)| NamedPath::new(option, path)));
+    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
     let mut o = EvalOptions::new(a.data, a.out);
     o.tasks = a.task;
     o.linear_p_from = a.linear_p_from;
@@ -708,6 +728,11 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
 }
 
 fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {
+    let edge_files: Vec<PathBuf> = a.source.0.iter().filter_map(|s| if let Source::Edges(p) = s { Some(p.clone()) } else { None }).collect();
+    let mut inputs = vec![NamedPath::new("--genes", &a.genes), NamedPath::new("--priors", &a.priors)];
+    inputs.extend(edge_files.iter().map(|p| NamedPath::new("--source edges:", p)));
+    inputs.extend(a.train_conditions.as_deref().map(|p| NamedPath::new("--train-conditions", p)));
+    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
     let sources = a.source.0;
     let mut o = GraphOptions::new(a.genes, a.out, sources);
     o.priors = a.priors;
@@ -725,6 +750,13 @@ fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {
     let c = perturb_graph::build(&o)?;
     if c.self_loops_dropped > 0 || c.duplicates_merged > 0 {
         eprintln!("note: {} self-loops dropped, {} duplicate edges merged", c.self_loops_dropped, c.duplicates_merged);
+    }
+    if c.edges_with_unknown_genes > 0 {
+        eprintln!(
+            "note: {} edge-file edges name genes outside the screen and were skipped: {}",
+            c.edges_with_unknown_genes,
+            c.unknown_edge_genes.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     if c.n_unmapped > 0 {
         eprintln!(
@@ -750,6 +782,11 @@ fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {
 }
 
 fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
+    let network_out = perturb_simulate::network_path_for(&a.out);
+    let mut inputs = vec![NamedPath::new("--network", &a.network)];
+    inputs.extend(a.padding_genes.as_deref().map(|p| NamedPath::new("--padding-genes", p)));
+    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
+    perturb_core::guard::refuse_overlap(NamedPath::new("--out (its network file)", &network_out), &inputs)?;
     let started = std::time::Instant::now();
     let scale_name = a.scale_name();
     let mut opts = SimulateOptions::new(a.preset, a.scale, a.seed, a.out);
@@ -787,6 +824,7 @@ fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
 }
 
 fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
+    let _lock = claim(NamedPath::new("--out", &a.out), &[NamedPath::new("--input", &a.input)])?;
     let started = std::time::Instant::now();
     let opts = IngestOptions {
         input: a.input,
@@ -803,6 +841,7 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         n_top_genes: a.n_top_genes,
         hvg_cutoffs: a.hvg_cutoffs,
         min_counts: a.min_counts,
+        missing_as_zero: a.missing_as_zero,
     };
     let s = perturb_ingest::ingest(&opts)?;
     for w in &s.warnings {

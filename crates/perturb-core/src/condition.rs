@@ -13,6 +13,12 @@ use std::str::FromStr;
 pub const CONTROL: &str = "ctrl";
 /// The separator of genes in the canonical spelling.
 pub const SEPARATOR: char = '+';
+/// The separator of genes in scPerturb labels.
+pub const SCPERTURB_SEPARATOR: char = '_';
+/// Words screens use for an unperturbed token. A gene token made of one (or, in GEARS
+/// labels, holding one between `_`) is a label in the other syntax, not a gene.
+/// Case-sensitive: `CTRL` is an HGNC symbol.
+const CONTROL_WORDS: [&str; 2] = [CONTROL, "control"];
 
 /// How a screen spells its condition labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +124,11 @@ impl Condition {
     /// Parses a label as the screen spells it. `control_label` is the screen's word for
     /// an unperturbed token (`ctrl` in GEARS, `control` in scPerturb); in GEARS syntax
     /// the token `ctrl` is always accepted as well.
+    ///
+    /// A label in the other syntax is an error, not a gene with an odd name: in scPerturb
+    /// syntax a `+` (`AHR+FEV` would be one gene), in GEARS syntax a gene token holding a
+    /// control word between `_` (`AHR_ctrl`), and in either a gene token that is a control
+    /// word other than the screen's own (`control` in a screen whose control is `ctrl`).
     pub fn parse(label: &str, syntax: ConditionSyntax, control_label: &str) -> Result<Condition, String> {
         let label = label.trim();
         if label.is_empty() {
@@ -132,8 +143,14 @@ impl Condition {
         };
         let separator = match syntax {
             ConditionSyntax::Gears => SEPARATOR,
-            _ => '_',
+            _ => SCPERTURB_SEPARATOR,
         };
+        if syntax == ConditionSyntax::ScPerturb && label.contains(SEPARATOR) {
+            return Err(format!(
+                "condition label '{label}' contains '+', so scPerturb syntax would read it as one gene named '{label}'; it is a GEARS label: pass --condition-syntax gears"
+            ));
+        }
+        let is_control_word = |w: &str| w == control_label || CONTROL_WORDS.contains(&w);
         let mut genes = Vec::new();
         for token in label.split(separator) {
             let token = token.trim();
@@ -141,9 +158,28 @@ impl Condition {
                 return Err(format!("condition label '{label}' has an empty gene name"));
             }
             let is_control_token = token == control_label || (syntax == ConditionSyntax::Gears && token == CONTROL);
-            if !is_control_token {
-                genes.push(token.to_string());
+            if is_control_token {
+                continue;
             }
+            if is_control_word(token) {
+                return Err(format!(
+                    "condition label '{label}' names '{token}' as a gene, but '{token}' is a control word and this screen's control label is '{control_label}'; pass --control {token} if '{token}' marks the control cells, or relabel them"
+                ));
+            }
+            if syntax == ConditionSyntax::Gears {
+                if let Some(word) = token.split(SCPERTURB_SEPARATOR).find(|part| is_control_word(part)) {
+                    let fixed: Vec<String> = label
+                        .split(SEPARATOR)
+                        .map(|t| t.trim())
+                        .map(|t| if t == token { t.replace(SCPERTURB_SEPARATOR, "+") } else { t.to_string() })
+                        .collect();
+                    return Err(format!(
+                        "condition label '{label}' mixes syntaxes: its gene '{token}' holds the control word '{word}' after '_' (scPerturb's separator), but GEARS labels separate genes with '+'; relabel it '{}', or pass --condition-syntax scperturb if every label separates genes with '_'",
+                        fixed.join("+")
+                    ));
+                }
+            }
+            genes.push(token.to_string());
         }
         Ok(Condition::from_genes(genes))
     }
@@ -219,8 +255,43 @@ mod tests {
         assert_eq!(parse("control"), Condition::control());
         assert_eq!(parse("KLF1").canonical(), "KLF1");
         assert_eq!(parse("CNN1_CBL").canonical(), "CBL+CNN1");
-        // In scPerturb syntax a '+' is part of a gene name, not a separator.
-        assert_eq!(parse("A+B").genes(), ["A+B".to_string()]);
+        assert_eq!(parse("HLA-A_MT-ND1").canonical(), "HLA-A+MT-ND1");
+    }
+
+    #[test]
+    fn a_gears_label_read_as_scperturb_is_refused() {
+        // Stored as one gene "AHR+FEV", it would read back as the double AHR+FEV.
+        let err = Condition::parse("AHR+FEV", ConditionSyntax::ScPerturb, "control").unwrap_err();
+        assert!(err.contains("'AHR+FEV'") && err.contains("--condition-syntax gears"), "{err}");
+        let err = Condition::parse("AHR+ctrl", ConditionSyntax::ScPerturb, "ctrl").unwrap_err();
+        assert!(err.contains("--condition-syntax gears"), "{err}");
+    }
+
+    #[test]
+    fn labels_mixing_syntaxes_are_refused_and_plain_underscores_still_parse() {
+        for label in ["AHR_ctrl", "ctrl_AHR", "AHR_control+FEV", "FEV+AHR_ctrl"] {
+            let err = Condition::parse(label, ConditionSyntax::Gears, "ctrl").unwrap_err();
+            assert!(err.contains(&format!("'{label}' mixes syntaxes")) && err.contains("--condition-syntax scperturb"), "{err}");
+        }
+        let err = Condition::parse("AHR_ctrl", ConditionSyntax::Gears, "ctrl").unwrap_err();
+        assert!(err.contains("relabel it 'AHR+ctrl'"), "{err}");
+        let err = Condition::parse("MT_ND1+AHR_ctrl", ConditionSyntax::Gears, "ctrl").unwrap_err();
+        assert!(err.contains("its gene 'AHR_ctrl'") && err.contains("relabel it 'MT_ND1+AHR+ctrl'"), "{err}");
+        // The screen's own control word counts too.
+        assert!(Condition::parse("AHR_NT", ConditionSyntax::Gears, "NT").is_err());
+        // Auto resolves per label here: '+' makes it GEARS.
+        assert!(Condition::parse("AHR_ctrl+FEV", ConditionSyntax::Auto, "ctrl").is_err());
+        // A control word as a whole gene, in either syntax.
+        assert!(Condition::parse("AHR+control", ConditionSyntax::Gears, "ctrl").unwrap_err().contains("control word"));
+        assert!(Condition::parse("ctrl", ConditionSyntax::ScPerturb, "control").unwrap_err().contains("--control ctrl"));
+        assert!(Condition::parse("AHR_ctrl", ConditionSyntax::ScPerturb, "control").is_err());
+        // Genes with '_' or '-' and no control word are genes.
+        assert_eq!(gears("MT_ND1+ctrl").genes(), ["MT_ND1".to_string()]);
+        assert_eq!(gears("HLA-A+MT_ND1").canonical(), "HLA-A+MT_ND1");
+        assert_eq!(gears("C1orf_ctrlx+ctrl").canonical(), "C1orf_ctrlx", "only whole '_'-parts count");
+        assert_eq!(gears("CTRL+ctrl").canonical(), "CTRL", "CTRL is an HGNC symbol");
+        // scPerturb's own control token inside a label is still dropped.
+        assert_eq!(Condition::parse("AHR_control", ConditionSyntax::ScPerturb, "control").unwrap().canonical(), "AHR");
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`manifest`]: the JSON manifest each stage writes beside its artifacts;
 //! - [`staging`]: a staging directory that makes a stage's output appear all at once or
 //!   not at all;
+//! - [`guard`]: an output never overlaps an input, and one run at a time writes it;
 //! - [`error`]: the error type, whose messages always name the file at fault;
 //! - [`timing`]: a run's measurements (wall time, latency, peak memory), kept apart from
 //!   the deterministic artifacts.
 
 pub mod condition;
 pub mod error;
+pub mod guard;
 pub mod ingested;
 pub mod manifest;
 pub mod metrics;

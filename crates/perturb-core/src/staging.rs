@@ -10,6 +10,22 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+const MANIFEST: &str = crate::schema::MANIFEST;
+
+/// The plain file names the manifest in `out` lists as outputs (none if it has none).
+fn previous_outputs(out: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(out.join(MANIFEST)) else { return Vec::new() };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
+    let listed = value.get("outputs").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+    // Only names of files directly in the folder: a manifest can never point elsewhere.
+    listed
+        .iter()
+        .filter_map(|o| o.as_str())
+        .filter(|o| !o.is_empty() && Path::new(o).file_name().and_then(|n| n.to_str()) == Some(*o) && *o != "..")
+        .map(str::to_string)
+        .collect()
+}
+
 /// A hidden folder collecting a stage's artifacts until [`StagedDir::commit`].
 /// Dropping it without committing deletes it and everything in it.
 pub struct StagedDir {
@@ -49,7 +65,10 @@ impl StagedDir {
     }
 
     /// Moves every staged artifact into the output folder (replacing files of the same
-    /// name) and removes the staging folder.
+    /// name) and removes the staging folder. Files that the folder's previous manifest
+    /// listed as outputs and this run did not write are removed, so a rerun with fewer
+    /// seeds or tasks leaves no stale artifact beside the fresh manifest; files the
+    /// manifest does not list (the user's own) are never touched.
     pub fn commit(mut self) -> Result<PathBuf> {
         let staging = self.staging.take().expect("commit called once");
         fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
@@ -59,14 +78,65 @@ impl StagedDir {
             let entry = entry.map_err(|e| Error::io(staging.path(), e))?;
             names.push(entry.file_name());
         }
+        if names.iter().any(|n| n == MANIFEST) {
+            for stale in previous_outputs(&self.out).iter().filter(|o| !names.iter().any(|n| n.to_str() == Some(o.as_str()))) {
+                let path = self.out.join(stale);
+                if path.is_file() {
+                    fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
         // The manifest goes last: its presence says the folder is complete.
-        names.sort_by_key(|n| (n == "manifest.json", n.clone()));
+        names.sort_by_key(|n| (n == MANIFEST, n.clone()));
         for name in names {
             let from = staging.path().join(&name);
             let to = self.out.join(&name);
             fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
         }
         Ok(self.out.clone())
+    }
+}
+
+/// Files in one folder that must appear together (a table and its companion): each is
+/// written into a hidden staging folder beside them and renamed into place by
+/// [`StagedFiles::commit`], the first-named (primary) file last, so its presence says
+/// the set is complete. Dropping it uncommitted leaves every final path as it was.
+pub struct StagedFiles {
+    staging: tempfile::TempDir,
+    finals: Vec<PathBuf>,
+}
+
+impl StagedFiles {
+    /// Stages the files `finals` (the first is the primary); all must lie in one folder.
+    pub fn new(finals: &[PathBuf]) -> Result<StagedFiles> {
+        let primary = finals.first().ok_or_else(|| Error::Other("no file to stage".into()))?;
+        let dir = match primary.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if finals.iter().any(|f| f.parent().map_or(Path::new(""), |p| p) != primary.parent().unwrap_or(Path::new(""))) {
+            return Err(Error::Other("staged files must share a folder".into()));
+        }
+        if let Some(dir_file) = finals.iter().find(|f| f.is_dir()) {
+            return Err(Error::bad_input(dir_file, "output path exists and is a folder, not a file"));
+        }
+        let name = primary.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(&dir).map_err(|e| Error::io(primary, e))?;
+        Ok(StagedFiles { staging, finals: finals.to_vec() })
+    }
+
+    /// Where to write the final file `final_path` while staging.
+    pub fn path(&self, final_path: &Path) -> PathBuf {
+        self.staging.path().join(final_path.file_name().expect("a staged file has a name"))
+    }
+
+    /// Renames every staged file into place, the primary last.
+    pub fn commit(self) -> Result<()> {
+        for file in self.finals.iter().skip(1).chain(self.finals.first()) {
+            let from = self.path(file);
+            fs::rename(&from, file).map_err(|e| Error::io(file, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -93,6 +163,47 @@ mod tests {
         assert_eq!(fs::read(out.join("x.parquet")).unwrap(), b"x");
         assert!(out.join("manifest.json").exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_rerun_removes_what_the_previous_manifest_listed_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("eval");
+        let staged = StagedDir::new(&out).unwrap();
+        for f in ["a.parquet", "b.parquet"] {
+            fs::write(staged.path(f), b"x").unwrap();
+        }
+        fs::write(staged.path(MANIFEST), br#"{"outputs": ["a.parquet", "b.parquet", "../outside", "/etc/passwd"]}"#).unwrap();
+        staged.commit().unwrap();
+        fs::write(out.join("notes.txt"), b"mine").unwrap();
+        fs::write(root.path().join("outside"), b"mine").unwrap();
+        let staged = StagedDir::new(&out).unwrap();
+        fs::write(staged.path("a.parquet"), b"y").unwrap();
+        fs::write(staged.path(MANIFEST), br#"{"outputs": ["a.parquet"]}"#).unwrap();
+        staged.commit().unwrap();
+        let mut left: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["a.parquet", "manifest.json", "notes.txt"]);
+        assert!(root.path().join("outside").exists());
+    }
+
+    #[test]
+    fn staged_files_appear_together_or_not_at_all() {
+        let root = tempfile::tempdir().unwrap();
+        let (main, side) = (root.path().join("p.parquet"), root.path().join("p.attention.parquet"));
+        fs::write(&main, b"old").unwrap();
+        {
+            let staged = StagedFiles::new(&[main.clone(), side.clone()]).unwrap();
+            fs::write(staged.path(&side), b"new side").unwrap();
+        }
+        assert_eq!(fs::read(&main).unwrap(), b"old");
+        assert!(!side.exists());
+        let staged = StagedFiles::new(&[main.clone(), side.clone()]).unwrap();
+        fs::write(staged.path(&main), b"new").unwrap();
+        fs::write(staged.path(&side), b"new side").unwrap();
+        staged.commit().unwrap();
+        assert_eq!((fs::read(&main).unwrap(), fs::read(&side).unwrap()), (b"new".to_vec(), b"new side".to_vec()));
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -12,6 +12,13 @@ pub const NAMES: [&str; 4] = ["no_change", "mean", "additive", "linear"];
 /// The linear baseline with P taken from another data set (`EvalOptions::linear_p_from`).
 pub const LINEAR_OTHER_P: &str = "linear_p_other";
 
+/// Every model name a baseline can take ([`NAMES`] and [`LINEAR_OTHER_P`]); a model
+/// scored beside the baselines must be called otherwise, or its rows would merge into the
+/// baseline's.
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    NAMES.into_iter().chain([LINEAR_OTHER_P])
+}
+
 /// Predictions per baseline: test condition index -> profile. `additive` only covers
 /// conditions whose every gene was measured alone.
 /// With `other_p`, also `linear_p_other`: the linear model with perturbation embeddings

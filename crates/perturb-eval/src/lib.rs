@@ -8,6 +8,7 @@ pub mod data;
 pub mod gi;
 pub mod linalg;
 pub mod metrics;
+pub mod predictions;
 pub mod report;
 pub mod report_html;
 pub mod split;
@@ -23,6 +24,7 @@ use perturb_core::staging::StagedDir;
 use perturb_core::{Column, Error, Result, Table};
 
 pub use data::Screen;
+pub use predictions::read_predictions;
 pub use split::{Set, Split, Task};
 
 #[derive(Debug, Clone)]
@@ -40,7 +42,9 @@ pub struct EvalOptions {
     /// Model predictions to score beside the baselines: (model name, long-form table with
     /// perturbation, gene, lfc). The path may contain `{seed}` and `{task}`, replaced per
     /// split; without them only one task and seed can be evaluated. A model with no file
-    /// for any seed of a task was not run on that task and is left out of it.
+    /// for any seed of a task was not run on that task and is left out of it. Model names
+    /// are unique and none is a baseline's ([`baselines::all_names`]); the same holds for
+    /// the lists below (attention: one model may give one table per task).
     pub predictions: Vec<(String, PathBuf)>,
     /// Measurements of the models' runs (`timing.json` written by `perturb train`), by the
     /// same pattern rules, for the efficiency table.
@@ -140,18 +144,56 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
     rows
 }
 
-pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
-    let started = std::time::Instant::now();
+/// Checks the options on their own, before any file is read: no task or seed twice (each
+/// would count every row twice), sizes of at least 1, a usable ridge, and model names
+/// that are neither a baseline's nor given twice.
+pub fn check_options(opts: &EvalOptions) -> Result<()> {
     if opts.seeds.is_empty() || opts.tasks.is_empty() {
         return Err(Error::bad_option("--seeds/--task", "at least one task and one seed"));
     }
-    // A prediction file belongs to one split: with several seeds (tasks) its path must
-    // name them through {seed} ({task}).
+    perturb_core::guard::refuse_duplicates("--seeds", &opts.seeds)?;
+    perturb_core::guard::refuse_duplicates("--task", &opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>())?;
+    for (option, value) in [("--top-genes", opts.top_genes), ("de_genes", opts.de_genes), ("linear_k", opts.linear_k)] {
+        if value == 0 {
+            return Err(Error::bad_option(option, "must be at least 1 (got 0)"));
+        }
+    }
+    if !(opts.ridge.is_finite() && opts.ridge >= 0.0) {
+        return Err(Error::bad_option("ridge", format!("must be a finite number >= 0 (got {})", opts.ridge)));
+    }
+    let lists = [
+        ("--predictions", &opts.predictions),
+        ("--timing", &opts.timing),
+        ("--attention", &opts.attention),
+        ("--grn", &opts.grn),
+        ("--programs", &opts.programs),
+    ];
+    for (option, list) in lists {
+        for (i, (name, path)) in list.iter().enumerate() {
+            if name.is_empty() {
+                return Err(Error::bad_option(option, format!("{}: the model name is empty", path.display())));
+            }
+            if baselines::all_names().any(|b| b == name) {
+                let all: Vec<&str> = baselines::all_names().collect();
+                return Err(Error::bad_option(option, format!("'{name}' is the name of a baseline ({}); give the model another name", all.join(", "))));
+            }
+            // The attention tables of one model come one file per task, under one name.
+            let earlier = list[..i].iter().find(|(n, p)| n == name && (option != "--attention" || p == path));
+            if let Some((_, first)) = earlier {
+                return Err(Error::bad_option(
+                    option,
+                    format!("model name '{name}' is given twice ({} and {}); each model needs its own name", first.display(), path.display()),
+                ));
+            }
+        }
+    }
     if opts.truth_network.is_none() {
         if let Some((option, _)) = [("--grn", &opts.grn), ("--programs", &opts.programs)].into_iter().find(|(_, l)| !l.is_empty()) {
             return Err(Error::bad_option(option, "needs --truth-network (the network a simulated screen was generated with) to score against"));
         }
     }
+    // A prediction file belongs to one split: with several seeds (tasks) its path must
+    // name them through {seed} ({task}).
     for (option, list) in [("--predictions", &opts.predictions), ("--timing", &opts.timing), ("--grn", &opts.grn), ("--programs", &opts.programs)] {
         for (name, path) in list {
             let p = path.to_string_lossy();
@@ -163,6 +205,29 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             }
         }
     }
+    Ok(())
+}
+
+/// The staging folder of an evaluation and the name of every file written into it: a
+/// path is only handed out with its name recorded, so the manifest's `outputs` lists every
+/// artifact (and a rerun into the same folder can remove the ones it no longer writes).
+struct Outputs {
+    staged: StagedDir,
+    names: Vec<String>,
+}
+
+impl Outputs {
+    fn path(&mut self, name: &str) -> PathBuf {
+        if !self.names.iter().any(|n| n == name) {
+            self.names.push(name.to_string());
+        }
+        self.staged.path(name)
+    }
+}
+
+pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
+    let started = std::time::Instant::now();
+    check_options(opts)?;
     let screen = Screen::read(&opts.data)?;
     let other_p = match &opts.linear_p_from {
         Some(dir) => {
@@ -180,16 +245,14 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     let grn_files = model_files(&opts.grn, &opts.tasks, &opts.seeds, "--grn", &mut Vec::new())?;
     let program_files = model_files(&opts.programs, &opts.tasks, &opts.seeds, "--programs", &mut Vec::new())?;
     let truth = opts.truth_network.as_deref().map(structure::TruthNetwork::read).transpose()?;
-    let staged = StagedDir::new(&opts.out)?;
+    let mut out = Outputs { staged: StagedDir::new(&opts.out)?, names: Vec::new() };
     let mut rows = Vec::new();
     let mut gi_rows: Vec<GiRow> = Vec::new();
-    let mut split_files = Vec::new();
     for &task in &opts.tasks {
         for &seed in &opts.seeds {
             let split = split::make(&screen, task, seed, &opts.data)?;
             let name = format!("split_{}_seed{seed}.parquet", task.name());
-            split::write(&split, &screen, &staged.path(&name))?;
-            split_files.push(name);
+            split::write(&split, &screen, &out.path(&name))?;
             let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> = baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge, other_p.as_ref())
                 .into_iter()
                 .map(|(m, p)| (m, p.into_iter().collect()))
@@ -207,15 +270,15 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             }
         }
     }
-    write_metrics(&rows, &staged.path("metrics.parquet"))?;
+    write_metrics(&rows, &out.path("metrics.parquet"))?;
     if !gi_rows.is_empty() {
-        write_gi(&gi_rows, &staged.path("interactions.parquet"))?;
+        write_gi(&gi_rows, &out.path("interactions.parquet"))?;
     }
     let summary = summarise(&rows)?;
-    write_summary(&summary, &staged.path("summary.parquet"))?;
+    write_summary(&summary, &out.path("summary.parquet"))?;
     let efficiency = report::efficiency(&timing_files)?;
     if !efficiency.is_empty() {
-        report::write_efficiency(&efficiency, &staged.path("efficiency.parquet"))?;
+        report::write_efficiency(&efficiency, &out.path("efficiency.parquet"))?;
     }
     let attention = opts.attention.iter().map(|(name, path)| report::attention_tops(name, path, 3, 10)).collect::<Result<Vec<_>>>()?.concat();
     let (mut grn_rows, mut program_rows) = (Vec::new(), Vec::new());
@@ -232,10 +295,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         }
     }
     if !grn_rows.is_empty() {
-        structure::write_grn_rows(&grn_rows, &staged.path("grn_recovery.parquet"))?;
+        structure::write_grn_rows(&grn_rows, &out.path("grn_recovery.parquet"))?;
     }
     if !program_rows.is_empty() {
-        structure::write_program_rows(&program_rows, &staged.path("program_enrichment.parquet"))?;
+        structure::write_program_rows(&program_rows, &out.path("program_enrichment.parquet"))?;
     }
     let structure_tables = report::structure_tables(&grn_rows, &program_rows);
     let parts = report::Parts {
@@ -249,8 +312,8 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         structure: &structure_tables,
         notes: &notes,
     };
-    perturb_core::table::write_bytes_atomically(&staged.path("report.md"), report::markdown(&parts).as_bytes())?;
-    perturb_core::table::write_bytes_atomically(&staged.path("report.html"), report::html(&parts).as_bytes())?;
+    perturb_core::table::write_bytes_atomically(&out.path("report.md"), report::markdown(&parts).as_bytes())?;
+    perturb_core::table::write_bytes_atomically(&out.path("report.html"), report::html(&parts).as_bytes())?;
 
     let mut inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
     if let Some(truth) = &opts.truth_network {
@@ -265,22 +328,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": rows.len() });
-    let mut outputs = vec!["metrics.parquet".to_string(), "summary.parquet".into(), "report.md".into(), "report.html".into()];
-    if !gi_rows.is_empty() {
-        outputs.push("interactions.parquet".into());
-    }
-    if !efficiency.is_empty() {
-        outputs.push("efficiency.parquet".into());
-    }
-    if !grn_rows.is_empty() {
-        outputs.push("grn_recovery.parquet".into());
-    }
-    if !program_rows.is_empty() {
-        outputs.push("program_enrichment.parquet".into());
-    }
-    manifest.outputs = [outputs, split_files].concat();
-    manifest.write(&staged.path(schema::MANIFEST))?;
-    staged.commit()?;
+    // Every file written above, in the order written; the manifest itself is not listed.
+    manifest.outputs = out.names.clone();
+    manifest.write(&out.staged.path(schema::MANIFEST))?;
+    out.staged.commit()?;
     let mean_l2 = summary.iter().filter(|s| s.metric == "l2").map(|s| ((s.task.clone(), s.model.clone()), s.mean)).collect();
     Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
 }
@@ -315,48 +366,6 @@ pub fn model_files(
             }
         }
         out.push((name.clone(), files));
-    }
-    Ok(out)
-}
-
-/// A model's predictions (perturbation, gene, lfc) as profiles (control + lfc) for every
-/// test condition of `split`; missing perturbations or genes are errors.
-pub fn read_predictions(screen: &Screen, split: &Split, path: &Path) -> Result<BTreeMap<usize, Vec<f64>>> {
-    let t = Table::read_parquet(path)?;
-    let (p, g, v) = (t.strings("perturbation", path)?, t.strings("gene", path)?, t.floats("lfc", path)?);
-    let gi: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
-    let mut by_condition: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
-    for i in 0..p.len() {
-        let canonical = Screen::canonical(&p[i]).map_err(|m| Error::bad_input(path, m))?;
-        let Some(&gene) = gi.get(g[i].as_str()) else {
-            return Err(Error::bad_input(
-                path,
-                format!("gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", g[i]),
-            ));
-        };
-        let row = by_condition.entry(canonical).or_insert_with(|| vec![f64::NAN; screen.n_genes()]);
-        row[gene] = v[i];
-    }
-    let control = screen.control();
-    let mut out = BTreeMap::new();
-    let mut missing = Vec::new();
-    for i in split.indices(Set::Test) {
-        match by_condition.get(&screen.conditions[i]) {
-            Some(lfc) => {
-                if let Some(g) = lfc.iter().position(|x| x.is_nan()) {
-                    return Err(Error::bad_input(
-                        path,
-                        format!("no prediction for gene '{}' of '{}'; predictions and truth must cover the same genes", screen.genes[g], screen.conditions[i]),
-                    ));
-                }
-                out.insert(i, control.iter().zip(lfc).map(|(c, l)| c + l).collect());
-            }
-            None => missing.push(screen.conditions[i].clone()),
-        }
-    }
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
-        return Err(Error::bad_input(path, format!("{} test perturbation(s) have no prediction: {}", missing.len(), shown.join(", "))));
     }
     Ok(out)
 }

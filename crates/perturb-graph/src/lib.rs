@@ -104,6 +104,10 @@ pub struct Coverage {
     pub n_unmapped: usize,
     pub self_loops_dropped: usize,
     pub duplicates_merged: usize,
+    /// Edge-file edges skipped because a gene they name is not a node (neither measured
+    /// nor perturbed in the screen), and the first such names.
+    pub edges_with_unknown_genes: usize,
+    pub unknown_edge_genes: Vec<String>,
     pub edges_dropped: usize,
     pub edges_added: usize,
     pub seconds: f64,
@@ -123,9 +127,10 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
 
     // Nodes: measured genes, then perturbation targets that are not measured.
     let genes_table = Table::read_parquet(&opts.genes)?;
-    let measured = genes_table.strings(gs::GENE, &opts.genes)?.to_vec();
+    let measured = check_genes_table(&opts.genes, &genes_table)?;
     let conditions_path = opts.genes.with_file_name(cs::FILE);
     let conditions = Table::read_parquet(&conditions_path)?;
+    check_conditions_table(&conditions_path, &conditions)?;
     inputs.push(InputFile::hash(&conditions_path)?);
     let mut targets: Vec<String> = conditions.string_lists(cs::GENES, &conditions_path)?.iter().flatten().cloned().collect();
     targets.sort();
@@ -172,6 +177,7 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
 
     let mut graph: DiGraphMap<usize, EdgeData> = DiGraphMap::new();
     let mut coverage_counts = (0usize, 0usize); // self loops, duplicates
+    let (mut edges_with_unknown_genes, mut unknown_edge_genes) = (0usize, Vec::<String>::new());
     let mut per_source = BTreeMap::new();
     let add = |graph: &mut DiGraphMap<usize, EdgeData>, a: usize, b: usize, weight: f64, sign: i64, origin: &str, counts: &mut (usize, usize)| {
         if a == b {
@@ -226,17 +232,38 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
             }
             Source::Edges(path) => {
                 inputs.push(InputFile::hash(path)?);
-                for (s, t, w) in edge_file::read(path)?.edges {
-                    let resolve = |name: &str| -> Vec<usize> {
-                        if let Some(&i) = node_index.get(name) {
-                            return vec![i];
+                let raw = edge_file::read(path)?;
+                let resolve = |name: &str| -> Vec<usize> {
+                    if let Some(&i) = node_index.get(name) {
+                        return vec![i];
+                    }
+                    harmoniser.map(name).0.and_then(|s| nodes_of_symbol.get(&s).cloned()).unwrap_or_default()
+                };
+                let mut unknown = UnknownNames::default();
+                let mut skipped = 0;
+                for (s, t, w, sign) in &raw.edges {
+                    let (xs, ys) = (resolve(s), resolve(t));
+                    unknown.note(s, xs.is_empty());
+                    unknown.note(t, ys.is_empty());
+                    if xs.is_empty() || ys.is_empty() {
+                        skipped += 1;
+                    }
+                    for &x in &xs {
+                        for &y in &ys {
+                            produced.push((x, y, *w, *sign));
                         }
-                        harmoniser.map(name).0.and_then(|s| nodes_of_symbol.get(&s).cloned()).unwrap_or_default()
-                    };
-                    for x in resolve(&s) {
-                        for y in resolve(&t) {
-                            produced.push((x, y, w, 0));
-                        }
+                    }
+                }
+                if skipped == raw.edges.len() {
+                    return Err(no_usable_edge(path, raw.edges.len(), &unknown, &nodes));
+                }
+                if skipped > 0 {
+                    tracing::warn!(file = %path.display(), skipped, of = raw.edges.len(), first = %unknown.names[0], "edges naming genes outside the screen skipped");
+                }
+                edges_with_unknown_genes += skipped;
+                for name in unknown.names {
+                    if unknown_edge_genes.len() < 20 && !unknown_edge_genes.contains(&name) {
+                        unknown_edge_genes.push(name);
                     }
                 }
             }
@@ -319,6 +346,8 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
         unmapped_names: unmapped.into_iter().take(50).collect(),
         self_loops_dropped: coverage_counts.0,
         duplicates_merged: coverage_counts.1,
+        edges_with_unknown_genes,
+        unknown_edge_genes,
         edges_dropped: n_drop,
         edges_added: added,
         seconds: started.elapsed().as_secs_f64(),
@@ -346,6 +375,116 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
     manifest.write(&staged.path(schema::MANIFEST))?;
     staged.commit()?;
     Ok(coverage)
+}
+
+/// Names of an edge file that resolve to no node, in order of first appearance.
+#[derive(Default)]
+struct UnknownNames {
+    names: Vec<String>,
+    unknown: std::collections::HashSet<String>,
+    known: std::collections::HashSet<String>,
+}
+
+impl UnknownNames {
+    fn note(&mut self, name: &str, unknown: bool) {
+        if !unknown {
+            self.known.insert(name.to_string());
+        } else if self.unknown.insert(name.to_string()) {
+            self.names.push(name.to_string());
+        }
+    }
+}
+
+/// The error for an edge file none of whose edges joins two nodes of the screen.
+fn no_usable_edge(path: &Path, n_edges: usize, unknown: &UnknownNames, nodes: &[String]) -> Error {
+    let first = unknown.names.first().map_or("", String::as_str);
+    let closest = perturb_core::names::close_names(first, nodes, 3).join(", ");
+    let first = format!("first unknown: '{first}' (closest: {closest})");
+    let message = if unknown.known.is_empty() {
+        format!("none of the {n_edges} edges names a gene of the screen; {first}")
+    } else {
+        format!(
+            "none of the {n_edges} edges joins two genes of the screen ({} of its {} gene names are unknown); {first}",
+            unknown.names.len(),
+            unknown.names.len() + unknown.known.len()
+        )
+    };
+    Error::bad_input(path, message)
+}
+
+/// The measured genes of a genes table, after checking that it is one: a string column
+/// `gene` of unique, non-empty names (and, of the other columns ingest writes, the right
+/// types where present). Catches `--genes` pointed at another artifact, such as
+/// pseudobulk.parquet, whose `gene` column repeats every gene once per condition.
+fn check_genes_table(path: &Path, t: &Table) -> Result<Vec<String>> {
+    let columns = t.column_names().join(", ");
+    let hint = "pass the genes.parquet of an ingest folder";
+    let Some(gene_column) = t.column(gs::GENE) else {
+        return Err(Error::bad_input(path, format!("is not a genes table (no column '{}'; columns: {columns}); {hint}", gs::GENE)));
+    };
+    if t.column(cs::CONDITION).is_some() {
+        let what = if t.column(ps::MEAN).is_some() { "is a pseudobulk table, not a genes table" } else { "is not a genes table" };
+        return Err(Error::bad_input(path, format!("{what} (it has a '{}' column; columns: {columns}); {hint}", cs::CONDITION)));
+    }
+    let Column::Str(genes) = gene_column else {
+        return Err(Error::bad_input(path, format!("is not a genes table (column '{}' is {}, not string); {hint}", gs::GENE, gene_column.type_name())));
+    };
+    let typed: [(&str, &str); 5] =
+        [(gs::GENE_ID, "string"), (gs::CONTROL_MEAN, "float64"), (gs::CONTROL_RANK, "int64"), (gs::N_CELLS_DETECTED, "int64"), (gs::HIGHLY_VARIABLE, "bool")];
+    for (name, want) in typed {
+        if let Some(c) = t.column(name) {
+            if c.type_name() != want {
+                return Err(Error::bad_input(path, format!("is not a genes table (column '{name}' is {}, not {want}); {hint}", c.type_name())));
+            }
+        }
+    }
+    if genes.is_empty() {
+        return Err(Error::bad_input(path, "genes table has no genes"));
+    }
+    let mut first_row: HashMap<&str, usize> = HashMap::with_capacity(genes.len());
+    for (row, g) in genes.iter().enumerate() {
+        if g.trim().is_empty() {
+            return Err(Error::bad_input(path, format!("row {row} of the genes table has an empty gene name")));
+        }
+        if let Some(first) = first_row.insert(g.as_str(), row) {
+            return Err(Error::bad_input(path, format!("gene '{g}' appears twice (rows {first} and {row}); a genes table has one row per gene: {hint}")));
+        }
+    }
+    Ok(genes.clone())
+}
+
+/// Checks that `conditions.parquet` beside the genes table is a conditions table: a
+/// string column `condition` of unique names and a list column `genes` holding each
+/// condition's genes.
+fn check_conditions_table(path: &Path, t: &Table) -> Result<()> {
+    let columns = t.column_names().join(", ");
+    let not = |why: String| Error::bad_input(path, format!("is not a conditions table ({why}; columns: {columns}); pass --genes from an ingest folder"));
+    let condition = match t.column(cs::CONDITION) {
+        Some(Column::Str(v)) => v,
+        Some(c) => return Err(not(format!("column '{}' is {}, not string", cs::CONDITION, c.type_name()))),
+        None => return Err(not(format!("no column '{}'", cs::CONDITION))),
+    };
+    let genes = match t.column(cs::GENES) {
+        Some(Column::StrList(v)) => v,
+        Some(c) => return Err(not(format!("column '{}' is {}, not list<string>", cs::GENES, c.type_name()))),
+        None => return Err(not(format!("no column '{}'", cs::GENES))),
+    };
+    let mut first_row: HashMap<&str, usize> = HashMap::with_capacity(condition.len());
+    for (row, (c, g)) in condition.iter().zip(genes).enumerate() {
+        if let Some(first) = first_row.insert(c.as_str(), row) {
+            return Err(Error::bad_input(
+                path,
+                format!("condition '{c}' appears twice (rows {first} and {row}); a conditions table has one row per condition"),
+            ));
+        }
+        let parsed = Condition::parse_canonical(c).map_err(|m| Error::bad_input(path, format!("row {row}: {m}")))?;
+        let mut listed = g.clone();
+        listed.sort();
+        if parsed.genes() != listed.as_slice() {
+            return Err(Error::bad_input(path, format!("row {row}: condition '{c}' lists genes [{}], not its own", g.join(", "))));
+        }
+    }
+    Ok(())
 }
 
 fn go_edges(opts: &GraphOptions, go_path: &Path, mapped: &[(Option<String>, names::Match)]) -> Result<Vec<(usize, usize, f64, i64)>> {

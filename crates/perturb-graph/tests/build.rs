@@ -188,3 +188,126 @@ fn fractions_outside_unit_interval_are_errors() {
     o.drop_edges = 1.5;
     assert!(build(&o).unwrap_err().to_string().contains("--drop-edges"));
 }
+
+/// The error of a build that must fail: one line naming `file`, nothing written.
+fn refused(f: &Fixture, mut o: GraphOptions, file: &str) -> String {
+    let out = f.path("graph_refused");
+    o.out = out.clone();
+    let err = build(&o).unwrap_err().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(file), "error names {file}: {err}");
+    assert!(!out.exists(), "no partial output: {err}");
+    err
+}
+
+#[test]
+fn genes_must_be_a_genes_table_beside_a_conditions_table() {
+    let f = Fixture::new();
+    let s = |v: &[&str]| Column::Str(v.iter().map(|x| x.to_string()).collect());
+    let ingest = f.path("ingest");
+    // The long-form pseudobulk: every gene once per condition.
+    Table::new()
+        .with("condition", s(&["ctrl", "ctrl", "A", "A"]))
+        .with("gene", s(&["A", "B", "A", "B"]))
+        .with("mean", Column::F64(vec![1.0, 2.0, 0.5, 2.0]))
+        .with("variance", Column::F64(vec![0.1; 4]))
+        .write_parquet(&ingest.join("pseudobulk.parquet"))
+        .unwrap();
+    let mut o = f.opts(vec![Source::Go]);
+    o.genes = ingest.join("pseudobulk.parquet");
+    let err = refused(&f, o, "pseudobulk.parquet");
+    assert!(err.contains("is a pseudobulk table, not a genes table") && err.contains("genes.parquet"), "{err}");
+
+    // Repeated gene names, whatever the other columns.
+    Table::new().with("gene", s(&["A", "B", "A"])).write_parquet(&f.path("dups.parquet")).unwrap();
+    std::fs::copy(ingest.join("conditions.parquet"), f.path("conditions.parquet")).unwrap();
+    let mut o = f.opts(vec![Source::Go]);
+    o.genes = f.path("dups.parquet");
+    let err = refused(&f, o, "dups.parquet");
+    assert!(err.contains("gene 'A' appears twice (rows 0 and 2)"), "{err}");
+
+    // No gene column at all (conditions.parquet given as --genes).
+    let mut o = f.opts(vec![Source::Go]);
+    o.genes = ingest.join("conditions.parquet");
+    let err = refused(&f, o, "conditions.parquet");
+    assert!(err.contains("is not a genes table (no column 'gene'; columns: condition, genes)"), "{err}");
+
+    // A good genes table beside a conditions.parquet that is not one.
+    let other = f.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(ingest.join("genes.parquet"), other.join("genes.parquet")).unwrap();
+    std::fs::copy(ingest.join("genes.parquet"), other.join("conditions.parquet")).unwrap();
+    let mut o = f.opts(vec![Source::Go]);
+    o.genes = other.join("genes.parquet");
+    let err = refused(&f, o, "other/conditions.parquet");
+    assert!(err.contains("is not a conditions table (no column 'condition'"), "{err}");
+}
+
+#[test]
+fn edge_file_signs_are_kept_and_bad_ones_refused() {
+    let f = Fixture::new();
+    let net = f.path("signed.csv");
+    write(&net, "source,target,weight,sign\nA,C,0.5,-1\nC,D,1,1\nB,D,2,0\n");
+    build(&f.opts(vec![Source::Edges(net)])).unwrap();
+    let signs: Vec<(String, String, i64)> = f.edges().into_iter().map(|e| (e.0, e.1, e.3)).collect();
+    assert_eq!(signs, [("A".into(), "C".into(), -1), ("B".into(), "D".into(), 0), ("C".into(), "D".into(), 1)]);
+
+    for (text, expect) in [
+        ("source,target,sign\nA,C,1\nA,D,5\n", "line 3: sign '5' is not -1, 0 or 1"),
+        ("source,target,sign\nA,C,0.5\n", "line 2: sign '0.5' is not -1, 0 or 1"),
+        ("source,target,sign\nA,C,\n", "line 2: sign '' is not -1, 0 or 1"),
+        ("source,target,weight\nA,C,inf\n", "line 2: weight inf is not a finite non-negative number"),
+    ] {
+        let bad = f.path("bad_sign.csv");
+        write(&bad, text);
+        let err = refused(&f, f.opts(vec![Source::Edges(bad)]), "bad_sign.csv");
+        assert!(err.contains(expect), "{err}");
+    }
+
+    // Parquet edge files (a trained model's grn.parquet has int64 signs).
+    let pq = f.path("grn.parquet");
+    let s = |v: &[&str]| Column::Str(v.iter().map(|x| x.to_string()).collect());
+    Table::new()
+        .with("source", s(&["A", "B"]))
+        .with("target", s(&["C", "D"]))
+        .with("weight", Column::F64(vec![0.5, 1.0]))
+        .with("sign", Column::I64(vec![1, -1]))
+        .write_parquet(&pq)
+        .unwrap();
+    build(&f.opts(vec![Source::Edges(pq.clone())])).unwrap();
+    assert!(f.edges().iter().any(|e| e.0 == "B" && e.1 == "D" && e.3 == -1));
+    Table::new()
+        .with("source", s(&["A", "B"]))
+        .with("target", s(&["C", "D"]))
+        .with("weight", Column::F64(vec![0.5, 1.0]))
+        .with("sign", Column::I64(vec![1, 2]))
+        .write_parquet(&pq)
+        .unwrap();
+    let err = refused(&f, f.opts(vec![Source::Edges(pq.clone())]), "grn.parquet");
+    assert!(err.contains("row 2: sign '2' is not -1, 0 or 1"), "{err}");
+    Table::new().with("source", s(&["A"])).with("target", s(&["C"])).with("weight", Column::F64(vec![-0.5])).write_parquet(&pq).unwrap();
+    let err = refused(&f, f.opts(vec![Source::Edges(pq)]), "grn.parquet");
+    assert!(err.contains("row 1: weight -0.5 is not a finite non-negative number"), "{err}");
+}
+
+#[test]
+fn an_edge_file_naming_no_gene_of_the_screen_is_an_error() {
+    let f = Fixture::new();
+    let none = f.path("elsewhere.tsv");
+    write(&none, "source\ttarget\nAA\tQQ\nQQ\tRR\n");
+    let err = refused(&f, f.opts(vec![Source::Edges(none)]), "elsewhere.tsv");
+    assert!(err.contains("none of the 2 edges names a gene of the screen; first unknown: 'AA' (closest: A, B, C)"), "{err}");
+
+    // Known names, but no edge with both ends in the screen.
+    let half = f.path("half.tsv");
+    write(&half, "source\ttarget\nA\tQQ\nRR\tB\n");
+    let err = refused(&f, f.opts(vec![Source::Edges(half)]), "half.tsv");
+    assert!(err.contains("none of the 2 edges joins two genes of the screen (2 of its 4 gene names are unknown); first unknown: 'QQ'"), "{err}");
+
+    // Some unknown: built, and the skipped edges are counted.
+    let some = f.path("some.tsv");
+    write(&some, "source\ttarget\nA\tC\nA\tQQ\n");
+    let c = build(&f.opts(vec![Source::Edges(some)])).unwrap();
+    assert_eq!(pairs(&f.edges()), [p("A", "C")]);
+    assert_eq!((c.edges_with_unknown_genes, c.unknown_edge_genes.clone()), (1, vec!["QQ".to_string()]));
+}

@@ -85,15 +85,27 @@ fn layout(path: &Path, header: &csv::StringRecord, condition_key: &str, allow_n_
     Ok(Layout { condition, cell_id, n_cells, genes })
 }
 
-fn parse_value(path: &Path, line: u64, column: &str, text: &str) -> Result<f64> {
+/// One numeric cell. An empty cell is a missing value (pandas writes NaN that way): an
+/// error unless `missing_as_zero`, then 0. `NaN`, `inf` and the like are always errors.
+fn parse_value(path: &Path, line: u64, column: &str, text: &str, missing_as_zero: bool) -> Result<f64> {
     let t = text.trim();
     if t.is_empty() {
-        return Ok(0.0);
+        if missing_as_zero {
+            return Ok(0.0);
+        }
+        return Err(Error::bad_input(
+            path,
+            format!("line {line}, column '{column}': empty cell (a missing value, as pandas writes NaN); fill it in, or pass --missing-as-zero to read empty cells as 0"),
+        ));
     }
-    t.parse::<f64>().map_err(|_| Error::bad_input(path, format!("line {line}, column '{column}': '{t}' is not a number")))
+    let v = t.parse::<f64>().map_err(|_| Error::bad_input(path, format!("line {line}, column '{column}': '{t}' is not a number")))?;
+    if !v.is_finite() {
+        return Err(Error::bad_input(path, format!("line {line}, column '{column}': '{t}' is not a finite number")));
+    }
+    Ok(v)
 }
 
-pub fn read_counts(path: &Path, condition_key: &str) -> Result<CountsTable> {
+pub fn read_counts(path: &Path, condition_key: &str, missing_as_zero: bool) -> Result<CountsTable> {
     let mut reader = open(path)?;
     let header = reader.headers().map_err(|e| Error::bad_input(path, format!("bad header ({e})")))?.clone();
     let lay = layout(path, &header, condition_key, false)?;
@@ -105,7 +117,7 @@ pub fn read_counts(path: &Path, condition_key: &str) -> Result<CountsTable> {
         let record = record.map_err(|e| Error::bad_input(path, format!("line {line}: {e}")))?;
         labels.push(record.get(lay.condition).unwrap_or("").trim().to_string());
         for (j, (col, name)) in lay.genes.iter().enumerate() {
-            let v = parse_value(path, line, name, record.get(*col).unwrap_or(""))?;
+            let v = parse_value(path, line, name, record.get(*col).unwrap_or(""), missing_as_zero)?;
             if v != 0.0 {
                 matrix.indices.push(j as u32);
                 matrix.values.push(v);
@@ -120,7 +132,7 @@ pub fn read_counts(path: &Path, condition_key: &str) -> Result<CountsTable> {
     Ok(CountsTable { labels, genes: lay.genes.into_iter().map(|(_, n)| n).collect(), matrix })
 }
 
-pub fn read_pseudobulk(path: &Path, condition_key: &str) -> Result<PseudobulkTable> {
+pub fn read_pseudobulk(path: &Path, condition_key: &str, missing_as_zero: bool) -> Result<PseudobulkTable> {
     let mut reader = open(path)?;
     let header = reader.headers().map_err(|e| Error::bad_input(path, format!("bad header ({e})")))?.clone();
     let lay = layout(path, &header, condition_key, true)?;
@@ -132,15 +144,15 @@ pub fn read_pseudobulk(path: &Path, condition_key: &str) -> Result<PseudobulkTab
         let record = record.map_err(|e| Error::bad_input(path, format!("line {line}: {e}")))?;
         let label = record.get(lay.condition).unwrap_or("").trim().to_string();
         if let Some(col) = lay.n_cells {
-            let n = parse_value(path, line, "n_cells", record.get(col).unwrap_or(""))?;
+            let n = parse_value(path, line, "n_cells", record.get(col).unwrap_or(""), missing_as_zero)?;
             if n < 1.0 || n.fract() != 0.0 {
                 return Err(Error::bad_input(path, format!("line {line}: condition '{label}' has n_cells = {n}; every condition needs at least one cell")));
             }
             n_cells.push(n as i64);
         }
         for (col, name) in &lay.genes {
-            let v = parse_value(path, line, name, record.get(*col).unwrap_or(""))?;
-            if !v.is_finite() || v < 0.0 {
+            let v = parse_value(path, line, name, record.get(*col).unwrap_or(""), missing_as_zero)?;
+            if v < 0.0 {
                 return Err(Error::bad_input(path, format!("line {line}, column '{name}': {v} is not a log-normalised expression value")));
             }
             values.push(v);

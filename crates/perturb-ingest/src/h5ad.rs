@@ -2,8 +2,9 @@
 //!
 //! Supports what `anndata.write_h5ad` writes (anndata ≥ 0.8 on-disk format):
 //! - matrices `X`, `layers/<name>` and `raw/X`, encoded as `csr_matrix`, `csc_matrix`
-//!   (groups holding `data`, `indices`, `indptr`) or a dense `array`; int32 or int64
-//!   indices; float or integer values; deflate (gzip), lzf and shuffle filters;
+//!   (groups holding `data`, `indices`, `indptr`) or a dense `array`; 8- to 64-bit
+//!   integer indices; float16/32/64 or 8- to 64-bit integer values (any other stored
+//!   type is an error naming it); deflate (gzip), lzf and shuffle filters;
 //! - dataframes `obs`, `var` and `raw/var`: the `_index` attribute, `categorical`
 //!   columns (codes + categories, code −1 = missing), `string-array` columns, numeric
 //!   `array` columns and `nullable-*` columns.
@@ -15,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hdf5_pure::{AttrValue, Dataset, File, Group};
+use hdf5_pure::{AttrValue, Dataset, Datatype, DatatypeByteOrder, File, FixedPointLayout, FloatingPointLayout, Group};
 use perturb_core::{Error, Result};
 
 /// Values per block handed to a visitor (about 48 MB of indices and f64 values).
@@ -284,6 +285,9 @@ impl H5ad {
             let shape = attrs.get("shape").and_then(attr_shape).ok_or_else(|| self.err(format!("{path}: sparse matrix without a 'shape' attribute")))?;
             let open = |name: &str| self.file.dataset(&format!("{path}/{name}")).map_err(|e| self.h5err(&format!("{path}/{name}"), e));
             let (data, indices, indptr_ds) = (open("data")?, open("indices")?, open("indptr")?);
+            let codec = self.value_codec(&data, &format!("{path}/data"), Wanted::Values)?;
+            self.value_codec(&indices, &format!("{path}/indices"), Wanted::Integers)?;
+            self.value_codec(&indptr_ds, &format!("{path}/indptr"), Wanted::Integers)?;
             let indptr = indptr_ds.read_i64().map_err(|e| self.h5err(&format!("{path}/indptr"), e))?;
             let major = match compressed {
                 Orientation::Rows => shape.0,
@@ -303,7 +307,7 @@ impl H5ad {
                 slot: slot.clone(),
                 n_obs: shape.0 as usize,
                 n_vars: shape.1 as usize,
-                storage: Storage::Sparse { orientation: compressed, data, indices, indptr },
+                storage: Storage::Sparse { orientation: compressed, data, codec, indices, indptr },
             });
         }
         let ds = self.file.dataset(&path).map_err(|e| self.h5err(&path, e))?;
@@ -314,8 +318,29 @@ impl H5ad {
         if is_string_dtype(&ds) {
             return Err(self.err(format!("{path}: matrix holds strings, not numbers")));
         }
+        let codec = self.value_codec(&ds, &path, Wanted::Values)?;
         self.check_filters(&ds, &path)?;
-        Ok(Matrix { h5ad: self, slot: slot.clone(), n_obs: dims[0] as usize, n_vars: dims[1] as usize, storage: Storage::Dense { data: ds } })
+        Ok(Matrix { h5ad: self, slot: slot.clone(), n_obs: dims[0] as usize, n_vars: dims[1] as usize, storage: Storage::Dense { data: ds, codec } })
+    }
+
+    /// How the values of `ds` are decoded, or an error naming its stored type when this
+    /// reader cannot decode it. hdf5-pure returns no values at all (not an error) for
+    /// types outside its fast paths, such as float16, so every matrix dataset is
+    /// checked here, up front.
+    fn value_codec(&self, ds: &Dataset, path: &str, wanted: Wanted) -> Result<ValueCodec> {
+        let dt = ds.datatype().map_err(|e| self.h5err(&format!("{path}: cannot read its datatype"), e))?;
+        match (classify_codec(&dt), wanted) {
+            (Some(codec @ ValueCodec::Native { integer: true }), _) | (Some(codec), Wanted::Values) => Ok(codec),
+            (Some(_), Wanted::Integers) => Err(self.err(format!("{path} is stored as {}, but sparse indices must be integers", describe_datatype(&dt)))),
+            (None, Wanted::Values) => Err(self.err(format!(
+                "{path} is stored as {}, which is not supported (supported: float16, float32, float64, 8- to 64-bit integers); re-save the matrix as float32",
+                describe_datatype(&dt)
+            ))),
+            (None, Wanted::Integers) => Err(self.err(format!(
+                "{path} is stored as {}, which is not supported (supported: 8- to 64-bit integers); re-save the matrix with int32 or int64 indices",
+                describe_datatype(&dt)
+            ))),
+        }
     }
 
     /// Names an unsupported compression filter up front, instead of failing mid-stream.
@@ -361,8 +386,120 @@ pub enum Orientation {
 }
 
 enum Storage {
-    Sparse { orientation: Orientation, data: Dataset, indices: Dataset, indptr: Vec<i64> },
-    Dense { data: Dataset },
+    Sparse { orientation: Orientation, data: Dataset, codec: ValueCodec, indices: Dataset, indptr: Vec<i64> },
+    Dense { data: Dataset, codec: ValueCodec },
+}
+
+/// What a dataset must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// Matrix values: floats or integers.
+    Values,
+    /// Sparse indices and pointers.
+    Integers,
+}
+
+/// How stored values become `f64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueCodec {
+    /// A type hdf5-pure decodes itself: IEEE float32/float64 or a full-width 8- to
+    /// 64-bit integer (also as the base of an enumeration, e.g. h5py's booleans).
+    Native { integer: bool },
+    /// IEEE 754 binary16 (numpy's float16), which hdf5-pure does not decode: converted here.
+    Half { big_endian: bool },
+}
+
+/// The IEEE 754 binary16 layout as HDF5 describes it (`H5T_IEEE_F16LE`).
+const IEEE754_BINARY16: FloatingPointLayout = FloatingPointLayout {
+    bit_offset: 0,
+    bit_precision: 16,
+    exponent_location: 10,
+    exponent_size: 5,
+    mantissa_location: 0,
+    mantissa_size: 10,
+    exponent_bias: 15,
+};
+
+fn classify_codec(dt: &Datatype) -> Option<ValueCodec> {
+    let plain_order = |o: &DatatypeByteOrder| matches!(o, DatatypeByteOrder::LittleEndian | DatatypeByteOrder::BigEndian);
+    match dt {
+        Datatype::FixedPoint { size, byte_order, layout: FixedPointLayout { bit_offset, bit_precision, .. } } => {
+            let full_width = matches!(size, 1 | 2 | 4 | 8) && *bit_offset == 0 && u32::from(*bit_precision) == size * 8;
+            (full_width && plain_order(byte_order)).then_some(ValueCodec::Native { integer: true })
+        }
+        Datatype::FloatingPoint { size, byte_order, layout } if plain_order(byte_order) => match size {
+            4 if *layout == FloatingPointLayout::IEEE754_BINARY32 => Some(ValueCodec::Native { integer: false }),
+            8 if *layout == FloatingPointLayout::IEEE754_BINARY64 => Some(ValueCodec::Native { integer: false }),
+            2 if *layout == IEEE754_BINARY16 => Some(ValueCodec::Half { big_endian: matches!(byte_order, DatatypeByteOrder::BigEndian) }),
+            _ => None,
+        },
+        Datatype::Enumeration { base_type, .. } => match classify_codec(base_type) {
+            Some(ValueCodec::Native { integer: true }) => Some(ValueCodec::Native { integer: true }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A stored type in words, for error messages: `float16`, `a 128-bit float`, `string`.
+fn describe_datatype(dt: &Datatype) -> String {
+    match dt {
+        Datatype::FloatingPoint { size, layout, byte_order } => {
+            let known =
+                matches!((*size, *layout), (2, IEEE754_BINARY16) | (4, FloatingPointLayout::IEEE754_BINARY32) | (8, FloatingPointLayout::IEEE754_BINARY64));
+            if !known {
+                format!("a {}-bit float with a non-IEEE layout ({} significant bits)", size * 8, layout.bit_precision)
+            } else if matches!(byte_order, DatatypeByteOrder::Vax) {
+                format!("a VAX-ordered {}-bit float", size * 8)
+            } else {
+                format!("float{}", size * 8)
+            }
+        }
+        Datatype::FixedPoint { size, layout, .. } => {
+            let kind = if layout.signed { "int" } else { "uint" };
+            if u32::from(layout.bit_precision) == size * 8 && layout.bit_offset == 0 {
+                format!("{kind}{}", size * 8)
+            } else {
+                format!("a {}-bit integer of {} significant bits at offset {}", size * 8, layout.bit_precision, layout.bit_offset)
+            }
+        }
+        Datatype::Time { .. } => "a time type".to_string(),
+        Datatype::String { .. } => "fixed-length strings".to_string(),
+        Datatype::BitField { .. } => "a bit field".to_string(),
+        Datatype::Opaque { .. } => "opaque bytes".to_string(),
+        Datatype::Compound { .. } => "a compound type (e.g. complex numbers)".to_string(),
+        Datatype::Reference { .. } => "object references".to_string(),
+        Datatype::Enumeration { base_type, .. } => format!("an enumeration over {}", describe_datatype(base_type)),
+        Datatype::VariableLength { is_string: true, .. } => "variable-length strings".to_string(),
+        Datatype::VariableLength { .. } => "variable-length sequences".to_string(),
+        Datatype::Array { base_type, .. } => format!("arrays of {}", describe_datatype(base_type)),
+        _ => format!("an HDF5 type of {} bytes this reader does not know", dt.type_size()),
+    }
+}
+
+/// IEEE 754 binary16 → f64, exactly (every half value is an f64 value).
+pub(crate) fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let mantissa = f64::from(bits & 0x03ff);
+    match exponent {
+        // Zero and subnormals: mantissa · 2^-24.
+        0 => sign * mantissa * 2f64.powi(-24),
+        31 if mantissa == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + mantissa / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// Reads `count` rows (the first dimension) of `ds` starting at `start`, as `f64`.
+fn read_rows(ds: &Dataset, codec: ValueCodec, start: u64, count: u64) -> std::result::Result<Vec<f64>, hdf5_pure::Error> {
+    match codec {
+        ValueCodec::Native { .. } => ds.read_f64_rows(start, count),
+        ValueCodec::Half { big_endian } => {
+            let raw = ds.read_raw_rows(start, count)?;
+            Ok(raw.chunks_exact(2).map(|b| f16_to_f64(if big_endian { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) })).collect())
+        }
+    }
 }
 
 /// A streamed matrix (cells × genes).
@@ -415,13 +552,26 @@ impl<'a> Matrix<'a> {
         self.h5ad.err(format!("{}: {what}: {e}", self.slot))
     }
 
+    /// A read that returned another number of values than asked for is an error, never
+    /// a short block for the caller to index past.
+    fn check_count(&self, what: &str, got: usize, expected: u64) -> Result<()> {
+        if got as u64 == expected {
+            Ok(())
+        } else {
+            Err(self.h5ad.err(format!(
+                "{}: reading {what} gave {got} values where {expected} were expected; the file is corrupt or uses a stored type this reader cannot decode",
+                self.slot
+            )))
+        }
+    }
+
     /// Streams the whole matrix through `visit`, block by block, in storage order.
     pub fn visit<F>(&self, mut visit: F) -> Result<()>
     where
         F: FnMut(Block<'_>) -> Result<()>,
     {
         match &self.storage {
-            Storage::Sparse { orientation, data, indices, indptr } => {
+            Storage::Sparse { orientation, data, codec, indices, indptr } => {
                 let minor = match orientation {
                     Orientation::Rows => self.n_vars,
                     Orientation::Columns => self.n_obs,
@@ -438,8 +588,10 @@ impl<'a> Matrix<'a> {
                         end += 1;
                     }
                     let (lo, hi) = (base as u64, indptr[end] as u64);
-                    let values = if hi > lo { data.read_f64_rows(lo, hi - lo).map_err(|e| self.err("reading data", e))? } else { Vec::new() };
+                    let values = if hi > lo { read_rows(data, *codec, lo, hi - lo).map_err(|e| self.err("reading data", e))? } else { Vec::new() };
                     let raw_idx = if hi > lo { indices.read_i64_rows(lo, hi - lo).map_err(|e| self.err("reading indices", e))? } else { Vec::new() };
+                    self.check_count("data", values.len(), hi - lo)?;
+                    self.check_count("indices", raw_idx.len(), hi - lo)?;
                     idx.clear();
                     for &i in &raw_idx {
                         if i < 0 || i as usize >= minor {
@@ -454,7 +606,7 @@ impl<'a> Matrix<'a> {
                 }
                 Ok(())
             }
-            Storage::Dense { data } => {
+            Storage::Dense { data, codec } => {
                 let rows_per_block = ((BLOCK_VALUES as usize) / self.n_vars.max(1)).max(1);
                 let mut start = 0;
                 let mut local_ptr = Vec::new();
@@ -462,13 +614,14 @@ impl<'a> Matrix<'a> {
                 let mut vals = Vec::new();
                 while start < self.n_obs {
                     let count = rows_per_block.min(self.n_obs - start);
-                    let dense = data.read_f64_rows(start as u64, count as u64).map_err(|e| self.err("reading rows", e))?;
+                    let dense = read_rows(data, *codec, start as u64, count as u64).map_err(|e| self.err("reading rows", e))?;
+                    self.check_count("rows", dense.len(), (count * self.n_vars) as u64)?;
                     local_ptr.clear();
                     idx.clear();
                     vals.clear();
                     local_ptr.push(0);
-                    for row in dense.chunks(self.n_vars.max(1)).take(count) {
-                        for (j, &v) in row.iter().enumerate() {
+                    for r in 0..count {
+                        for (j, &v) in dense[r * self.n_vars..(r + 1) * self.n_vars].iter().enumerate() {
                             if v != 0.0 {
                                 idx.push(j as u32);
                                 vals.push(v);
@@ -512,5 +665,72 @@ fn format_number(x: f64) -> String {
         format!("{}", x as i64)
     } else {
         format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_bits_convert_exactly() {
+        assert_eq!(f16_to_f64(0x0000), 0.0);
+        assert!(f16_to_f64(0x8000) == 0.0 && f16_to_f64(0x8000).is_sign_negative());
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0x4000), 2.0);
+        assert_eq!(f16_to_f64(0x4900), 10.0);
+        assert_eq!(f16_to_f64(0xc500), -5.0);
+        assert_eq!(f16_to_f64(0x3555), 0.333251953125);
+        assert_eq!(f16_to_f64(0x7bff), 65504.0, "largest finite half");
+        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24), "smallest subnormal");
+        assert_eq!(f16_to_f64(0x0400), 2f64.powi(-14), "smallest normal");
+        assert_eq!(f16_to_f64(0x7c00), f64::INFINITY);
+        assert_eq!(f16_to_f64(0xfc00), f64::NEG_INFINITY);
+        assert!(f16_to_f64(0x7e00).is_nan());
+        // Every integer count up to 2048 is exact in half precision.
+        for n in 0..=2048u16 {
+            let bits = if n == 0 { 0 } else { half_bits_of(n) };
+            assert_eq!(f16_to_f64(bits), f64::from(n));
+        }
+    }
+
+    /// The binary16 encoding of a small positive integer (test helper).
+    fn half_bits_of(n: u16) -> u16 {
+        let e = 15 - n.leading_zeros() as u16; // floor(log2 n)
+        let mantissa = ((u32::from(n) << 10) >> e) as u16 & 0x3ff;
+        ((e + 15) << 10) | mantissa
+    }
+
+    fn float(size: u32, layout: FloatingPointLayout, byte_order: DatatypeByteOrder) -> Datatype {
+        Datatype::FloatingPoint { size, byte_order, layout }
+    }
+
+    #[test]
+    fn stored_types_map_to_a_decoder_or_to_none() {
+        use DatatypeByteOrder::{BigEndian, LittleEndian, Vax};
+        assert_eq!(classify_codec(&hdf5_pure::make_f32_type()), Some(ValueCodec::Native { integer: false }));
+        assert_eq!(classify_codec(&hdf5_pure::make_f64_type()), Some(ValueCodec::Native { integer: false }));
+        assert_eq!(classify_codec(&hdf5_pure::make_i32_type()), Some(ValueCodec::Native { integer: true }));
+        assert_eq!(classify_codec(&hdf5_pure::make_u8_type()), Some(ValueCodec::Native { integer: true }));
+        assert_eq!(classify_codec(&float(2, IEEE754_BINARY16, LittleEndian)), Some(ValueCodec::Half { big_endian: false }));
+        assert_eq!(classify_codec(&float(2, IEEE754_BINARY16, BigEndian)), Some(ValueCodec::Half { big_endian: true }));
+        // bfloat16, x87 long double, VAX order: named errors, never an empty read.
+        let bf16 = FloatingPointLayout { exponent_location: 7, exponent_size: 8, mantissa_size: 7, exponent_bias: 127, ..IEEE754_BINARY16 };
+        assert_eq!(classify_codec(&float(2, bf16, LittleEndian)), None);
+        let long_double = FloatingPointLayout {
+            bit_offset: 0,
+            bit_precision: 80,
+            exponent_location: 64,
+            exponent_size: 15,
+            mantissa_location: 0,
+            mantissa_size: 64,
+            exponent_bias: 16383,
+        };
+        assert_eq!(classify_codec(&float(16, long_double, LittleEndian)), None);
+        assert!(describe_datatype(&float(16, long_double, LittleEndian)).contains("128-bit float"));
+        assert_eq!(classify_codec(&float(4, FloatingPointLayout::IEEE754_BINARY32, Vax)), None);
+        let packed = Datatype::FixedPoint { size: 4, byte_order: LittleEndian, layout: FixedPointLayout { signed: true, bit_offset: 4, bit_precision: 20 } };
+        assert_eq!(classify_codec(&packed), None);
+        assert_eq!(describe_datatype(&float(2, IEEE754_BINARY16, LittleEndian)), "float16");
     }
 }

@@ -94,6 +94,9 @@ pub struct IngestOptions {
     /// Use scanpy's mean/dispersion cutoffs instead of `n_top_genes`.
     pub hvg_cutoffs: bool,
     pub min_counts: f64,
+    /// CSV input: read an empty cell (how pandas writes NaN) as 0 instead of refusing
+    /// the file. Spelled-out `NaN`/`inf` are refused either way.
+    pub missing_as_zero: bool,
 }
 
 impl IngestOptions {
@@ -113,6 +116,7 @@ impl IngestOptions {
             n_top_genes: 2000,
             hvg_cutoffs: false,
             min_counts: 0.0,
+            missing_as_zero: false,
         }
     }
 
@@ -211,7 +215,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             run_cells(opts, &staged, meta, &matrix, &matrix.describe())?
         }
         InputFormat::CsvCounts => {
-            let table = csv_input::read_counts(&opts.input, &opts.condition_key)?;
+            let table = csv_input::read_counts(&opts.input, &opts.condition_key, opts.missing_as_zero)?;
             let meta = CellMeta {
                 labels: table.labels.into_iter().map(Some).collect(),
                 gene_ids: table.genes.clone(),
@@ -236,7 +240,13 @@ struct ConditionIndex {
 }
 
 fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<ConditionIndex> {
+    if labels.is_empty() {
+        return Err(Error::bad_input(&opts.input, "has no cells (obs is empty)"));
+    }
     let distinct: BTreeMap<&str, ()> = labels.iter().flatten().map(|l| (l.as_str(), ())).collect();
+    if distinct.is_empty() {
+        return Err(Error::bad_input(&opts.input, format!("has no condition labels: obs/{} is missing for all {} cells", opts.condition_key, labels.len())));
+    }
     let syntax = match opts.syntax {
         ConditionSyntax::Auto => ConditionSyntax::detect(distinct.keys().copied()),
         s => s,
@@ -262,6 +272,18 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
     let mut conditions: Vec<Condition> = by_label.values().cloned().collect();
     conditions.sort_by(|a, b| (a.kind(), a).cmp(&(b.kind(), b)));
     conditions.dedup();
+    if conditions.len() < 2 {
+        let shown: Vec<&str> = distinct.keys().copied().take(8).collect();
+        return Err(Error::bad_input(
+            &opts.input,
+            format!(
+                "has no perturbed conditions besides the control '{}' (labels of obs/{}: {}); nothing to predict",
+                opts.control,
+                opts.condition_key,
+                shown.join(", ")
+            ),
+        ));
+    }
     let position: HashMap<&Condition, u32> = conditions.iter().enumerate().map(|(i, c)| (c, i as u32)).collect();
     let mut cond_labels: Vec<Vec<String>> = vec![Vec::new(); conditions.len()];
     for (&label, c) in &by_label {
@@ -285,6 +307,9 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
 }
 
 fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()> {
+    if genes.is_empty() {
+        return Err(Error::bad_input(path, format!("has no genes ({source} is empty)")));
+    }
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(genes.len());
     let mut dups = Vec::new();
     for (i, g) in genes.iter().enumerate() {
@@ -412,6 +437,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         "n_top_genes": opts.n_top_genes,
         "hvg_cutoffs": opts.hvg_cutoffs,
         "min_counts": opts.min_counts,
+        "missing_as_zero": opts.missing_as_zero,
     });
     write_outputs(
         opts,
@@ -437,7 +463,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
 }
 
 fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
-    let table = csv_input::read_pseudobulk(&opts.input, &opts.condition_key)?;
+    let table = csv_input::read_pseudobulk(&opts.input, &opts.condition_key, opts.missing_as_zero)?;
     check_unique_genes(&opts.input, &table.genes, "CSV header")?;
     let labels: Vec<Option<String>> = table.labels.iter().cloned().map(Some).collect();
     let index = index_conditions(opts, &labels)?;
@@ -462,6 +488,7 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
         "condition_key": opts.condition_key,
         "control": opts.control,
         "condition_syntax": format!("{:?}", opts.syntax),
+        "missing_as_zero": opts.missing_as_zero,
     });
     let mut warnings = vec!["pseudobulk table: values taken as mean log-normalised expression; variances and HVGs need cells and are NaN/false".to_string()];
     if table.n_cells.is_none() {

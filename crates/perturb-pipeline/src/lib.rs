@@ -155,13 +155,47 @@ fn tasks_for(ingest: &Path) -> Result<Vec<&'static str>, String> {
     Ok(tasks)
 }
 
+/// The evaluation's files that a study also puts at the top of its results folder.
+const REPORT_COPIES: [&str; 4] = ["report.md", "report.html", "metrics.parquet", "summary.parquet"];
+/// The record (in `.state/keys`) that those copies are the study's.
+const REPORT_COPIES_KEY: &str = "report_copies";
+
+/// Refuses a study whose own inputs (`--input`, an `edges:` file of `--grn`) lie where one
+/// of `jobs` writes: the stage would delete them.
+fn refuse_inputs_inside(o: &Options, jobs: &[Job]) -> Result<(), String> {
+    let edge_files = o.grn.split('+').filter_map(|part| part.strip_prefix("edges:")).map(PathBuf::from);
+    for (option, input) in o.input.iter().map(|i| ("--input", i.clone())).chain(edge_files.map(|e| ("--grn edges:", e))) {
+        let input = if input.is_absolute() { input } else { o.workdir.join(input) };
+        if let Some(job) = jobs.iter().find(|j| perturb_core::guard::is_within(&input, &j.output)) {
+            return Err(format!(
+                "{}: {option} lies inside {}, which the study's stage '{}' writes; move it out of --out or choose another --out",
+                input.display(),
+                job.output.display(),
+                job.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     for v in &o.variants {
         variants::flags(v)?;
     }
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    perturb_core::guard::refuse_duplicates("--variants", &o.variants).map_err(|e| e.to_string())?;
+    if let Some(seeds) = &o.seeds {
+        perturb_core::guard::refuse_duplicates("--seeds", seeds).map_err(|e| e.to_string())?;
+    }
+    if o.out.exists() && !o.out.is_dir() {
+        return Err(format!("{}: --out is a file, not a folder; the study needs a folder of its own", o.out.display()));
+    }
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: cannot create the results folder ({e})", o.out.display()))?;
     let out = o.out.canonicalize().map_err(|e| format!("{}: {e}", o.out.display()))?;
-    let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state: out.join(".state"), parallel: o.parallel, force: o.force };
+    let state = out.join(".state");
+    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+    // One study at a time per results folder: a second would remove the first's files.
+    let _lock = perturb_core::guard::OutputLock::at(&state.join("lock"), &out).map_err(|e| e.to_string())?;
+    let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state, parallel: o.parallel, force: o.force };
     let seeds = o.seeds.clone().unwrap_or_else(|| o.scale.default_seeds());
     let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
 
@@ -188,7 +222,9 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     let mut job = Job::new("ingest", a, &ingest, (0..data_jobs.len()).collect());
     job.salt = salt;
     data_jobs.push(job);
+    refuse_inputs_inside(o, &data_jobs)?;
     let summary = runner.run(&data_jobs)?;
+    let state = runner.state.clone();
     let ingest_key = runner.keys(&data_jobs)?.pop().expect("ingest job");
     let tasks = tasks_for(&ingest)?;
     let task_list = tasks.join(",");
@@ -299,9 +335,17 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         }
     }
     push(Job::new("evaluate and report", a, &eval, eval_deps));
+    refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;
 
-    for f in ["report.md", "report.html", "metrics.parquet", "summary.parquet"] {
+    // The headline files, copied to the top of the results folder: a file of that name
+    // that the study did not put there (no key of the report job yet) is the user's.
+    let copies = REPORT_COPIES.map(|f| out.join(f));
+    if let Some(foreign) = copies.iter().find(|c| c.exists() && !state.join("keys").join(REPORT_COPIES_KEY).exists()) {
+        return Err(format!("{}: exists but this study did not write it; move it away or choose another --out — nothing was replaced", foreign.display()));
+    }
+    perturb_core::table::write_bytes_atomically(&state.join("keys").join(REPORT_COPIES_KEY), b"copied").map_err(|e| e.to_string())?;
+    for f in REPORT_COPIES {
         let from = eval.join(f);
         let bytes = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
         perturb_core::table::write_bytes_atomically(&out.join(f), &bytes).map_err(|e| e.to_string())?;

@@ -99,7 +99,11 @@ fn log_file(state: &Path, id: &str) -> PathBuf {
     key_file(state, id).to_string_lossy().replace("/keys/", "/logs/").into()
 }
 
-/// Removes a stale output, and what a killed stage may have left beside it.
+/// What a key file holds while its job runs: the job's output is this study's from the
+/// moment it is started, so a stage killed after it wrote its output is still known.
+const PENDING: &str = "pending";
+
+/// Removes a stale output of this study, and what a killed stage may have left beside it.
 fn clear(output: &Path) -> Result<(), String> {
     let removed = if output.is_dir() {
         std::fs::remove_dir_all(output)
@@ -109,16 +113,7 @@ fn clear(output: &Path) -> Result<(), String> {
         Ok(())
     };
     removed.map_err(|e| format!("{}: cannot remove the stale output ({e})", output.display()))?;
-    if let (Some(dir), Some(name)) = (output.parent(), output.file_name().and_then(|n| n.to_str())) {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if n.starts_with(&format!(".{name}.staging-")) || (n.starts_with(&format!(".{name}.")) && n.ends_with(".tmp")) {
-                    let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
-                }
-            }
-        }
-    }
+    perturb_core::guard::clear_leftovers(output);
     Ok(())
 }
 
@@ -128,9 +123,27 @@ impl Runner {
         !self.force && job.output.exists() && std::fs::read_to_string(key_file(&self.state, &job.id)).is_ok_and(|k| k.trim() == key)
     }
 
+    /// Whether this study wrote `job`'s output (or started to): its key file exists.
+    fn owns(&self, job: &Job) -> bool {
+        key_file(&self.state, &job.id).is_file()
+    }
+
+    /// An output in the way that this study did not write: it is the user's, and stays.
+    fn refuse_foreign(&self, job: &Job) -> Result<(), String> {
+        if job.output.exists() && !self.owns(job) {
+            return Err(format!(
+                "{}: exists but this study did not write it (no record in {}); move it away or choose another --out — nothing was removed",
+                job.output.display(),
+                self.state.display()
+            ));
+        }
+        Ok(())
+    }
+
     fn execute(&self, job: &Job, key: &str) -> Result<f64, String> {
+        self.refuse_foreign(job)?;
         clear(&job.output)?;
-        let _ = std::fs::remove_file(key_file(&self.state, &job.id));
+        perturb_core::table::write_bytes_atomically(&key_file(&self.state, &job.id), PENDING.as_bytes()).map_err(|e| e.to_string())?;
         let log = log_file(&self.state, &job.id);
         let started = Instant::now();
         // The stage writes straight into its log, so a long stage can be followed with
@@ -176,6 +189,10 @@ impl Runner {
                 status[i] = Status::Done;
                 summary.up_to_date += 1;
             }
+        }
+        // Nothing runs if any stage would have to replace a file the user made.
+        for (job, _) in jobs.iter().zip(&status).filter(|(_, s)| **s == Status::Pending) {
+            self.refuse_foreign(job)?;
         }
         let to_run = status.iter().filter(|s| **s == Status::Pending).count();
         if to_run == 0 {
@@ -347,15 +364,24 @@ mod tests {
     }
 
     #[test]
-    fn stale_outputs_and_staging_leftovers_are_cleared() {
+    fn only_outputs_this_study_wrote_are_ever_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("model");
-        std::fs::create_dir_all(out.join("sub")).unwrap();
-        std::fs::create_dir_all(dir.path().join(".model.staging-abc")).unwrap();
-        std::fs::write(dir.path().join(".model.x1.tmp"), b"x").unwrap();
-        std::fs::write(dir.path().join("keep"), b"x").unwrap();
-        clear(&out).unwrap();
-        let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert_eq!(left, ["keep"]);
+        let state = dir.path().join(".state");
+        std::fs::create_dir_all(state.join("keys")).unwrap();
+        std::fs::create_dir_all(state.join("logs")).unwrap();
+        let runner = Runner { perturb: PathBuf::from("/bin/true"), workdir: dir.path().to_path_buf(), state: state.clone(), parallel: 1, force: false };
+        let mine = dir.path().join("ingest");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join("screen.h5ad"), b"precious").unwrap();
+        let jobs = vec![Job::new("ingest", vec![], &mine, vec![])];
+        let e = runner.run(&jobs).unwrap_err();
+        assert!(e.contains("this study did not write it"), "{e}");
+        assert_eq!(std::fs::read(mine.join("screen.h5ad")).unwrap(), b"precious");
+        // Once the study has a record of the output, a stale one is its own to replace.
+        std::fs::write(key_file(&state, "ingest"), PENDING).unwrap();
+        std::fs::create_dir_all(dir.path().join(".ingest.staging-abc")).unwrap();
+        runner.run(&jobs).unwrap();
+        assert!(!mine.exists() && !dir.path().join(".ingest.staging-abc").exists());
+        assert_ne!(std::fs::read_to_string(key_file(&state, "ingest")).unwrap(), PENDING);
     }
 }

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use perturb_core::metrics::top_expressed_genes;
+use perturb_core::staging::StagedFiles;
 use perturb_core::{Column, Error, Result, Table};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -123,6 +124,7 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         replace_targets(&mut design, targets, &known, &opts.network, &mut rng)?;
     }
 
+    refuse_beyond_memory(&design)?;
     let genes = choose_genes(&design, &network, opts, &mut rng)?;
     let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
     let n_genes = genes.len();
@@ -217,10 +219,26 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         .with("source", Column::Str(used_edges.iter().map(|e| e.0.clone()).collect()))
         .with("target", Column::Str(used_edges.iter().map(|e| e.1.clone()).collect()))
         .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()));
-    // The screen first: if it cannot be written, no network file is left behind either.
-    h5ad_write::write_h5ad(&opts.out, &screen)?;
-    truth.write_parquet(&network_file)?;
+    // The screen and its network appear together (the screen last) or not at all.
+    let staged = StagedFiles::new(&[opts.out.clone(), network_file.clone()])?;
+    h5ad_write::write_h5ad(&staged.path(&opts.out), &screen)?;
+    truth.write_parquet(&staged.path(&network_file))?;
+    staged.commit()?;
     Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions: design.conditions.len(), n_nonzero, network_file, report })
+}
+
+/// Bytes a screen of this design holds at once: every cell's counts (index and value, a
+/// share of the genes non-zero, once sampled and once encoded) plus per-cell labels.
+fn estimated_bytes(design: &design::Design) -> f64 {
+    const NONZERO_SHARE: f64 = 0.5;
+    const BYTES_PER_NONZERO: f64 = 8.0 * 2.0;
+    const BYTES_PER_CELL: f64 = 64.0;
+    design.n_cells() as f64 * (design.n_genes as f64 * NONZERO_SHARE * BYTES_PER_NONZERO + BYTES_PER_CELL)
+}
+
+fn refuse_beyond_memory(design: &design::Design) -> Result<()> {
+    let what = format!("a screen of {} cells x {} genes", design.n_cells(), design.n_genes);
+    perturb_core::guard::refuse_beyond_memory("--n-cells", &what, estimated_bytes(design))
 }
 
 /// Replaces the preset's perturbations by singles of `targets` (and, for norman-like,

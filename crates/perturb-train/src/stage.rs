@@ -17,7 +17,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::metrics::top_expressed_genes;
 use perturb_core::schema;
-use perturb_core::staging::StagedDir;
+use perturb_core::staging::{StagedDir, StagedFiles};
 use perturb_core::timing::{self, peak_rss_bytes, ModelTiming};
 use perturb_core::{Column, Condition, Error, Result, Table};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,8 @@ const WEIGHTS: &str = "model.bpk";
 const INDEX: &str = "index.json";
 const EDGES: &str = "edges.parquet";
 const SINGLES: &str = "singles.parquet";
+/// The manifest's summary field holding the sha256 of the weights, checked at load.
+const WEIGHTS_SHA256: &str = "weights_sha256";
 /// The program of every gene (`modules`).
 pub const PROGRAMS: &str = "programs.parquet";
 /// The learned network by gene name (`grn_vae`).
@@ -310,10 +312,10 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let scored = top_expressed_genes(&targets.control_mean, 1000.min(targets.genes.len()));
 
     let staged = StagedDir::new(&s.out)?;
-    let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device);
+    let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device)?;
     let n_params = model.num_params();
     save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
-    let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES];
+    let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES, timing::FILE];
     if let Some((programs, _)) = &index.programs {
         write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
         outputs.push(PROGRAMS);
@@ -343,6 +345,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "final_train_loss": report.history.last().map(|h| h.1), "best_validation_l2": report.best_validation_l2(),
         "device": selected.description, "model": config.name(),
         "programs": index.programs.as_ref().map(|p| p.1), "edges_supported_by_singles": inputs.edge_support.len(),
+        WEIGHTS_SHA256: perturb_core::manifest::sha256_file(&staged.path(WEIGHTS))?.0,
     });
     manifest.outputs = outputs.iter().map(|f| f.to_string()).collect();
     manifest.write(&staged.path(schema::MANIFEST))?;
@@ -393,11 +396,45 @@ fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], learned: &[f32], tra
         .write_parquet(path)
 }
 
+/// Numbers a module's parameters 0, 1, 2, … in the order burn walks them. burn gives each
+/// parameter a random id, which the burnpack file stores: renumbered, the same seed
+/// writes the same `model.bpk` bytes, so its sha256 in the manifest is reproducible too.
+/// Loading matches tensors by name, so the ids play no part in predictions.
+struct SequentialParamIds(u64);
+
+impl SequentialParamIds {
+    fn next(&mut self) -> burn::module::ParamId {
+        self.0 += 1;
+        burn::module::ParamId::from(self.0)
+    }
+}
+
+impl burn::module::ModuleMapper for SequentialParamIds {
+    fn map_float<const D: usize>(&mut self, mut param: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+        param.id = self.next();
+        param
+    }
+
+    fn map_int<const D: usize>(&mut self, mut param: burn::module::Param<Tensor<D, Int>>) -> burn::module::Param<Tensor<D, Int>> {
+        param.id = self.next();
+        param
+    }
+
+    fn map_bool<const D: usize>(&mut self, mut param: burn::module::Param<Tensor<D, Bool>>) -> burn::module::Param<Tensor<D, Bool>> {
+        param.id = self.next();
+        param
+    }
+}
+
 fn save_model(staged: &StagedDir, config: &ModelConfig, model: &Model, index: &GeneIndex, edges: &[Edge], singles: &HashMap<String, Vec<f32>>) -> Result<()> {
     let json = serde_json::to_vec_pretty(config).expect("config serialises");
     perturb_core::table::write_bytes_atomically(&staged.path(CONFIG), &json)?;
     let mut store = BurnpackStore::from_file(staged.path(WEIGHTS));
-    model.save_into(&mut store).map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.path(WEIGHTS).display())))?;
+    model
+        .clone()
+        .map(&mut SequentialParamIds(0))
+        .save_into(&mut store)
+        .map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.path(WEIGHTS).display())))?;
     let json = serde_json::to_vec(index).expect("index serialises");
     perturb_core::table::write_bytes_atomically(&staged.path(INDEX), &json)?;
     Table::new()
@@ -454,6 +491,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
             return Err(Error::bad_input(dir.join(f), "missing: --model must be a folder written by `perturb train`"));
         }
     }
+    verify_weights(dir)?;
     let config = read_config(&dir.join(CONFIG))?;
     let bytes = std::fs::read(dir.join(INDEX)).map_err(|e| Error::io(dir.join(INDEX), e))?;
     let index: GeneIndex = serde_json::from_slice(&bytes).map_err(|e| Error::bad_input(dir.join(INDEX), format!("not a gene index ({e})")))?;
@@ -494,19 +532,44 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     }
     let mut model = config.init(&vec![0.0; edges.len()], device);
     let mut store = BurnpackStore::from_file(dir.join(WEIGHTS));
-    model.load_from(&mut store).map_err(|e| Error::bad_input(dir.join(WEIGHTS), format!("cannot load the weights ({e:?})")))?;
+    // burn's error lists every tensor; the user needs to know only that the files disagree.
+    model.load_from(&mut store).map_err(|e| {
+        tracing::debug!("burnpack load error: {e:?}");
+        Error::bad_input(dir.join(WEIGHTS), format!("its tensors do not match {} (from another model?; -vv shows burn's message)", dir.join(CONFIG).display()))
+    })?;
     let inputs = model_inputs(&index, edges, &singles);
     Ok(LoadedModel { model, index, inputs, singles })
 }
 
+/// Checks `model.bpk` against the sha256 its manifest recorded: a damaged or replaced
+/// weights file would otherwise load and predict different numbers without a word.
+/// Model folders from before the hash was recorded load unchecked.
+fn verify_weights(dir: &Path) -> Result<()> {
+    let manifest_path = dir.join(schema::MANIFEST);
+    if !manifest_path.is_file() {
+        return Err(Error::bad_input(&manifest_path, "missing: --model must be a folder written by `perturb train`"));
+    }
+    let manifest = Manifest::read(&manifest_path)?;
+    let Some(expected) = manifest.summary.get(WEIGHTS_SHA256).and_then(|v| v.as_str()) else { return Ok(()) };
+    let weights = dir.join(WEIGHTS);
+    let (found, _) = perturb_core::manifest::sha256_file(&weights)?;
+    if found != expected {
+        return Err(Error::bad_input(
+            &weights,
+            format!("sha256 {found} differs from {expected} recorded in manifest.json: the weights were changed or damaged; retrain"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `"A+B,C"` into node-index lists, with close names for unknown genes.
-pub fn parse_perturbations(text: &str, index: &GeneIndex) -> Result<Vec<(String, Vec<usize>)>> {
+pub fn parse_perturbations(text: &str, index: &GeneIndex, option: &str) -> Result<Vec<(String, Vec<usize>)>> {
     let ni: HashMap<&str, usize> = index.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut out = Vec::new();
     for label in text.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-        let c = Condition::parse_canonical(label).map_err(|m| Error::bad_option("--perturbations", m))?;
+        let c = Condition::parse_canonical(label).map_err(|m| Error::bad_option(option, m))?;
         if c.is_control() {
-            return Err(Error::bad_option("--perturbations", "the control is not a perturbation"));
+            return Err(Error::bad_option(option, "the control is not a perturbation"));
         }
         let genes = c
             .genes()
@@ -514,14 +577,14 @@ pub fn parse_perturbations(text: &str, index: &GeneIndex) -> Result<Vec<(String,
             .map(|g| {
                 ni.get(g.as_str()).copied().ok_or_else(|| {
                     let close = perturb_core::names::close_names(g, &index.nodes, 5);
-                    Error::bad_option("--perturbations", format!("gene '{g}' is not in the model's graph (closest: {})", close.join(", ")))
+                    Error::bad_option(option, format!("gene '{g}' is not in the model's graph (closest: {})", close.join(", ")))
                 })
             })
             .collect::<Result<Vec<usize>>>()?;
         out.push((c.canonical(), genes));
     }
     if out.is_empty() {
-        return Err(Error::bad_option("--perturbations", "no perturbation given"));
+        return Err(Error::bad_option(option, "no perturbation given"));
     }
     Ok(out)
 }
@@ -544,27 +607,36 @@ pub fn predict_parsed(loaded: &LoadedModel, parsed: &[(String, Vec<usize>)], dev
 
 /// Writes the long-form prediction table (perturbation, gene, lfc) and, if asked, the
 /// attention table (perturbation, gene, attention) beside it as `<out>.attention.parquet`.
-pub fn run_predict(model_dir: &Path, perturbations: &str, out: &Path, attention: bool, device: &Device) -> Result<usize> {
+/// The two appear together or not at all; without `attention`, an attention table left
+/// there by an earlier run is removed, so the pair on disk always comes from one run.
+/// `option` names where the perturbations came from, for error messages.
+pub fn run_predict(model_dir: &Path, perturbations: &str, option: &str, out: &Path, attention: bool, device: &Device) -> Result<usize> {
     let loaded = load(model_dir, device)?;
     if attention && !loaded.model.has_attention() {
         return Err(Error::bad_option("--attention", format!("{} has no attention (it does not pool over genes)", model_dir.display())));
     }
-    let parsed = parse_perturbations(perturbations, &loaded.index)?;
+    let parsed = parse_perturbations(perturbations, &loaded.index, option)?;
     let (lfc, weights) = predict_parsed(&loaded, &parsed, device);
     let n = loaded.index.outputs.len();
     let table = Table::new()
         .with("perturbation", Column::Str(parsed.iter().flat_map(|p| std::iter::repeat_n(p.0.clone(), n)).collect()))
         .with("gene", Column::Str(parsed.iter().flat_map(|_| loaded.index.outputs.iter().cloned()).collect()))
         .with("lfc", Column::F64(lfc.iter().flat_map(|r| r.iter().map(|&v| f64::from(v))).collect()));
+    let side = attention_path(out);
+    let finals: Vec<PathBuf> = if attention { vec![out.to_path_buf(), side.clone()] } else { vec![out.to_path_buf()] };
+    let staged = StagedFiles::new(&finals)?;
+    table.write_parquet(&staged.path(out))?;
     if attention {
         let m = loaded.index.nodes.len();
         Table::new()
             .with("perturbation", Column::Str(parsed.iter().flat_map(|p| std::iter::repeat_n(p.0.clone(), m)).collect()))
             .with("gene", Column::Str(parsed.iter().flat_map(|_| loaded.index.nodes.iter().cloned()).collect()))
             .with("attention", Column::F64(weights.iter().flat_map(|r| r.iter().map(|&v| f64::from(v))).collect()))
-            .write_parquet(&attention_path(out))?;
+            .write_parquet(&staged.path(&side))?;
+    } else if side.is_file() {
+        std::fs::remove_file(&side).map_err(|e| Error::io(&side, e))?;
     }
-    table.write_parquet(out)?;
+    staged.commit()?;
     Ok(parsed.len())
 }
 

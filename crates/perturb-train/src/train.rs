@@ -185,7 +185,9 @@ fn tensor_2d(rows: impl Iterator<Item = f32>, b: usize, g: usize, device: &Devic
 
 /// Trains a model of `config`. Early stopping watches the mean L2 over `scored` output
 /// genes of `validation` (or, when that is empty, of a seeded share of `examples`).
-/// Returns the model of the best validation epoch, in validation mode, and the history.
+/// Returns the model of the best validation epoch, in validation mode, and the history;
+/// a loss that stops being finite (a learning rate too large for the data) is an error,
+/// never a model.
 pub fn train(
     config: &ModelConfig,
     inputs: &ModelInputs,
@@ -194,7 +196,7 @@ pub fn train(
     scored: &[usize],
     opts: &TrainOptions,
     device: &Device,
-) -> (Model, TrainReport) {
+) -> Result<(Model, TrainReport), perturb_core::Error> {
     let started = std::time::Instant::now();
     let autodiff = device.clone().autodiff();
     let graph = inputs.graph(&autodiff);
@@ -267,6 +269,18 @@ pub fn train(
         let val_l2 = if val.is_empty() { train_loss.sqrt() } else { validation_l2(&model.valid(), inputs, &plain_graph, &val, scored, device) };
         history.push((epoch, train_loss, val_l2));
         tracing::debug!(epoch, train_loss, val_l2, "epoch");
+        if !train_loss.is_finite() || !val_l2.is_finite() {
+            if let Some(bar) = &progress {
+                bar.finish_and_clear();
+            }
+            return Err(perturb_core::Error::bad_option(
+                "--learning-rate",
+                format!(
+                    "training diverged at epoch {epoch} (loss {train_loss}, validation L2 {val_l2}) with a learning rate of {}; lower it",
+                    opts.learning_rate
+                ),
+            ));
+        }
         let status =
             format!("loss {train_loss:.4}  validation L2 {val_l2:.3}  (best {:.3} at {})", best.0.min(val_l2), if val_l2 < best.0 { epoch } else { best.1 });
         match &progress {
@@ -288,7 +302,7 @@ pub fn train(
         bar.finish_and_clear();
     }
     let report = TrainReport { history, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), n_train: train_set.len(), n_validation: val.len() };
-    (best.2.valid(), report)
+    Ok((best.2.valid(), report))
 }
 
 fn progress_bar(opts: &TrainOptions) -> Option<indicatif::ProgressBar> {
@@ -390,14 +404,24 @@ mod tests {
         let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 400, patience: 400, batch_size: 4, learning_rate: 1e-2, ..TrainOptions::default() };
         let scored: Vec<usize> = (0..6).collect();
-        let (model, report) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device);
+        let (model, report) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device).unwrap();
         let first = report.history[0].1;
         let last = report.history.last().unwrap().1;
         assert!(last < 0.2 * first, "loss {first} -> {last}");
         let p = predict(&model, &inputs, &[vec![2]], &device);
         assert!(p[0][2] > 0.5 && p[0][3] > 0.2 && p[0][0].abs() < 0.3, "{:?}", p[0]);
-        let (model2, _) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device);
+        let (model2, _) = train(&config(&spec, 16), &inputs, &examples, &[], &scored, &opts, &device).unwrap();
         assert_eq!(p, predict(&model2, &inputs, &[vec![2]], &device), "same seed, same model");
+    }
+
+    #[test]
+    fn a_diverging_loss_is_an_error_not_a_model() {
+        let device = Device::flex();
+        let spec = FeatureSpec::default();
+        let (inputs, examples) = problem(&spec);
+        let opts = TrainOptions { max_epochs: 50, patience: 50, batch_size: 4, learning_rate: 1e30, ..TrainOptions::default() };
+        let e = train(&config(&spec, 16), &inputs, &examples, &[], &[0, 1, 2], &opts, &device).err().expect("diverges");
+        assert!(e.to_string().contains("--learning-rate") && e.to_string().contains("diverged"), "{e}");
     }
 
     #[test]
@@ -409,7 +433,7 @@ mod tests {
         let (inputs, examples) = problem(&spec);
         let train_set: Vec<Example> = examples.into_iter().filter(|e| e.genes != [3] && !e.genes.contains(&3)).collect();
         let opts = TrainOptions { max_epochs: 300, patience: 300, batch_size: 4, learning_rate: 1e-2, ..TrainOptions::default() };
-        let (model, _) = train(&config(&spec, 8), &inputs, &train_set, &[], &[0, 1, 2, 3, 4, 5], &opts, &device);
+        let (model, _) = train(&config(&spec, 8), &inputs, &train_set, &[], &[0, 1, 2, 3, 4, 5], &opts, &device).unwrap();
         let p = &predict(&model, &inputs, &[vec![3]], &device)[0];
         assert!(p[3] > 0.7 && p[4] > 0.3 && p[1].abs() < 0.2, "{p:?}");
     }
@@ -421,7 +445,7 @@ mod tests {
         let spec = FeatureSpec { propagation_hops: 2, ..Default::default() };
         let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 20, patience: 20, batch_size: 4, ..TrainOptions::default() };
-        let (model, _) = train(&config(&spec, 8), &inputs, &examples, &[], &[0, 1], &opts, &device);
+        let (model, _) = train(&config(&spec, 8), &inputs, &examples, &[], &[0, 1], &opts, &device).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.bpk");
         model.save_into(&mut BurnpackStore::from_file(&path)).unwrap();
@@ -458,7 +482,7 @@ mod tests {
         assert!(spec.has_head());
         let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 400, patience: 400, batch_size: 4, learning_rate: 1e-2, genes_per_step: 3, ..TrainOptions::default() };
-        let (model, report) = train(&config(&spec, 16), &inputs, &examples, &[], &[0, 1, 2, 3, 4, 5], &opts, &device);
+        let (model, report) = train(&config(&spec, 16), &inputs, &examples, &[], &[0, 1, 2, 3, 4, 5], &opts, &device).unwrap();
         let (first, last) = (report.history[0].1, report.history.last().unwrap().1);
         assert!(last < 0.2 * first, "loss {first} -> {last}");
         let p = predict(&model, &inputs, &[vec![2]], &device);
