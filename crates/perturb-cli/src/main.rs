@@ -85,6 +85,9 @@ struct ReproduceArgs {
     /// Skip the network-quality study.
     #[arg(long)]
     no_network_study: bool,
+    /// Skip the real example screens (data/examples) that run beside the simulated one.
+    #[arg(long)]
+    no_examples: bool,
     /// Stages run at once [default: the number of cores].
     #[arg(long, value_parser = ranges::count(1, 256))]
     jobs: Option<usize>,
@@ -543,9 +546,23 @@ struct SimulateArgs {
     /// Override the number of cells.
     #[arg(long, value_parser = ranges::size)]
     n_cells: Option<usize>,
-    /// Measure the screen with the benchmark's definitions beside the real Norman figures.
+    /// Measure the screen with the benchmark's definitions beside the real Norman and
+    /// Replogle figures.
     #[arg(long)]
     report: bool,
+    /// Share of the prior's regulon edges that are true in the simulated cell type
+    /// [default: the calibrated realistic world, see `perturb_simulate::PriorNoise`].
+    #[arg(long, value_parser = ranges::fraction)]
+    prior_precision: Option<f64>,
+    /// Share of the true edges the prior holds (the rest are hidden edges) [default: as precision].
+    #[arg(long, value_parser = ranges::fraction)]
+    prior_recall: Option<f64>,
+    /// Share of kept prior edges whose true sign is flipped [default: 0].
+    #[arg(long, value_parser = ranges::fraction)]
+    prior_sign_error: Option<f64>,
+    /// The truth is the prior itself (the simulator's world before realistic priors).
+    #[arg(long, conflicts_with_all = ["prior_precision", "prior_recall", "prior_sign_error"])]
+    exact_prior: bool,
 }
 
 #[derive(Args)]
@@ -566,12 +583,22 @@ struct IngestArgs {
     /// var column holding gene symbols [default: gene_name if present, else the var index]
     #[arg(long, value_name = "COLUMN")]
     gene_key: Option<String>,
-    /// obs column holding condition labels.
-    #[arg(long, default_value = "condition", value_name = "COLUMN")]
-    condition_key: String,
-    /// Label (or label token) of unperturbed cells, e.g. ctrl (GEARS) or control (scPerturb).
-    #[arg(long, default_value = "ctrl")]
-    control: String,
+    /// obs column holding condition labels [default: condition if present, else the first
+    /// present of target, target_gene, gene, guide_target, perturbation]
+    #[arg(long, value_name = "COLUMN")]
+    condition_key: Option<String>,
+    /// Label (or label token) of unperturbed cells, e.g. ctrl (GEARS) or control (scPerturb)
+    /// [default: the one label that is a known control label: ctrl, control, non-targeting,
+    /// NT, NTC, safe-targeting, negative_control, unperturbed, … ignoring case]
+    #[arg(long, value_name = "LABEL")]
+    control: Option<String>,
+    /// Keep only the cells whose obs column KEY equals VALUE (a context: a cell line, a
+    /// stimulation); repeat to AND several.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = |s: &str| match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("'{s}': expected KEY=VALUE, e.g. perturbation_2=stimulated")),
+    })]
+    subset: Vec<(String, String)>,
     /// gears (A+B, A+ctrl) | scperturb (A_B) | auto (gears if any label has '+')
     #[arg(long, default_value = "auto", value_parser = parse::<ConditionSyntax>)]
     condition_syntax: ConditionSyntax,
@@ -682,6 +709,7 @@ fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
         o.variants = v;
     }
     o.network_study = !a.no_network_study;
+    o.examples = !a.no_examples;
     if let Some(j) = a.jobs {
         o.parallel = j;
     }
@@ -801,6 +829,12 @@ fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
     opts.targets = a.targets;
     opts.sizes = Sizes { n_genes: a.n_genes, n_cells: a.n_cells };
     opts.report = a.report;
+    let base = if a.exact_prior { perturb_simulate::PriorNoise::EXACT } else { perturb_simulate::PriorNoise::REALISTIC };
+    opts.prior_noise = perturb_simulate::PriorNoise {
+        precision: a.prior_precision.unwrap_or(base.precision),
+        recall: a.prior_recall.or(a.prior_precision).unwrap_or(base.recall),
+        sign_error: a.prior_sign_error.unwrap_or(base.sign_error),
+    };
     let s = perturb_simulate::simulate(&opts)?;
     println!(
         "simulated {} ({} preset, seed {}): {} cells x {} genes, {} conditions, {} non-zeros -> {} (+ {}) in {:.1}s",
@@ -834,6 +868,7 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         gene_key: a.gene_key,
         condition_key: a.condition_key,
         control: a.control,
+        subset: a.subset,
         syntax: a.condition_syntax,
         assume: a.assume,
         target_sum: a.target_sum,

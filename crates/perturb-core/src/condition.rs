@@ -230,6 +230,127 @@ impl FromStr for Condition {
     }
 }
 
+/// Labels screens give their control cells, matched case-insensitively against a
+/// screen's labels when no `--control` is named (see [`is_control_label`]).
+pub const CONTROL_LABELS: [&str; 13] = [
+    CONTROL,
+    "control",
+    "non-targeting",
+    "non_targeting",
+    "nontargeting",
+    "NT",
+    "NTC",
+    "safe-targeting",
+    "safe_targeting",
+    "negative_control",
+    "negative-control",
+    "unperturbed",
+    "scrambled",
+];
+
+/// Whether a whole label is one of [`CONTROL_LABELS`], ignoring case — except `CTRL`
+/// spelled in capitals, which is an HGNC symbol (chymotrypsin-like elastase), not a control.
+pub fn is_control_label(label: &str) -> bool {
+    let label = label.trim();
+    label != "CTRL" && CONTROL_LABELS.iter().any(|c| c.eq_ignore_ascii_case(label))
+}
+
+/// Whether a label looks like it marks control cells, beyond the exact
+/// [`CONTROL_LABELS`]: guide-level control labels (`NTg1`, `NT_2`, `non-targeting_3`),
+/// `safe_targeting_guide`, `scramble`, `CTRL` and the like. Used only to order the labels an
+/// error message shows, never to decide what the control is.
+pub fn looks_like_control(label: &str) -> bool {
+    let lower = label.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return false;
+    }
+    if is_control_label(label) || lower == "ctrl" || lower.contains("targeting") || lower.contains("targetting") {
+        return true;
+    }
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let is_word = |w: &str| {
+        matches!(
+            w,
+            "nt" | "ntc"
+                | "ctrl"
+                | "ctl"
+                | "control"
+                | "neg"
+                | "negative"
+                | "nontarget"
+                | "nontargeting"
+                | "safe"
+                | "scr"
+                | "intergenic"
+                | "unperturbed"
+                | "empty"
+                | "mock"
+                | "lacz"
+                | "gfp"
+                | "egfp"
+                | "luciferase"
+                | "luc"
+        ) || w.starts_with("control")
+            || w.starts_with("ctrl")
+            || w.starts_with("scram")
+    };
+    // A word, optionally followed by a guide number (`NT1`, `NTg1`, `ctrl_2` splits apart).
+    let control_word = |w: &str| {
+        let stem = w.trim_end_matches(|c: char| c.is_ascii_digit());
+        is_word(stem) || (stem.len() < w.len() && stem.strip_suffix('g').is_some_and(is_word))
+    };
+    words.iter().any(|w| control_word(w))
+}
+
+/// The first gene token of `label` that is a guide id, not a gene: why a screen's
+/// labels name guides (`ZAP70_1`, `ATF2g1`, `NTg1`) rather than their target genes.
+///
+/// The signals, chosen so that no HGNC symbol trips them (a test checks every symbol of
+/// `data/priors`): a token made only of digits (scPerturb's `ZAP70_1` splits into
+/// `ZAP70` and `1`); a token `g<digits>` or `sg<digits>` (`ATF2_g1`); and a token that
+/// ends in a lowercase `g` and digits after a stem holding no lowercase letter
+/// (`ATF2g1`, `NTg1`) — HGNC symbols are upper case apart from `orf`, so a real symbol
+/// such as `NEUROG2` or `LIG1` never ends that way, and mouse-style symbols (`Neurog2`,
+/// `Lig1`) have a lowercase stem. `NKX2-1`, `HLA-A`, `C1orf112`, `H2AC6` are genes. In
+/// GEARS syntax a token is the whole `+`-separated part, so `C4B_2` stays a gene there.
+/// `control_label` and, in GEARS syntax, `ctrl` tokens are skipped.
+pub fn guide_token(label: &str, syntax: ConditionSyntax, control_label: &str) -> Option<String> {
+    let label = label.trim();
+    if label == control_label {
+        return None;
+    }
+    let syntax = match syntax {
+        ConditionSyntax::Auto => ConditionSyntax::detect([label]),
+        s => s,
+    };
+    let separator = match syntax {
+        ConditionSyntax::Gears => SEPARATOR,
+        _ => SCPERTURB_SEPARATOR,
+    };
+    label
+        .split(separator)
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && *t != control_label && !(syntax == ConditionSyntax::Gears && *t == CONTROL))
+        .find(|t| is_guide_id(t))
+        .map(str::to_string)
+}
+
+/// `1`, `g1`, `sg12`, `ATF2g1`, `NTg1` (see [`guide_token`]).
+fn is_guide_id(token: &str) -> bool {
+    let digits = token.len() - token.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return false;
+    }
+    let stem = &token[..token.len() - digits];
+    if stem.is_empty() || stem == "g" || stem == "sg" {
+        return true;
+    }
+    match stem.strip_suffix('g') {
+        Some(gene) => !gene.is_empty() && !gene.chars().any(|c| c.is_ascii_lowercase()) && gene.chars().any(|c| c.is_ascii_uppercase()),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +433,54 @@ mod tests {
     fn syntax_detection_looks_for_plus() {
         assert_eq!(ConditionSyntax::detect(["ctrl", "A+ctrl"]), ConditionSyntax::Gears);
         assert_eq!(ConditionSyntax::detect(["control", "A_B"]), ConditionSyntax::ScPerturb);
+    }
+    #[test]
+    fn control_labels_match_ignoring_case_but_ctrl_in_capitals_is_a_gene() {
+        for l in
+            ["ctrl", "control", "Control", "non-targeting", "Non-Targeting", "non_targeting", "NT", "ntc", "safe-targeting", "negative_control", "unperturbed"]
+        {
+            assert!(is_control_label(l), "{l}");
+        }
+        for l in ["CTRL", "NTg1", "ATF2", "NTS", "controls_1", "non-targeting_2"] {
+            assert!(!is_control_label(l), "{l}");
+        }
+    }
+
+    #[test]
+    fn control_look_alikes_are_recognised_for_ordering_only() {
+        for l in ["NTg1", "NT_2", "non-targeting_3", "safe_targeting_guide", "scramble", "CTRL", "neg1", "ctrl2", "Intergenic-4", "LacZ"] {
+            assert!(looks_like_control(l), "{l}");
+        }
+        for l in ["ATF2", "NTRK1", "CNTN1", "NEGR1", "SAFB", "STAT1", "ATF2g1", "MT-ND1"] {
+            assert!(!looks_like_control(l), "{l}");
+        }
+    }
+
+    #[test]
+    fn guide_ids_are_told_apart_from_gene_symbols() {
+        let sc = |l: &str| guide_token(l, ConditionSyntax::ScPerturb, "control");
+        let ge = |l: &str| guide_token(l, ConditionSyntax::Gears, "ctrl");
+        assert_eq!(sc("ZAP70_1").as_deref(), Some("1"));
+        assert_eq!(sc("ATF2g1").as_deref(), Some("ATF2g1"));
+        assert_eq!(sc("NTg1").as_deref(), Some("NTg1"));
+        assert_eq!(sc("ATF2_g2").as_deref(), Some("g2"));
+        assert_eq!(sc("ATF2_sg2").as_deref(), Some("sg2"));
+        assert_eq!(sc("7157").as_deref(), Some("7157"));
+        assert_eq!(ge("ATF2g1+ctrl").as_deref(), Some("ATF2g1"));
+        assert_eq!(ge("12+ctrl").as_deref(), Some("12"));
+        for gene in ["C1orf112", "H2AC6", "NKX2-1", "HLA-A", "MT-ND1", "LINC02812", "NEXN-AS1", "NEUROG2", "LIG1", "ENSG00000141510", "MARCH8", "STAT1"] {
+            assert_eq!(sc(gene), None, "{gene}");
+            assert_eq!(ge(&format!("{gene}+ctrl")), None, "{gene}");
+        }
+        // Mouse-style symbols end in g<digits> after a lowercase stem: genes.
+        for gene in ["Neurog2", "Lig1", "Cog3", "Adgrg6"] {
+            assert_eq!(sc(gene), None, "{gene}");
+        }
+        // In GEARS syntax '_' belongs to the gene (C4B_2 is an HGNC symbol).
+        assert_eq!(ge("C4B_2+ctrl"), None);
+        assert_eq!(sc("control"), None);
+        assert_eq!(sc("AHR_control"), None);
+        assert_eq!(ge("ctrl"), None);
+        assert_eq!(sc("CBL_CNN1"), None);
     }
 }

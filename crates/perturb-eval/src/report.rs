@@ -451,7 +451,7 @@ pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTabl
             .collect();
         tables.push(TextTable {
             title: "Learned network vs the simulator's truth".into(),
-            caption: "AUPRC of ranking the prior graph's edges (the learned matrix's support) by weight against the network the screen was simulated with; the prior's own weights and no ranking at all are the references. 'Out of perturbed genes' keeps the edges whose source was perturbed alone in training: only their effects were observed directly. Sign agreement: share of true candidate edges whose sign is right. A prior built from the same regulons as the simulator contains every true edge.".into(),
+            caption: "AUPRC of ranking the prior graph's edges (the learned matrix's support) by weight against the network the screen was simulated with; the prior's own weights and no ranking at all are the references. 'Out of perturbed genes' keeps the edges whose source was perturbed alone in training: only their effects were observed directly. Sign agreement: share of true candidate edges whose sign is right. The simulator's truth is a noisy version of the regulon prior (by default it keeps 10% of the prior's edges and hides nine true edges for every one it keeps), so the prior's own weights rank it only a little above the base rate; with `perturb simulate --exact-prior` the prior holds every true edge.".into(),
             header: ["model", "edges", "ranking", "AUPRC", "sign agreement", "true candidates / true / candidates", "runs"].iter().map(|h| h.to_string()).collect(),
             rows,
         });

@@ -105,6 +105,13 @@ fn parse_value(path: &Path, line: u64, column: &str, text: &str, missing_as_zero
     Ok(v)
 }
 
+/// The column names of the header row.
+pub fn header(path: &Path) -> Result<Vec<String>> {
+    let mut reader = open(path)?;
+    let header = reader.headers().map_err(|e| Error::bad_input(path, format!("bad header ({e})")))?;
+    Ok(header.iter().map(|h| h.trim().to_string()).collect())
+}
+
 pub fn read_counts(path: &Path, condition_key: &str, missing_as_zero: bool) -> Result<CountsTable> {
     let mut reader = open(path)?;
     let header = reader.headers().map_err(|e| Error::bad_input(path, format!("bad header ({e})")))?.clone();

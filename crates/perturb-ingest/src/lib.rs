@@ -4,6 +4,14 @@
 //! [`Condition`], streams the matrix once (see [`accumulate`]) and writes, atomically,
 //! `genes.parquet`, `conditions.parquet`, `pseudobulk.parquet` and `manifest.json`
 //! (schemas in `docs/artifacts.md`). Nothing is written when the input is bad.
+//!
+//! A screen is read as it comes: without `--condition-key` the labels come from obs
+//! `condition`, else the first present of [`CONDITION_COLUMNS`]; without `--control` the
+//! control is the one label that is a known control label
+//! ([`perturb_core::condition::CONTROL_LABELS`]). Guide-level labels (`ZAP70_1`, `ATF2g1`)
+//! are refused rather than read as fake doubles or genes. `--subset KEY=VALUE` keeps one
+//! context (a stimulation, a cell line); without it, a context column with several values
+//! ([`CONTEXT_COLUMNS`]) gets a note that its values are pooled.
 
 pub mod accumulate;
 mod csv_input;
@@ -19,7 +27,7 @@ use std::str::FromStr;
 use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::schema::{self, conditions as cs, genes as gs, pseudobulk as ps};
 use perturb_core::staging::StagedDir;
-use perturb_core::{Column, Condition, ConditionSyntax, Error, Result, Table};
+use perturb_core::{condition, Column, Condition, ConditionSyntax, Error, Result, Table};
 use serde_json::json;
 
 use accumulate::{GeneMoments, PassConfig, ValueScale, NO_CONDITION};
@@ -84,8 +92,14 @@ pub struct IngestOptions {
     pub layer: Option<String>,
     /// var column with gene symbols; default `gene_name` when present, else the index.
     pub gene_key: Option<String>,
-    pub condition_key: String,
-    pub control: String,
+    /// obs (or CSV) column of condition labels; `None`: `condition` if present, else the
+    /// first present of [`CONDITION_COLUMNS`].
+    pub condition_key: Option<String>,
+    /// Label of the control cells; `None`: the one label that is a known control label
+    /// ([`perturb_core::condition::CONTROL_LABELS`], case-insensitively).
+    pub control: Option<String>,
+    /// Keep only cells whose obs column KEY equals VALUE, for every pair (h5ad only).
+    pub subset: Vec<(String, String)>,
     pub syntax: ConditionSyntax,
     pub assume: AssumeScale,
     pub target_sum: f64,
@@ -107,8 +121,9 @@ impl IngestOptions {
             format: InputFormat::Auto,
             layer: None,
             gene_key: None,
-            condition_key: "condition".to_string(),
-            control: "ctrl".to_string(),
+            condition_key: None,
+            control: None,
+            subset: Vec::new(),
             syntax: ConditionSyntax::Auto,
             assume: AssumeScale::Auto,
             target_sum: 1e4,
@@ -132,6 +147,20 @@ impl IngestOptions {
         }
         if self.hvg_cutoffs && self.hvg_flavor == HvgFlavor::SeuratV3 {
             return Err(Error::bad_option("--hvg-cutoffs", "seurat_v3 selects by rank only; use --n-top-genes"));
+        }
+        for (i, (key, value)) in self.subset.iter().enumerate() {
+            if key.is_empty() || value.is_empty() {
+                return Err(Error::bad_option("--subset", format!("'{key}={value}': expected KEY=VALUE with both parts non-empty")));
+            }
+            if let Some((_, other)) = self.subset[..i].iter().find(|(k, _)| k == key) {
+                return Err(Error::bad_option(
+                    "--subset",
+                    format!("column '{key}' given twice ({key}={other} and {key}={value}); no cell can hold both values — ingest each context separately"),
+                ));
+            }
+        }
+        if !self.subset.is_empty() && self.resolved_format() != InputFormat::H5ad {
+            return Err(Error::bad_option("--subset", "filters cells by obs columns of an .h5ad input; for a CSV, keep the rows you want in the file"));
         }
         Ok(())
     }
@@ -162,11 +191,39 @@ pub struct IngestSummary {
     pub value_scale: String,
     pub matrix: String,
     pub gene_names_from: String,
+    /// The column the condition labels were read from (given or detected).
+    pub condition_key: String,
+    /// The label of the control cells (given or detected).
+    pub control: String,
     pub n_highly_variable: usize,
     pub cells_without_condition: u64,
+    /// Cells left out by `--subset`.
+    pub cells_outside_subset: u64,
     pub cells_below_min_counts: u64,
     pub targets_not_measured: Vec<String>,
     pub warnings: Vec<String>,
+}
+
+/// obs (or CSV) columns tried in order for the condition labels when no
+/// `--condition-key` is given: GEARS' `condition`, then the names screens give a
+/// gene-level target column, then scPerturb's `perturbation` (last: some screens keep
+/// guide labels there, e.g. `ZAP70_1`).
+pub const CONDITION_COLUMNS: [&str; 6] = ["condition", "target", "target_gene", "gene", "guide_target", "perturbation"];
+
+/// obs columns that usually hold a context (cell line, stimulation, treatment): when one
+/// has several values among the cells ingested, they are pooled into every pseudobulk and
+/// a note suggests `--subset`. Names are compared in lower case with ` `, `.`, `-` as `_`;
+/// any name starting with `stim` counts too.
+pub const CONTEXT_COLUMNS: [&str; 9] =
+    ["cell_type", "celltype", "cell_line", "cellline", "perturbation_2", "treatment", "timepoint", "time_point", "culture_condition"];
+
+/// A context column with more values than this is not taken for a context (a sample
+/// or barcode-like column).
+const MAX_CONTEXT_VALUES: usize = 16;
+
+fn is_context_column(name: &str) -> bool {
+    let n: String = name.trim().to_ascii_lowercase().chars().map(|c| if matches!(c, ' ' | '.' | '-') { '_' } else { c }).collect();
+    CONTEXT_COLUMNS.contains(&n.as_str()) || n.starts_with("stim")
 }
 
 /// Per-cell labels and gene names, whatever the input format.
@@ -175,6 +232,69 @@ struct CellMeta {
     genes: Vec<String>,
     gene_ids: Vec<String>,
     gene_source: String,
+    key: ConditionKey,
+    /// Cells left out by `--subset` (their labels are `None`).
+    outside_subset: u64,
+    notes: Vec<String>,
+}
+
+/// Where the condition labels come from.
+#[derive(Debug, Clone)]
+struct ConditionKey {
+    name: String,
+    /// `obs/target` or `column 'target'`, for messages.
+    shown: String,
+    detected: bool,
+    /// Other columns of [`CONDITION_COLUMNS`] the input has, for suggestions.
+    alternatives: Vec<String>,
+}
+
+impl ConditionKey {
+    fn new(name: &str, detected: bool, columns: &[String], frame: Option<&str>) -> ConditionKey {
+        let alternatives = CONDITION_COLUMNS.iter().filter(|c| **c != name && columns.iter().any(|k| k == *c)).map(|c| c.to_string()).collect();
+        let shown = match frame {
+            Some(f) => format!("{f}/{name}"),
+            None => format!("column '{name}'"),
+        };
+        ConditionKey { name: name.to_string(), shown, detected, alternatives }
+    }
+
+    /// The note saying which column was picked, when it was not given nor `condition`.
+    fn note(&self) -> Option<String> {
+        (self.detected && self.name != CONDITION_COLUMNS[0]).then(|| {
+            format!(
+                "condition labels read from {} (no --condition-key; the first present of {}); pass --condition-key to use another column",
+                self.shown,
+                CONDITION_COLUMNS.join(", ")
+            )
+        })
+    }
+}
+
+/// The condition column of a table with these columns: the one given, else the first
+/// present of [`CONDITION_COLUMNS`] for which `usable` holds.
+fn pick_condition_key(path: &Path, opts: &IngestOptions, columns: &[String], frame: Option<&str>, usable: impl Fn(&str) -> bool) -> Result<ConditionKey> {
+    if let Some(k) = &opts.condition_key {
+        return Ok(ConditionKey::new(k, false, columns, frame));
+    }
+    match CONDITION_COLUMNS.iter().find(|c| columns.iter().any(|k| k == *c) && usable(c)) {
+        Some(c) => Ok(ConditionKey::new(c, true, columns, frame)),
+        None => {
+            let mut shown: Vec<&str> = columns.iter().map(String::as_str).take(12).collect();
+            if columns.len() > 12 {
+                shown.push("…");
+            }
+            let place = frame.map_or_else(|| "the table".to_string(), str::to_string);
+            Err(Error::bad_input(
+                path,
+                format!(
+                    "{place} has no condition column: none of {} (columns: {}); name the column of perturbed genes with --condition-key",
+                    CONDITION_COLUMNS.join(", "),
+                    shown.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// Runs the ingestion stage.
@@ -188,13 +308,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             let file = h5ad::H5ad::open(&opts.input)?;
             let slot = h5ad::MatrixSlot::parse(opts.layer.as_deref().unwrap_or("X"));
             let names = file.gene_names(&slot, opts.gene_key.as_deref())?;
-            let labels = match file.frame_column("obs", &opts.condition_key)? {
+            let columns = file.frame_keys("obs")?;
+            let numeric = |k: &str| matches!(file.frame_column("obs", k), Ok(h5ad::FrameColumn::Numeric(_)));
+            let key = pick_condition_key(&opts.input, opts, &columns, Some("obs"), |k| !numeric(k))?;
+            let mut labels = match file.frame_column("obs", &key.name)? {
                 h5ad::FrameColumn::Labels(l) => l,
                 h5ad::FrameColumn::Numeric(_) => {
-                    return Err(Error::bad_input(
-                        &opts.input,
-                        format!("obs/{} is numeric; --condition-key must name a column of condition labels", opts.condition_key),
-                    ))
+                    return Err(Error::bad_input(&opts.input, format!("obs/{} is numeric; --condition-key must name a column of condition labels", key.name)))
                 }
             };
             let matrix = file.matrix(&slot)?;
@@ -211,16 +331,34 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                     ),
                 ));
             }
-            let meta = CellMeta { labels, genes: names.symbols, gene_ids: names.ids, gene_source: names.source };
+            let mut notes: Vec<String> = key.note().into_iter().collect();
+            let mut outside_subset = 0;
+            if let Some(mask) = subset_mask(&file, opts, &columns, labels.len())? {
+                for (label, keep) in labels.iter_mut().zip(&mask) {
+                    if !keep {
+                        *label = None;
+                        outside_subset += 1;
+                    }
+                }
+                let shown: Vec<String> = opts.subset.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                notes.push(format!("--subset {} keeps {} of {} cells", shown.join(" "), labels.len() as u64 - outside_subset, labels.len()));
+            }
+            notes.extend(context_notes(&file, &columns, &key.name, &labels));
+            let meta = CellMeta { labels, genes: names.symbols, gene_ids: names.ids, gene_source: names.source, key, outside_subset, notes };
             run_cells(opts, &staged, meta, &matrix, &matrix.describe())?
         }
         InputFormat::CsvCounts => {
-            let table = csv_input::read_counts(&opts.input, &opts.condition_key, opts.missing_as_zero)?;
+            let columns = csv_input::header(&opts.input)?;
+            let key = pick_condition_key(&opts.input, opts, &columns, None, |_| true)?;
+            let table = csv_input::read_counts(&opts.input, &key.name, opts.missing_as_zero)?;
             let meta = CellMeta {
                 labels: table.labels.into_iter().map(Some).collect(),
                 gene_ids: table.genes.clone(),
                 genes: table.genes,
                 gene_source: "CSV header".to_string(),
+                notes: key.note().into_iter().collect(),
+                key,
+                outside_subset: 0,
             };
             let describe = format!("CSV count table ({} x {})", table.matrix.n_obs, table.matrix.n_vars);
             run_cells(opts, &staged, meta, &table.matrix, &describe)?
@@ -231,42 +369,185 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     Ok(summary)
 }
 
+/// Distinct values of a label column with their cell counts, most cells first, then by name.
+fn value_counts<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, u64)> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, u64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+}
+
+/// `a, b, c, … (N values)`: at most `max` names.
+fn list_some(names: &[String], max: usize) -> String {
+    if names.len() <= max {
+        names.join(", ")
+    } else {
+        format!("{}, … ({} values)", names[..max].join(", "), names.len())
+    }
+}
+
+/// Which cells `--subset` keeps (`None` without it); every KEY must be an obs column and
+/// every VALUE one of its values.
+fn subset_mask(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], n_obs: usize) -> Result<Option<Vec<bool>>> {
+    if opts.subset.is_empty() {
+        return Ok(None);
+    }
+    let mut mask = vec![true; n_obs];
+    for (key, value) in &opts.subset {
+        let fail = |m: String| Error::bad_input(&opts.input, format!("--subset {key}={value}: {m}"));
+        if !columns.iter().any(|c| c == key) {
+            return Err(fail(format!("obs has no column '{key}' (columns: {})", list_some(columns, 24))));
+        }
+        let (matches, values): (Vec<bool>, Vec<String>) = match file.frame_column("obs", key)? {
+            h5ad::FrameColumn::Labels(l) => {
+                let values = value_counts(l.iter().flatten().map(String::as_str)).into_iter().map(|(v, n)| format!("{v} ({n} cells)")).collect();
+                (l.iter().map(|v| v.as_deref() == Some(value.as_str())).collect(), values)
+            }
+            h5ad::FrameColumn::Numeric(x) => {
+                // Booleans are stored as numbers: True/False match 1/0.
+                let want = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => Some(1.0),
+                    "false" => Some(0.0),
+                    v => v.parse::<f64>().ok(),
+                };
+                let shown: Vec<String> = x.iter().filter(|v| !v.is_nan()).map(|v| format!("{v}")).collect();
+                let values = value_counts(shown.iter().map(String::as_str)).into_iter().map(|(v, n)| format!("{v} ({n} cells)")).collect();
+                (x.iter().map(|v| Some(*v) == want).collect(), values)
+            }
+        };
+        if matches.len() != n_obs {
+            return Err(fail(format!("obs/{key} has {} rows but the matrix {n_obs} cells", matches.len())));
+        }
+        if !matches.iter().any(|&m| m) {
+            return Err(fail(format!("no cell has the value '{value}' in obs/{key} (values: {})", list_some(&values, 12))));
+        }
+        for (keep, m) in mask.iter_mut().zip(matches) {
+            *keep &= m;
+        }
+    }
+    if !mask.iter().any(|&k| k) {
+        let shown: Vec<String> = opts.subset.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return Err(Error::bad_input(&opts.input, format!("--subset {}: no cell matches all of them", shown.join(" "))));
+    }
+    Ok(Some(mask))
+}
+
+/// Notes on context columns ([`CONTEXT_COLUMNS`]) whose several values, among the cells
+/// ingested, are pooled into every pseudobulk.
+fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, labels: &[Option<String>]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for key in columns.iter().filter(|k| *k != condition_key && is_context_column(k)) {
+        // A column that cannot be read is not worth failing the run over: this is a note.
+        let Ok(h5ad::FrameColumn::Labels(values)) = file.frame_column("obs", key) else { continue };
+        if values.len() != labels.len() {
+            continue;
+        }
+        let counts = value_counts(values.iter().zip(labels).filter(|(_, l)| l.is_some()).filter_map(|(v, _)| v.as_deref()));
+        if counts.len() < 2 || counts.len() > MAX_CONTEXT_VALUES {
+            continue;
+        }
+        let shown: Vec<String> = counts.iter().map(|(v, n)| format!("{v}: {n} cells")).collect();
+        notes.push(format!(
+            "obs/{key} has {} values ({}) that are pooled into every pseudobulk; to keep one context pass --subset {key}={} (and ingest each one separately)",
+            counts.len(),
+            list_some(&shown, 6),
+            counts[0].0
+        ));
+    }
+    notes
+}
+
 /// Canonical conditions of a screen, and each cell's condition index.
 struct ConditionIndex {
     conditions: Vec<Condition>,
     labels: Vec<Vec<String>>,
     cell_condition: Vec<u32>,
     cells_without_condition: u64,
+    /// The control label used, and whether it was detected rather than given.
+    control: String,
+    control_detected: bool,
+    /// Other labels that are known control labels, read as perturbations (with `--control`).
+    other_controls: Vec<String>,
 }
 
-fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<ConditionIndex> {
+/// Labels for a message: the ones that look like controls first, then the rest, by name.
+fn labels_controls_first(distinct: &BTreeMap<&str, ()>) -> String {
+    let (mut first, rest): (Vec<&str>, Vec<&str>) = distinct.keys().copied().partition(|l| condition::looks_like_control(l));
+    first.extend(rest);
+    let shown: Vec<String> = first.iter().map(|l| l.to_string()).collect();
+    if shown.len() <= 10 {
+        shown.join(", ")
+    } else {
+        format!("{}, … ({} labels)", shown[..10].join(", "), shown.len())
+    }
+}
+
+fn index_conditions(opts: &IngestOptions, key: &ConditionKey, labels: &[Option<String>]) -> Result<ConditionIndex> {
+    let col = &key.shown;
     if labels.is_empty() {
         return Err(Error::bad_input(&opts.input, "has no cells (obs is empty)"));
     }
     let distinct: BTreeMap<&str, ()> = labels.iter().flatten().map(|l| (l.as_str(), ())).collect();
     if distinct.is_empty() {
-        return Err(Error::bad_input(&opts.input, format!("has no condition labels: obs/{} is missing for all {} cells", opts.condition_key, labels.len())));
+        return Err(Error::bad_input(&opts.input, format!("has no condition labels: {col} is missing for all {} cells", labels.len())));
     }
     let syntax = match opts.syntax {
         ConditionSyntax::Auto => ConditionSyntax::detect(distinct.keys().copied()),
         s => s,
     };
-    let mut by_label: HashMap<&str, Condition> = HashMap::new();
-    for &label in distinct.keys() {
-        let c = Condition::parse(label, syntax, &opts.control).map_err(|m| Error::bad_input(&opts.input, format!("obs/{}: {m}", opts.condition_key)))?;
-        by_label.insert(label, c);
-    }
-    // The control is the label the user named (default `ctrl`), exactly: a GEARS file
-    // read with `--control NT` must not silently fall back to its `ctrl` cells.
-    if !distinct.contains_key(opts.control.as_str()) {
-        let mut shown: Vec<&str> = distinct.keys().copied().take(8).collect();
-        if distinct.len() > 8 {
-            shown.push("…");
+    // The control: the label the user named, exactly (a GEARS file read with
+    // `--control NT` must not silently fall back to its `ctrl` cells); else the one label
+    // that is a known control label.
+    let detected: Vec<&str> = distinct.keys().copied().filter(|l| condition::is_control_label(l)).collect();
+    let (control, control_detected) = match &opts.control {
+        Some(c) => (c.clone(), false),
+        None if detected.len() > 1 => {
+            let shown: Vec<String> = detected.iter().map(|l| format!("'{l}'")).collect();
+            return Err(Error::bad_input(
+                &opts.input,
+                format!("several labels of {col} are control labels ({}); set --control to the one that marks the control cells", shown.join(", ")),
+            ));
         }
+        None => (detected.first().map_or(perturb_core::condition::CONTROL, |l| l).to_string(), true),
+    };
+    // Guide-level labels would become fake doubles (`ZAP70_1` → ZAP70 + "1") or genes
+    // named after guides (`ATF2g1`): refuse them before anything else.
+    let guides: Vec<(&str, String)> = distinct.keys().filter_map(|l| condition::guide_token(l, syntax, &control).map(|t| (*l, t))).collect();
+    if let Some((label, token)) = guides.first() {
+        let examples: Vec<String> = guides.iter().take(3).map(|(l, _)| format!("'{l}'")).collect();
+        let hint = match key.alternatives.first() {
+            Some(alt) => format!("use --condition-key {alt}"),
+            None => "put each cell's target gene in a column and pass it with --condition-key".to_string(),
+        };
+        let what = if token == label { format!("'{token}' is no gene symbol") } else { format!("'{token}' in '{label}' is no gene symbol") };
         return Err(Error::bad_input(
             &opts.input,
-            format!("no control cells: no label of obs/{} is '{}' (labels: {}); set --control", opts.condition_key, opts.control, shown.join(", ")),
+            format!(
+                "{col} holds guide labels, not target genes ({} of {} labels, e.g. {}{}; {what}); {hint}",
+                guides.len(),
+                distinct.len(),
+                examples.join(", "),
+                if guides.len() > 3 { ", …" } else { "" }
+            ),
         ));
+    }
+    if !distinct.contains_key(control.as_str()) {
+        let asked = match &opts.control {
+            Some(c) => format!("no label of {col} is '{c}'"),
+            None => format!("no label of {col} is a known control label ({}, … ignoring case)", condition::CONTROL_LABELS[..6].join(", ")),
+        };
+        return Err(Error::bad_input(
+            &opts.input,
+            format!("no control cells: {asked} (labels: {}); set --control to the label of the control cells", labels_controls_first(&distinct)),
+        ));
+    }
+    let mut by_label: HashMap<&str, Condition> = HashMap::new();
+    for &label in distinct.keys() {
+        let c = Condition::parse(label, syntax, &control).map_err(|m| Error::bad_input(&opts.input, format!("{col}: {m}")))?;
+        by_label.insert(label, c);
     }
     // Order: control, singles, doubles, multi; by name within a kind.
     let mut conditions: Vec<Condition> = by_label.values().cloned().collect();
@@ -276,12 +557,7 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
         let shown: Vec<&str> = distinct.keys().copied().take(8).collect();
         return Err(Error::bad_input(
             &opts.input,
-            format!(
-                "has no perturbed conditions besides the control '{}' (labels of obs/{}: {}); nothing to predict",
-                opts.control,
-                opts.condition_key,
-                shown.join(", ")
-            ),
+            format!("has no perturbed conditions besides the control '{control}' (labels of {col}: {}); nothing to predict", shown.join(", ")),
         ));
     }
     let position: HashMap<&Condition, u32> = conditions.iter().enumerate().map(|(i, c)| (c, i as u32)).collect();
@@ -303,7 +579,30 @@ fn index_conditions(opts: &IngestOptions, labels: &[Option<String>]) -> Result<C
             }
         })
         .collect();
-    Ok(ConditionIndex { conditions, labels: cond_labels, cell_condition, cells_without_condition })
+    let other_controls = detected.iter().filter(|l| **l != control).map(|l| l.to_string()).collect();
+    Ok(ConditionIndex { conditions, labels: cond_labels, cell_condition, cells_without_condition, control, control_detected, other_controls })
+}
+
+impl ConditionIndex {
+    /// Notes on the control: which label was detected (none for GEARS' own `ctrl`), and
+    /// other control labels that are read as perturbations.
+    fn control_notes(&self, key: &ConditionKey) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.control_detected && self.control != perturb_core::condition::CONTROL {
+            notes.push(format!(
+                "control cells: the label '{}' of {} (no --control; detected among known control labels); pass --control to name another",
+                self.control, key.shown
+            ));
+        }
+        if !self.other_controls.is_empty() {
+            notes.push(format!(
+                "{} also holds the control label(s) {}, read here as perturbation(s) of their own, not as control cells",
+                key.shown,
+                self.other_controls.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        notes
+    }
 }
 
 fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()> {
@@ -328,7 +627,8 @@ fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()>
 
 fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn BlockSource, matrix: &str) -> Result<IngestSummary> {
     check_unique_genes(&opts.input, &meta.genes, &meta.gene_source)?;
-    let index = index_conditions(opts, &meta.labels)?;
+    let mut index = index_conditions(opts, &meta.key, &meta.labels)?;
+    index.cells_without_condition -= meta.outside_subset;
     let scale = match opts.assume {
         AssumeScale::Auto => None,
         AssumeScale::Counts => Some(ValueScale::Counts),
@@ -404,7 +704,8 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     let control = 0; // conditions are sorted with control first
     let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.cond_sum[control * n_genes + g] / pass.cond_cells[control] as f64).collect();
 
-    let mut warnings = Vec::new();
+    let mut warnings = meta.notes.clone();
+    warnings.extend(index.control_notes(&meta.key));
     if pass.scale == ValueScale::LogNormalized {
         let median = hvg::median(&pass.cell_totals);
         warnings
@@ -428,8 +729,11 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         "matrix": matrix,
         "layer": opts.layer.as_deref().unwrap_or("X"),
         "gene_key": opts.gene_key,
-        "condition_key": opts.condition_key,
-        "control": opts.control,
+        "condition_key": meta.key.name,
+        "condition_key_detected": meta.key.detected,
+        "control": index.control,
+        "control_detected": index.control_detected,
+        "subset": subset_json(opts),
         "condition_syntax": format!("{:?}", opts.syntax),
         "assume": format!("{:?}", opts.assume),
         "target_sum": opts.target_sum,
@@ -456,17 +760,26 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             value_scale: pass.scale.as_str(),
             matrix,
             cells_below_min_counts,
+            cells_outside_subset: meta.outside_subset,
+            condition_key: &meta.key.name,
             warnings,
             parameters,
         },
     )
 }
 
+/// `--subset` as the manifest records it: `{"KEY": "VALUE", …}`.
+fn subset_json(opts: &IngestOptions) -> serde_json::Value {
+    serde_json::Value::Object(opts.subset.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
+}
+
 fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
-    let table = csv_input::read_pseudobulk(&opts.input, &opts.condition_key, opts.missing_as_zero)?;
+    let columns = csv_input::header(&opts.input)?;
+    let key = pick_condition_key(&opts.input, opts, &columns, None, |_| true)?;
+    let table = csv_input::read_pseudobulk(&opts.input, &key.name, opts.missing_as_zero)?;
     check_unique_genes(&opts.input, &table.genes, "CSV header")?;
     let labels: Vec<Option<String>> = table.labels.iter().cloned().map(Some).collect();
-    let index = index_conditions(opts, &labels)?;
+    let index = index_conditions(opts, &key, &labels)?;
     if index.conditions.len() != labels.len() {
         return Err(Error::bad_input(&opts.input, "a condition appears in more than one row of the pseudobulk table"));
     }
@@ -485,12 +798,16 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
     let control_mean = mean[..n_genes].to_vec();
     let parameters = json!({
         "format": "CsvPseudobulk",
-        "condition_key": opts.condition_key,
-        "control": opts.control,
+        "condition_key": key.name,
+        "condition_key_detected": key.detected,
+        "control": index.control,
+        "control_detected": index.control_detected,
+        "subset": subset_json(opts),
         "condition_syntax": format!("{:?}", opts.syntax),
         "missing_as_zero": opts.missing_as_zero,
     });
-    let mut warnings = vec!["pseudobulk table: values taken as mean log-normalised expression; variances and HVGs need cells and are NaN/false".to_string()];
+    let mut warnings: Vec<String> = key.note().into_iter().chain(index.control_notes(&key)).collect();
+    warnings.push("pseudobulk table: values taken as mean log-normalised expression; variances and HVGs need cells and are NaN/false".to_string());
     if table.n_cells.is_none() {
         warnings.push("pseudobulk table has no n_cells column: n_cells written as 0 (unknown)".to_string());
     }
@@ -511,6 +828,8 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
             value_scale: "lognorm",
             matrix: "CSV pseudobulk table",
             cells_below_min_counts: 0,
+            cells_outside_subset: 0,
+            condition_key: &key.name,
             warnings,
             parameters,
         },
@@ -531,6 +850,8 @@ struct Outputs<'a> {
     value_scale: &'a str,
     matrix: &'a str,
     cells_below_min_counts: u64,
+    cells_outside_subset: u64,
+    condition_key: &'a str,
     warnings: Vec<String>,
     parameters: serde_json::Value,
 }
@@ -637,8 +958,11 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         value_scale: o.value_scale.to_string(),
         matrix: o.matrix.to_string(),
         gene_names_from: o.gene_source.to_string(),
+        condition_key: o.condition_key.to_string(),
+        control: o.index.control.clone(),
         n_highly_variable: hvg.map_or(0, HvgTable::n_selected),
         cells_without_condition: o.index.cells_without_condition,
+        cells_outside_subset: o.cells_outside_subset,
         cells_below_min_counts: o.cells_below_min_counts,
         targets_not_measured: not_measured,
         warnings,

@@ -26,8 +26,8 @@ fn conditions(out: &Path) -> Vec<String> {
 #[test]
 fn scperturb_labels_with_their_own_control_word() {
     let mut opts = IngestOptions::new(fixture("scperturb_style.h5ad"), "unused");
-    opts.condition_key = "perturbation".into();
-    opts.control = "control".into();
+    opts.condition_key = Some("perturbation".into());
+    opts.control = Some("control".into());
     let (_d, out, s) = ingest_to(opts);
     assert_eq!(conditions(&out), ["ctrl", "AAA", "BBB", "AAA+BBB"]);
     assert_eq!((s.n_singles, s.n_doubles), (2, 1));

@@ -313,7 +313,7 @@ fn labels_in_the_other_syntax_are_refused_with_the_label_and_the_file() {
     let path = csv_with_labels(dir.path(), "gears_as_scperturb.csv", &["control", "AHR", "AHR+FEV"]);
     let mut opts = IngestOptions::new(&path, "unused");
     opts.syntax = ConditionSyntax::ScPerturb;
-    opts.control = "control".into();
+    opts.control = Some("control".into());
     let err = refused(opts);
     assert!(err.contains("'AHR+FEV'") && err.contains("--condition-syntax gears"), "{err}");
 

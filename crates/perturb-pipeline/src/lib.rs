@@ -91,6 +91,8 @@ pub struct Options {
     pub seeds: Option<Vec<u64>>,
     pub variants: Vec<String>,
     pub network_study: bool,
+    /// Run the real example screens (`data/examples`) beside the simulated one.
+    pub examples: bool,
     pub parallel: usize,
     pub force: bool,
 }
@@ -109,6 +111,7 @@ impl Options {
             seeds: None,
             variants: variants::DEFAULT_VARIANTS.iter().map(|v| v.to_string()).collect(),
             network_study: true,
+            examples: true,
             parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
             force: false,
         }
@@ -155,6 +158,68 @@ fn tasks_for(ingest: &Path) -> Result<Vec<&'static str>, String> {
     Ok(tasks)
 }
 
+/// A real screen shipped in `data/examples` (see its NOTICE.md) and how it is ingested.
+#[derive(Debug, Clone, Copy)]
+pub struct ExampleScreen {
+    pub name: &'static str,
+    /// Relative to the repository root.
+    pub file: &'static str,
+    pub ingest_args: &'static [&'static str],
+}
+
+/// The real screens every study without `--input` also runs (unseen singles): THP-1
+/// knockouts, and Jurkat knockouts in each stimulation state on its own (the two states
+/// are never pooled into one pseudobulk).
+pub const EXAMPLES: &[ExampleScreen] = &[
+    ExampleScreen {
+        name: "papalexi2021_thp1",
+        file: "data/examples/papalexi2021_lowmoi_299genes_20729cells.h5ad",
+        ingest_args: &["--condition-key", "target", "--control", "non-targeting"],
+    },
+    ExampleScreen {
+        name: "datlinger2021_jurkat_stimulated",
+        file: "data/examples/datlinger2021_subset_7500cells_2000genes.h5ad",
+        ingest_args: &["--condition-key", "target", "--control", "control", "--subset", "perturbation_2=stimulated"],
+    },
+    ExampleScreen {
+        name: "datlinger2021_jurkat_unstimulated",
+        file: "data/examples/datlinger2021_subset_7500cells_2000genes.h5ad",
+        ingest_args: &["--condition-key", "target", "--control", "control", "--subset", "perturbation_2=unstimulated"],
+    },
+];
+
+/// The headline `report.md` / `report.html` with a section per example screen appended
+/// (each screen's own evaluation report, its headings one level down); other files as
+/// they are.
+fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(&str, PathBuf)]) -> Result<Vec<u8>, String> {
+    let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{}: {e}", dir.join(file).display()));
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|e| format!("{file}: {e}"));
+    match file {
+        "report.md" => {
+            let mut text = text(main)?;
+            for (name, eval) in screens {
+                let section: String = read(eval)?.lines().map(|l| if l.starts_with('#') { format!("#{l}\n") } else { format!("{l}\n") }).collect();
+                text.push_str(&format!("\n# Real screen: {name}\n\n{section}"));
+            }
+            Ok(text.into_bytes())
+        }
+        "report.html" => {
+            let mut text = text(main)?;
+            let at = text.rfind("</main>").ok_or_else(|| format!("{file}: no </main> in the main report"))?;
+            let mut sections = String::new();
+            for (name, eval) in screens {
+                let page = read(eval)?;
+                let body = page.split_once("<main>").and_then(|(_, rest)| rest.rsplit_once("</main>")).map(|(b, _)| b).unwrap_or("");
+                let body = body.replace("<h2>", "<h3>").replace("</h2>", "</h3>").replace("<h1>", "<h2>").replace("</h1>", "</h2>");
+                sections.push_str(&format!("<section>\n<h1>Real screen: {name}</h1>\n{body}</section>\n"));
+            }
+            text.insert_str(at, &sections);
+            Ok(text.into_bytes())
+        }
+        _ => Ok(main),
+    }
+}
+
 /// The evaluation's files that a study also puts at the top of its results folder.
 const REPORT_COPIES: [&str; 4] = ["report.md", "report.html", "metrics.parquet", "summary.parquet"];
 /// The record (in `.state/keys`) that those copies are the study's.
@@ -178,64 +243,36 @@ fn refuse_inputs_inside(o: &Options, jobs: &[Job]) -> Result<(), String> {
     Ok(())
 }
 
-pub fn reproduce(o: &Options) -> Result<Outcome, String> {
-    for v in &o.variants {
-        variants::flags(v)?;
-    }
-    perturb_core::guard::refuse_duplicates("--variants", &o.variants).map_err(|e| e.to_string())?;
-    if let Some(seeds) = &o.seeds {
-        perturb_core::guard::refuse_duplicates("--seeds", seeds).map_err(|e| e.to_string())?;
-    }
-    if o.out.exists() && !o.out.is_dir() {
-        return Err(format!("{}: --out is a file, not a folder; the study needs a folder of its own", o.out.display()));
-    }
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: cannot create the results folder ({e})", o.out.display()))?;
-    let out = o.out.canonicalize().map_err(|e| format!("{}: {e}", o.out.display()))?;
-    let state = out.join(".state");
-    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-    // One study at a time per results folder: a second would remove the first's files.
-    let _lock = perturb_core::guard::OutputLock::at(&state.join("lock"), &out).map_err(|e| e.to_string())?;
-    let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state, parallel: o.parallel, force: o.force };
-    let seeds = o.seeds.clone().unwrap_or_else(|| o.scale.default_seeds());
-    let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+/// One screen's part of the study: where its stages write and what its evaluation reads.
+struct ScreenPlan {
+    /// The screen's folder: the results folder for the main screen, `screens/NAME` for an
+    /// example screen.
+    home: PathBuf,
+    ingest: PathBuf,
+    ingest_key: String,
+    tasks: Vec<&'static str>,
+    network_study: bool,
+    /// The network a simulated screen was generated with.
+    truth_network: Option<PathBuf>,
+    /// Job-id prefix: empty for the main screen, `NAME: ` for an example.
+    label: String,
+}
 
-    // Phase 1: the screen, ingested.
-    let mut data_jobs = Vec::new();
-    let (screen, salt) = match &o.input {
-        Some(input) => {
-            let (sha, _) = perturb_core::manifest::sha256_file(input).map_err(|e| e.to_string())?;
-            (input.clone(), sha)
-        }
-        None => {
-            let screen = out.join("data/screen.h5ad");
-            std::fs::create_dir_all(out.join("data")).map_err(|e| format!("{}: {e}", out.display()))?;
-            let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
-            a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
-            a.extend(["--out".into(), s(&screen)]);
-            data_jobs.push(Job::new(format!("simulate {} screen", o.scale.name()), a, &screen, vec![]));
-            (screen, String::new())
-        }
-    };
-    let ingest = out.join("ingest");
-    let mut a = args(&["ingest", "--input", &s(&screen), "--out", &s(&ingest)]);
-    a.extend(o.ingest_args.iter().cloned());
-    let mut job = Job::new("ingest", a, &ingest, (0..data_jobs.len()).collect());
-    job.salt = salt;
-    data_jobs.push(job);
-    refuse_inputs_inside(o, &data_jobs)?;
-    let summary = runner.run(&data_jobs)?;
-    let state = runner.state.clone();
-    let ingest_key = runner.keys(&data_jobs)?.pop().expect("ingest job");
-    let tasks = tasks_for(&ingest)?;
-    let task_list = tasks.join(",");
-
-    // Phase 2: graphs, splits and baselines, models, evaluation.
-    let mut jobs: Vec<Job> = Vec::new();
+/// Appends the jobs of one screen — graphs, splits and baselines, every model variant per
+/// task and seed (and the network-quality study), the evaluation — to `jobs`; returns
+/// the evaluation folder. Dependencies are indices within this screen's jobs.
+fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job>) -> Result<PathBuf, String> {
+    let base = jobs.len();
     let mut push = |mut job: Job| {
-        job.salt = format!("{}{}", ingest_key, job.salt);
+        job.salt = format!("{}{}", plan.ingest_key, job.salt);
+        job.id = format!("{}{}", plan.label, job.id);
+        job.deps.iter_mut().for_each(|d| *d += base);
         jobs.push(job);
-        jobs.len() - 1
+        jobs.len() - 1 - base
     };
+    let (out, ingest, tasks) = (&plan.home, &plan.ingest, &plan.tasks);
+    let task_list = tasks.join(",");
+    let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let genes = s(&ingest.join("genes.parquet"));
     let graph = out.join("graph");
     let graph_job = push(Job::new(format!("graph {}", o.grn), args(&["graph", "--genes", &genes, "--source", &o.grn, "--out", &s(&graph)]), &graph, vec![]));
@@ -253,7 +290,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         .iter()
         .map(|v| (v.clone(), variants::flags(v).expect("checked").iter().map(|f| f.to_string()).collect(), graph.clone(), graph_job, tasks.clone()))
         .collect();
-    if o.network_study {
+    if plan.network_study {
         let (drops, adds) = o.scale.network_study();
         let study_flags: Vec<String> = variants::flags(variants::NETWORK_STUDY_VARIANT)?.iter().map(|f| f.to_string()).collect();
         // The network matters most where nothing of the perturbed gene was measured.
@@ -328,13 +365,111 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     }
     // A simulated screen comes with the network it was generated with: what the siblings
     // learned about the structure is scored against it.
-    if o.input.is_none() && !structure.is_empty() {
-        a.extend(["--truth-network".into(), s(&out.join("data/screen.network.parquet"))]);
+    if let (Some(truth), false) = (&plan.truth_network, structure.is_empty()) {
+        a.extend(["--truth-network".into(), s(truth)]);
         for (option, value) in &structure {
             a.extend([option.to_string(), value.clone()]);
         }
     }
     push(Job::new("evaluate and report", a, &eval, eval_deps));
+    Ok(eval)
+}
+
+pub fn reproduce(o: &Options) -> Result<Outcome, String> {
+    for v in &o.variants {
+        variants::flags(v)?;
+    }
+    perturb_core::guard::refuse_duplicates("--variants", &o.variants).map_err(|e| e.to_string())?;
+    if let Some(seeds) = &o.seeds {
+        perturb_core::guard::refuse_duplicates("--seeds", seeds).map_err(|e| e.to_string())?;
+    }
+    if o.out.exists() && !o.out.is_dir() {
+        return Err(format!("{}: --out is a file, not a folder; the study needs a folder of its own", o.out.display()));
+    }
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: cannot create the results folder ({e})", o.out.display()))?;
+    let out = o.out.canonicalize().map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let state = out.join(".state");
+    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+    // One study at a time per results folder: a second would remove the first's files.
+    let _lock = perturb_core::guard::OutputLock::at(&state.join("lock"), &out).map_err(|e| e.to_string())?;
+    let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state, parallel: o.parallel, force: o.force };
+    let seeds = o.seeds.clone().unwrap_or_else(|| o.scale.default_seeds());
+
+    // Phase 1: the screen, ingested.
+    let mut data_jobs = Vec::new();
+    let (screen, salt) = match &o.input {
+        Some(input) => {
+            let (sha, _) = perturb_core::manifest::sha256_file(input).map_err(|e| e.to_string())?;
+            (input.clone(), sha)
+        }
+        None => {
+            let screen = out.join("data/screen.h5ad");
+            std::fs::create_dir_all(out.join("data")).map_err(|e| format!("{}: {e}", out.display()))?;
+            let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
+            a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
+            a.extend(["--out".into(), s(&screen)]);
+            data_jobs.push(Job::new(format!("simulate {} screen", o.scale.name()), a, &screen, vec![]));
+            (screen, String::new())
+        }
+    };
+    let ingest = out.join("ingest");
+    let mut a = args(&["ingest", "--input", &s(&screen), "--out", &s(&ingest)]);
+    a.extend(o.ingest_args.iter().cloned());
+    let mut job = Job::new("ingest", a, &ingest, (0..data_jobs.len()).collect());
+    job.salt = salt;
+    data_jobs.push(job);
+    let main_ingest_job = data_jobs.len() - 1;
+    // The real example screens run beside the simulated one (not beside a screen of one's own).
+    let examples: &[ExampleScreen] = if o.input.is_none() && o.examples { EXAMPLES } else { &[] };
+    let mut example_ingests = Vec::new();
+    for example in examples {
+        let file = o.workdir.join(example.file);
+        let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
+        let dir = out.join("screens").join(example.name).join("ingest");
+        let mut a = args(&["ingest", "--input", &s(&file), "--out", &s(&dir)]);
+        a.extend(example.ingest_args.iter().map(|x| x.to_string()));
+        let mut job = Job::new(format!("{}: ingest", example.name), a, &dir, vec![]);
+        job.salt = sha;
+        data_jobs.push(job);
+        example_ingests.push((data_jobs.len() - 1, dir));
+    }
+    refuse_inputs_inside(o, &data_jobs)?;
+    let summary = runner.run(&data_jobs)?;
+    let state = runner.state.clone();
+    let keys = runner.keys(&data_jobs)?;
+    let tasks = tasks_for(&ingest)?;
+
+    // Phase 2: per screen, graphs, splits and baselines, models, evaluation.
+    let mut jobs: Vec<Job> = Vec::new();
+    let main = ScreenPlan {
+        home: out.clone(),
+        ingest: ingest.clone(),
+        ingest_key: keys[main_ingest_job].clone(),
+        tasks,
+        network_study: o.network_study,
+        truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
+        label: String::new(),
+    };
+    let eval = screen_jobs(o, &seeds, &main, &mut jobs)?;
+    let mut example_evals = Vec::new();
+    for (example, (job, dir)) in examples.iter().zip(&example_ingests) {
+        // Real screens have no doubles: they are scored on unseen singles.
+        let tasks: Vec<&'static str> = tasks_for(dir)?.into_iter().filter(|t| *t == "unseen_single").collect();
+        if tasks.is_empty() {
+            return Err(format!("{}: the example screen {} has too few singles for the unseen_single task", dir.display(), example.name));
+        }
+        let home = dir.parent().expect("screens/NAME/ingest").to_path_buf();
+        let plan = ScreenPlan {
+            home,
+            ingest: dir.clone(),
+            ingest_key: keys[*job].clone(),
+            tasks,
+            network_study: false,
+            truth_network: None,
+            label: format!("{}: ", example.name),
+        };
+        example_evals.push((example.name, screen_jobs(o, &seeds, &plan, &mut jobs)?));
+    }
     refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;
 
@@ -348,7 +483,29 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     for f in REPORT_COPIES {
         let from = eval.join(f);
         let bytes = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let bytes = if example_evals.is_empty() { bytes } else { with_screen_sections(f, bytes, &example_evals)? };
         perturb_core::table::write_bytes_atomically(&out.join(f), &bytes).map_err(|e| e.to_string())?;
     }
     Ok(Outcome { ran: summary.ran + summary2.ran, up_to_date: summary.up_to_date + summary2.up_to_date, report: out.join("report.html") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_example_screen_becomes_a_section_of_the_headline_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let eval = dir.path().join("eval");
+        std::fs::create_dir_all(&eval).unwrap();
+        std::fs::write(eval.join("report.md"), "# Evaluation\n\n## Task: unseen_single\ntext\n").unwrap();
+        std::fs::write(eval.join("report.html"), "<html><body><main>\n<h1>Evaluation</h1>\n<section><h2>Task</h2></section>\n</main></body></html>").unwrap();
+        let screens = [("thp1", eval.clone())];
+        let md = String::from_utf8(with_screen_sections("report.md", b"# Main\n".to_vec(), &screens).unwrap()).unwrap();
+        assert_eq!(md, "# Main\n\n# Real screen: thp1\n\n## Evaluation\n\n### Task: unseen_single\ntext\n");
+        let main = b"<html><body><main>\n<h1>Main</h1>\n</main></body></html>".to_vec();
+        let html = String::from_utf8(with_screen_sections("report.html", main, &screens).unwrap()).unwrap();
+        assert!(html.contains("<h1>Real screen: thp1</h1>\n\n<h2>Evaluation</h2>\n<section><h3>Task</h3></section>\n</section>\n</main>"), "{html}");
+        assert_eq!(with_screen_sections("metrics.parquet", b"PAR1".to_vec(), &screens).unwrap(), b"PAR1");
+    }
 }

@@ -15,6 +15,7 @@ pub mod h5ad_write;
 pub mod network;
 pub mod report;
 pub mod sample;
+pub mod truth;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use dynamics::ResponseParams;
 use h5ad_write::CountScreen;
 use network::Network;
 pub use report::CalibrationReport;
+pub use truth::PriorNoise;
 
 /// The calibration summary derived from the Norman 2019 source data.
 pub const NORMAN_CALIBRATION: &str = include_str!("../../../data/calibration/norman2019.json");
@@ -54,6 +56,8 @@ pub struct SimulateOptions {
     pub targets: Option<Vec<String>>,
     pub sizes: Sizes,
     pub response: ResponseParams,
+    /// How far the network the screen is generated from lies from the prior.
+    pub prior_noise: PriorNoise,
     pub report: bool,
     pub threads: usize,
 }
@@ -71,6 +75,7 @@ impl SimulateOptions {
             targets: None,
             sizes: Sizes::default(),
             response: ResponseParams::default(),
+            prior_noise: PriorNoise::REALISTIC,
             report: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -102,6 +107,7 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
             return Err(Error::bad_input(dir, "output folder does not exist"));
         }
     }
+    opts.prior_noise.check()?;
     let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
     let symbols = match &opts.symbols {
         Some(path) => {
@@ -129,28 +135,22 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
     let n_genes = genes.len();
 
-    // Regulation restricted to the chosen genes.
+    // The true regulation among the chosen genes: a noisy, partial version of the prior's.
     let p = &opts.response;
     let weight = LogNormal::new(p.edge_weight.ln(), p.edge_weight_spread).expect("valid weight spread");
     let amplitude = LogNormal::new(p.amplitude.ln(), p.amplitude_spread).expect("valid amplitude spread");
+    let prior_edges: Vec<truth::PriorEdge> = network
+        .edges
+        .iter()
+        .filter_map(|e| Some(truth::PriorEdge { source: *index.get(e.source.as_str())?, target: *index.get(e.target.as_str())?, sign: e.sign }))
+        .collect();
+    let true_edges = truth::realise(&prior_edges, n_genes, &opts.prior_noise, &mut rng);
     let mut inputs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_genes];
     let mut used_edges = Vec::new();
-    for e in &network.edges {
-        if let (Some(&s), Some(&t)) = (index.get(e.source.as_str()), index.get(e.target.as_str())) {
-            let sign = match e.sign {
-                0 => {
-                    if rng.random::<bool>() {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                }
-                s => f64::from(s),
-            };
-            let w = sign * weight.sample(&mut rng);
-            inputs[t].push((s, w));
-            used_edges.push((e.source.clone(), e.target.clone(), w));
-        }
+    for e in &true_edges {
+        let w = e.sign * weight.sample(&mut rng);
+        inputs[e.target].push((e.source, w));
+        used_edges.push((genes[e.source].clone(), genes[e.target].clone(), w, e.in_prior));
     }
     let regulation = dynamics::Regulation {
         inputs,
@@ -200,7 +200,10 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     let model =
         sample::CellModel { rate: &rate, dispersion: &dispersion, program: &program, deviation: &deviation, level_weights: &level_weights, depth_spread: 0.35 };
     let sampled = sample::sample_cells(&model, &plan, opts.seed, opts.threads);
-    let report = opts.report.then(|| report::measure(&design, &sampled, &plan, &calibration));
+    let report = opts.report.then(|| {
+        let prior_targets = report::prior_targets(&prior_edges, n_genes);
+        report::measure(&design, &genes, &sampled, &plan, &calibration, &prior_targets)
+    });
 
     let screen = CountScreen {
         cell_names: (0..plan.len()).map(|i| format!("cell{i:06}")).collect(),
@@ -218,7 +221,8 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     let truth = Table::new()
         .with("source", Column::Str(used_edges.iter().map(|e| e.0.clone()).collect()))
         .with("target", Column::Str(used_edges.iter().map(|e| e.1.clone()).collect()))
-        .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()));
+        .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()))
+        .with("in_prior", Column::Bool(used_edges.iter().map(|e| e.3).collect()));
     // The screen and its network appear together (the screen last) or not at all.
     let staged = StagedFiles::new(&[opts.out.clone(), network_file.clone()])?;
     h5ad_write::write_h5ad(&staged.path(&opts.out), &screen)?;
