@@ -46,6 +46,19 @@ impl ConditionSyntax {
     }
 }
 
+impl ConditionSyntax {
+    /// The syntax `label` is read in (`Auto` decided from the label alone) and the gene
+    /// separator it implies.
+    fn resolve(self, label: &str) -> (ConditionSyntax, char) {
+        let syntax = match self {
+            ConditionSyntax::Auto => ConditionSyntax::detect([label]),
+            s => s,
+        };
+        let separator = if syntax == ConditionSyntax::Gears { SEPARATOR } else { SCPERTURB_SEPARATOR };
+        (syntax, separator)
+    }
+}
+
 impl FromStr for ConditionSyntax {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -137,14 +150,7 @@ impl Condition {
         if label == control_label {
             return Ok(Condition::control());
         }
-        let syntax = match syntax {
-            ConditionSyntax::Auto => ConditionSyntax::detect([label]),
-            s => s,
-        };
-        let separator = match syntax {
-            ConditionSyntax::Gears => SEPARATOR,
-            _ => SCPERTURB_SEPARATOR,
-        };
+        let (syntax, separator) = syntax.resolve(label);
         if syntax == ConditionSyntax::ScPerturb && label.contains(SEPARATOR) {
             return Err(format!(
                 "condition label '{label}' contains '+', so scPerturb syntax would read it as one gene named '{label}'; it is a GEARS label: pass --condition-syntax gears"
@@ -319,14 +325,7 @@ pub fn guide_token(label: &str, syntax: ConditionSyntax, control_label: &str) ->
     if label == control_label {
         return None;
     }
-    let syntax = match syntax {
-        ConditionSyntax::Auto => ConditionSyntax::detect([label]),
-        s => s,
-    };
-    let separator = match syntax {
-        ConditionSyntax::Gears => SEPARATOR,
-        _ => SCPERTURB_SEPARATOR,
-    };
+    let (syntax, separator) = syntax.resolve(label);
     label
         .split(separator)
         .map(str::trim)
