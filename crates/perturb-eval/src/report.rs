@@ -522,6 +522,42 @@ pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTabl
     tables
 }
 
+/// One table per task: each model against each baseline on their common perturbations,
+/// with the paired 95% interval and the verdict it supports.
+pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable> {
+    let mut tasks: Vec<&str> = comparisons.iter().map(|c| c.task.as_str()).collect();
+    tasks.dedup();
+    tasks.sort_by_key(|t| (*t != "double", t.to_string()));
+    tasks.dedup();
+    tasks
+        .into_iter()
+        .map(|task| TextTable {
+            title: format!("Paired comparisons: {task}"),
+            caption: format!(
+                "Each model against each baseline on the (seed, perturbation) pairs both predicted (n). Difference: mean of model − baseline L2, negative when the model is closer to the truth, with a 95% interval from {} bootstrap resamples of perturbations within each seed. Wins: share of pairs where the model's L2 is lower. A model is called better or worse only when the interval excludes 0.",
+                crate::paired::RESAMPLES
+            ),
+            header: ["model", "baseline", "n", "model L2", "baseline L2", "difference [95% interval]", "wins", "verdict"].iter().map(|h| h.to_string()).collect(),
+            rows: comparisons
+                .iter()
+                .filter(|c| c.task == task)
+                .map(|c| {
+                    vec![
+                        c.model.clone(),
+                        c.baseline.clone(),
+                        c.n_pairs.to_string(),
+                        format!("{:.3}", c.mean_model),
+                        format!("{:.3}", c.mean_baseline),
+                        format!("{:+.3} [{:+.3}, {:+.3}]", c.mean_difference, c.ci_low, c.ci_high),
+                        format!("{:.0}%", 100.0 * c.win_share),
+                        c.verdict().to_string(),
+                    ]
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }

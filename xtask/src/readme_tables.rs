@@ -1,0 +1,114 @@
+//! `cargo xtask readme-tables RESULTS [--write README.md]`: the README's result tables,
+//! written from a study's `summary.parquet` files, so a figure in the README is always one
+//! the code produced. Without `--write` the tables are printed; with it, the text between
+//! each pair of markers (`<!-- readme-tables:NAME -->` … `<!-- /readme-tables:NAME -->`)
+//! is replaced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use perturb_core::Table;
+use perturb_pipeline::EXAMPLES;
+
+#[derive(clap::Args)]
+pub struct ReadmeTables {
+    /// A results folder of `cargo xtask reproduce` (default scale for the README).
+    results: PathBuf,
+    /// Replace the marked tables in this file instead of printing them.
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+}
+
+/// (task, model) -> (mean L2, n) from an evaluation's summary.parquet, models in its order.
+fn mean_l2(eval: &Path) -> Result<(Vec<String>, BTreeMap<(String, String), (f64, i64)>), String> {
+    let path = eval.join("summary.parquet");
+    let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
+    let text = |c: &str| t.strings(c, &path).map_err(|e| e.to_string());
+    let (task, model, metric) = (text("task")?, text("model")?, text("metric")?);
+    let (mean, n) = (t.floats("mean", &path).map_err(|e| e.to_string())?, t.ints("n", &path).map_err(|e| e.to_string())?);
+    let mut order = Vec::new();
+    let mut values = BTreeMap::new();
+    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2") {
+        if !order.contains(&model[i]) {
+            order.push(model[i].clone());
+        }
+        values.insert((task[i].clone(), model[i].clone()), (mean[i], n[i]));
+    }
+    Ok((order, values))
+}
+
+/// A markdown table: a row per model, a column per (screen, task).
+fn table(columns: &[(String, PathBuf, &str)]) -> Result<String, String> {
+    let mut models: Vec<String> = Vec::new();
+    let mut cells = Vec::new();
+    for (_, eval, task) in columns {
+        let (order, values) = mean_l2(eval)?;
+        for m in order.into_iter().filter(|m| values.contains_key(&(task.to_string(), m.clone()))) {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+        cells.push((values, *task));
+    }
+    let mut out = format!("| model | {} |\n|---{}|\n", columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "), "|---".repeat(columns.len()));
+    for m in &models {
+        let row: Vec<String> =
+            cells.iter().map(|(v, task)| v.get(&(task.to_string(), m.clone())).map_or("—".to_string(), |(l2, _)| format!("{l2:.3}"))).collect();
+        out.push_str(&format!("| {m} | {} |\n", row.join(" | ")));
+    }
+    let n: Vec<String> = cells.iter().map(|(v, task)| v.iter().filter(|((t, _), _)| t == task).map(|(_, (_, n))| *n).max().unwrap_or(0).to_string()).collect();
+    out.push_str(&format!("| (seed, perturbation) pairs | {} |\n", n.join(" | ")));
+    Ok(out)
+}
+
+fn tables(results: &Path) -> Result<Vec<(&'static str, String)>, String> {
+    let eval = results.join("eval");
+    let simulated = table(&[("double".into(), eval.clone(), "double"), ("unseen_single".into(), eval, "unseen_single")])?;
+    let screens: Vec<(String, PathBuf, &str)> = EXAMPLES
+        .iter()
+        .map(|e| (e.name.to_string(), results.join("screens").join(e.name).join("eval"), "unseen_single"))
+        .filter(|(_, dir, _)| dir.join("summary.parquet").is_file())
+        .collect();
+    let mut out = vec![("simulated", simulated)];
+    if !screens.is_empty() {
+        out.push(("real", table(&screens)?));
+    }
+    Ok(out)
+}
+
+/// `text` with the block between the markers of `name` replaced by `table`.
+fn replace_block(text: &str, name: &str, table: &str, file: &Path) -> Result<String, String> {
+    let (open, close) = (format!("<!-- readme-tables:{name} -->"), format!("<!-- /readme-tables:{name} -->"));
+    let start = text.find(&open).ok_or_else(|| format!("{}: no marker {open}", file.display()))? + open.len();
+    let end = text[start..].find(&close).ok_or_else(|| format!("{}: no marker {close}", file.display()))? + start;
+    Ok(format!("{}\n{}{}", &text[..start], table, &text[end..]))
+}
+
+pub fn run(args: ReadmeTables) -> Result<(), String> {
+    let tables = tables(&args.results)?;
+    match &args.write {
+        None => tables.iter().for_each(|(name, t)| println!("<!-- {name} -->\n{t}")),
+        Some(file) => {
+            let mut text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            for (name, t) in &tables {
+                text = replace_block(&text, name, t, file)?;
+            }
+            perturb_core::table::write_bytes_atomically(file, text.as_bytes()).map_err(|e| e.to_string())?;
+            println!("{}: {} tables written from {}", file.display(), tables.len(), args.results.display());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_marked_block_is_replaced() {
+        let text = "intro\n<!-- readme-tables:simulated -->\nold\n<!-- /readme-tables:simulated -->\noutro\n";
+        let new = replace_block(text, "simulated", "| a |\n", Path::new("README.md")).unwrap();
+        assert_eq!(new, "intro\n<!-- readme-tables:simulated -->\n| a |\n<!-- /readme-tables:simulated -->\noutro\n");
+        assert!(replace_block(text, "real", "x", Path::new("README.md")).unwrap_err().contains("no marker <!-- readme-tables:real -->"));
+    }
+}
