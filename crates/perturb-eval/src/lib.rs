@@ -95,6 +95,9 @@ pub struct MetricRow {
     pub perturbation: String,
     pub combo_seen: i64,
     pub l2: f64,
+    /// L2 over the same genes without the perturbed genes themselves: their own change
+    /// dominates L2, and cell-eval leaves them out too.
+    pub l2_no_target: f64,
     pub pearson_delta: f64,
     pub pearson_delta_all: f64,
     pub mse_top20_de: f64,
@@ -102,7 +105,7 @@ pub struct MetricRow {
     pub discrimination_score: f64,
 }
 
-pub const METRICS: [&str; 5] = ["l2", "pearson_delta", "pearson_delta_all", "mse_top20_de", "discrimination_score"];
+pub const METRICS: [&str; 6] = ["l2", "l2_no_target", "pearson_delta", "pearson_delta_all", "mse_top20_de", "discrimination_score"];
 
 #[derive(Debug, Clone)]
 pub struct EvalSummary {
@@ -128,6 +131,8 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
         let de = metrics::top_de_genes(y, screen.variance_row(i), screen.n_cells[i] as f64, control, cvar, nc, de_genes);
         let rank = metrics::discrimination_rank(&pe, &effects, ti, &top);
         let n = test.len().max(2) as f64;
+        let targets: Vec<usize> = screen.targets[i].iter().filter_map(|t| screen.genes.iter().position(|g| g == t)).collect();
+        let top_no_target: Vec<usize> = top.iter().copied().filter(|g| !targets.contains(g)).collect();
         rows.push(MetricRow {
             task: split.task.name(),
             seed: split.seed,
@@ -135,6 +140,7 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
             perturbation: screen.conditions[i].clone(),
             combo_seen: split.combo_seen[i],
             l2: metrics::l2(p, y, &top),
+            l2_no_target: metrics::l2(p, y, &top_no_target),
             pearson_delta: metrics::pearson_over(&pe, &effects[ti], &top),
             pearson_delta_all: metrics::pearson_over(&pe, &effects[ti], &all),
             mse_top20_de: metrics::mse_over(p, y, &de),
@@ -465,6 +471,7 @@ fn write_metrics(rows: &[MetricRow], path: &Path) -> Result<()> {
         .with("perturbation", Column::Str(rows.iter().map(|r| r.perturbation.clone()).collect()))
         .with("combo_seen", Column::I64(rows.iter().map(|r| r.combo_seen).collect()))
         .with("l2", col(|r| r.l2))
+        .with("l2_no_target", col(|r| r.l2_no_target))
         .with("pearson_delta", col(|r| r.pearson_delta))
         .with("pearson_delta_all", col(|r| r.pearson_delta_all))
         .with("mse_top20_de", col(|r| r.mse_top20_de))
@@ -494,7 +501,7 @@ pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
     let (mut task, mut model, mut rank, mut metric, mut metric_order, mut value) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for r in rows {
-        let values = [r.l2, r.pearson_delta, r.pearson_delta_all, r.mse_top20_de, r.discrimination_score];
+        let values = [r.l2, r.l2_no_target, r.pearson_delta, r.pearson_delta_all, r.mse_top20_de, r.discrimination_score];
         for (mi, v) in values.into_iter().enumerate() {
             task.push(r.task.to_string());
             model.push(r.model.clone());
@@ -547,6 +554,7 @@ fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
         .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
         .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
         .with("baseline", Column::Str(rows.iter().map(|r| r.baseline.clone()).collect()))
+        .with("metric", Column::Str(rows.iter().map(|r| r.metric.to_string()).collect()))
         .with("n_pairs", Column::I64(rows.iter().map(|r| r.n_pairs as i64).collect()))
         .with("mean_l2_model", col(|r| r.mean_model))
         .with("mean_l2_baseline", col(|r| r.mean_baseline))
@@ -581,6 +589,7 @@ mod tests {
             perturbation: "A+B".to_string(),
             combo_seen: 2,
             l2,
+            l2_no_target: l2,
             pearson_delta: pearson,
             pearson_delta_all: pearson,
             mse_top20_de: l2 * l2,

@@ -19,11 +19,17 @@ use crate::MetricRow;
 /// Bootstrap resamples per comparison.
 pub const RESAMPLES: usize = 2000;
 
+/// The metrics compared: L2, and L2 without the perturbed genes (whose own change
+/// dominates L2 and says nothing of how the other genes respond).
+pub const COMPARED: [(&str, fn(&MetricRow) -> f64); 2] = [("l2", |r| r.l2), ("l2_no_target", |r| r.l2_no_target)];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub task: String,
     pub model: String,
     pub baseline: String,
+    /// `l2` or `l2_no_target` (see [`COMPARED`]).
+    pub metric: &'static str,
     /// (seed, perturbation) pairs both were scored on.
     pub n_pairs: usize,
     pub mean_model: f64,
@@ -49,11 +55,16 @@ impl Comparison {
     }
 }
 
-/// Every model of `rows` against every one of `baselines` present in the same task.
+/// Every model of `rows` against every one of `baselines` present in the same task, on
+/// each metric of [`COMPARED`].
 pub fn compare(rows: &[MetricRow], baselines: &[&str]) -> Vec<Comparison> {
+    COMPARED.iter().flat_map(|(metric, value)| compare_on(rows, baselines, metric, *value)).collect()
+}
+
+fn compare_on(rows: &[MetricRow], baselines: &[&str], metric: &'static str, value: fn(&MetricRow) -> f64) -> Vec<Comparison> {
     let mut by: BTreeMap<(&str, &str), BTreeMap<(u64, &str), f64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.l2.is_finite()) {
-        by.entry((r.task, r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), r.l2);
+    for r in rows.iter().filter(|r| value(r).is_finite()) {
+        by.entry((r.task, r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), value(r));
     }
     let mut tasks: Vec<&str> = rows.iter().map(|r| r.task).collect();
     tasks.dedup();
@@ -67,7 +78,8 @@ pub fn compare(rows: &[MetricRow], baselines: &[&str]) -> Vec<Comparison> {
         models.dedup();
         for baseline in baselines.iter().filter(|b| by.contains_key(&(task, **b))) {
             for model in &models {
-                if let Some(c) = pair(task, model, baseline, &by[&(task, *model)], &by[&(task, *baseline)]) {
+                let Some(ours) = by.get(&(task, *model)) else { continue };
+                if let Some(c) = pair(task, model, baseline, metric, ours, &by[&(task, *baseline)]) {
                     out.push(c);
                 }
             }
@@ -76,7 +88,14 @@ pub fn compare(rows: &[MetricRow], baselines: &[&str]) -> Vec<Comparison> {
     out
 }
 
-fn pair(task: &str, model: &str, baseline: &str, ours: &BTreeMap<(u64, &str), f64>, theirs: &BTreeMap<(u64, &str), f64>) -> Option<Comparison> {
+fn pair(
+    task: &str,
+    model: &str,
+    baseline: &str,
+    metric: &'static str,
+    ours: &BTreeMap<(u64, &str), f64>,
+    theirs: &BTreeMap<(u64, &str), f64>,
+) -> Option<Comparison> {
     let mut strata: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     let (mut sum_model, mut sum_baseline, mut wins) = (0.0, 0.0, 0usize);
     for (key, &m) in ours {
@@ -91,11 +110,12 @@ fn pair(task: &str, model: &str, baseline: &str, ours: &BTreeMap<(u64, &str), f6
         return None;
     }
     let differences: Vec<f64> = strata.values().flatten().copied().collect();
-    let (ci_low, ci_high) = bootstrap_interval(&strata, &seed_for(task, model, baseline));
+    let (ci_low, ci_high) = bootstrap_interval(&strata, &seed_for(&[task, model, baseline, metric]));
     Some(Comparison {
         task: task.to_string(),
         model: model.to_string(),
         baseline: baseline.to_string(),
+        metric,
         n_pairs: n,
         mean_model: sum_model / n as f64,
         mean_baseline: sum_baseline / n as f64,
@@ -123,9 +143,9 @@ fn bootstrap_interval(strata: &BTreeMap<u64, Vec<f64>>, seed: &[u8; 32]) -> (f64
 
 /// A seed of its own for each comparison (FNV-1a over its names: stable across platforms
 /// and versions), so adding a model changes no other interval.
-fn seed_for(task: &str, model: &str, baseline: &str) -> [u8; 32] {
+fn seed_for(names: &[&str]) -> [u8; 32] {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in [task, model, baseline].iter().flat_map(|p| p.bytes().chain([0u8])) {
+    for b in names.iter().flat_map(|p| p.bytes().chain([0u8])) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -146,6 +166,7 @@ mod tests {
             perturbation: perturbation.into(),
             combo_seen: 0,
             l2,
+            l2_no_target: l2,
             pearson_delta: f64::NAN,
             pearson_delta_all: f64::NAN,
             mse_top20_de: f64::NAN,
@@ -169,6 +190,8 @@ mod tests {
         // A perturbation only the model predicted is left out of the pairs.
         rows.push(row(1, "good", "EXTRA", 100.0));
         let c = compare(&rows, &["additive"]);
+        assert_eq!(c.iter().filter(|c| c.metric == "l2_no_target").count(), 2, "both metrics are compared");
+        let c: Vec<Comparison> = c.into_iter().filter(|c| c.metric == "l2").collect();
         let good = c.iter().find(|c| c.model == "good").unwrap();
         assert_eq!(good.n_pairs, 60);
         assert!((good.mean_difference + 0.5).abs() < 1e-9, "{good:?}");
@@ -176,6 +199,6 @@ mod tests {
         let same = c.iter().find(|c| c.model == "same").unwrap();
         assert!(same.ci_low < 0.0 && same.ci_high > 0.0 && same.verdict() == "no clear difference", "{same:?}");
         // Seeded: the same rows give the same intervals.
-        assert_eq!(c, compare(&rows, &["additive"]));
+        assert_eq!(c, compare(&rows, &["additive"]).into_iter().filter(|c| c.metric == "l2").collect::<Vec<_>>());
     }
 }

@@ -29,8 +29,13 @@ pub struct Parts<'a> {
     pub notes: &'a [String],
 }
 
-const TABLE_METRICS: [(&str, &str); 4] =
-    [("l2", "L2"), ("pearson_delta", "Pearson delta"), ("mse_top20_de", "top-20 DE MSE"), ("discrimination_score", "discrimination")];
+const TABLE_METRICS: [(&str, &str); 5] = [
+    ("l2", "L2"),
+    ("l2_no_target", "L2 without the targets"),
+    ("pearson_delta", "Pearson delta"),
+    ("mse_top20_de", "top-20 DE MSE"),
+    ("discrimination_score", "discrimination"),
+];
 
 fn task_description(task: &str) -> &'static str {
     match task {
@@ -191,7 +196,7 @@ pub fn markdown(p: &Parts) -> String {
         for (_, label) in TABLE_METRICS {
             let _ = write!(s, "{label} | ");
         }
-        s.push_str("n |\n|---|---|---|---|---|---|\n");
+        let _ = writeln!(s, "n |\n|---|{}---|", "---|".repeat(TABLE_METRICS.len()));
         for m in models(p.summary, &task) {
             let get = |metric: &str| p.summary.iter().find(|r| r.task == task && r.model == m && r.metric == metric);
             let _ = write!(s, "| {m} | ");
@@ -534,14 +539,18 @@ pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable
         .map(|task| TextTable {
             title: format!("Paired comparisons: {task}"),
             caption: format!(
-                "Each model against each baseline on the (seed, perturbation) pairs both predicted (n). Difference: mean of model − baseline L2, negative when the model is closer to the truth, with a 95% interval from {} bootstrap resamples of perturbations within each seed. Wins: share of pairs where the model's L2 is lower. A model is called better or worse only when the interval excludes 0.",
+                "Each model against each baseline on the (seed, perturbation) pairs both predicted (n). Difference: mean of model − baseline L2, negative when the model is closer to the truth, with a 95% interval from {} bootstrap resamples of perturbations within each seed. Wins: share of pairs where the model's L2 is lower. A model is called better or worse only when the interval excludes 0. The last two columns repeat the comparison with the perturbed genes left out of the L2: their own change dominates it and says nothing of how the other genes respond.",
                 crate::paired::RESAMPLES
             ),
-            header: ["model", "baseline", "n", "model L2", "baseline L2", "difference [95% interval]", "wins", "verdict"].iter().map(|h| h.to_string()).collect(),
+            header: ["model", "baseline", "n", "model L2", "baseline L2", "difference [95% interval]", "wins", "verdict", "without the targets: difference [95% interval]", "verdict"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
             rows: comparisons
                 .iter()
-                .filter(|c| c.task == task)
+                .filter(|c| c.task == task && c.metric == "l2")
                 .map(|c| {
+                    let no_target = comparisons.iter().find(|o| o.task == c.task && o.model == c.model && o.baseline == c.baseline && o.metric == "l2_no_target");
                     vec![
                         c.model.clone(),
                         c.baseline.clone(),
@@ -551,6 +560,8 @@ pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable
                         format!("{:+.3} [{:+.3}, {:+.3}]", c.mean_difference, c.ci_low, c.ci_high),
                         format!("{:.0}%", 100.0 * c.win_share),
                         c.verdict().to_string(),
+                        no_target.map_or("—".into(), |o| format!("{:+.3} [{:+.3}, {:+.3}]", o.mean_difference, o.ci_low, o.ci_high)),
+                        no_target.map_or("—".into(), |o| o.verdict().to_string()),
                     ]
                 })
                 .collect(),
