@@ -727,15 +727,6 @@ fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
 }
 
 fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
-    let mut files: Vec<(&str, &[String])> = vec![("--predictions", &a.predictions), ("--timing", &a.timing), ("--attention", &a.attention)];
-    files.extend([("--grn", &a.grn[..]), ("--programs", &a.programs[..])]);
-    let named: Vec<(&str, PathBuf)> =
-        files.iter().flat_map(|(option, values)| values.iter().filter_map(move |v| v.split_once('=').map(|(_, f)| (*option, PathBuf::from(f))))).collect();
-    let mut inputs = vec![NamedPath::new("--data", &a.data)];
-    inputs.extend(a.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
-    inputs.extend(a.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
-    inputs.extend(named.iter().map(|(option, path)| NamedPath::new(option, path)));
-    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
     let mut o = EvalOptions::new(a.data, a.out);
     o.tasks = a.task;
     o.linear_p_from = a.linear_p_from;
@@ -747,6 +738,12 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     o.truth_network = a.truth_network;
     o.grn = named_files("--grn", &a.grn)?;
     o.programs = named_files("--programs", &a.programs)?;
+    let named = [("--predictions", &o.predictions), ("--timing", &o.timing), ("--attention", &o.attention), ("--grn", &o.grn), ("--programs", &o.programs)];
+    let mut inputs = vec![NamedPath::new("--data", &o.data)];
+    inputs.extend(o.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
+    inputs.extend(o.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
+    inputs.extend(named.iter().flat_map(|(option, files)| files.iter().map(|(_, path)| NamedPath::new(option, path))));
+    let _lock = claim(NamedPath::new("--out", &o.out), &inputs)?;
     let s = perturb_eval::evaluate(&o)?;
     println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
     for ((task, model), l2) in &s.mean_l2 {

@@ -94,8 +94,8 @@ pub fn claim(out: NamedPath<'_>, inputs: &[NamedPath<'_>]) -> Result<OutputLock>
 /// Removes the staging folders and temporary files that a killed writer of `out` left
 /// beside it (`.NAME.staging-*`, `.NAME.*.tmp`). Only call it holding `out`'s lock.
 pub fn clear_leftovers(out: &Path) {
-    let (Some(dir), Some(name)) = (out.parent(), out.file_name().and_then(|n| n.to_str())) else { return };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let Some(name) = out.file_name().and_then(|n| n.to_str()) else { return };
+    let dir = crate::staging::folder_of(out);
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let (staging, temporary) = (format!(".{name}.staging-"), format!(".{name}."));
     for entry in entries.flatten() {
@@ -154,25 +154,14 @@ impl OutputLock {
     /// yet, the lock lies in the nearest folder that does, named after the rest of the path
     /// (`.a%b%out.lock` for `a/b/out`), so every run on `out` finds the same lock.
     pub fn beside(out: &Path) -> Result<OutputLock> {
-        let name = out.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::bad_input(out, "an output needs a file or folder name"))?;
-        let mut anchor = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut rest = vec![name.to_string()];
-        while !anchor.is_dir() {
-            if anchor.exists() {
-                return Err(Error::bad_input(&anchor, "is a file, so the output cannot be written inside it"));
-            }
-            match (anchor.file_name().and_then(|n| n.to_str()), anchor.parent()) {
-                (Some(part), Some(parent)) => {
-                    rest.push(part.to_string());
-                    anchor = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() };
-                }
-                _ => return Err(Error::bad_input(out, "no existing folder to write it in")),
-            }
+        if out.file_name().is_none() {
+            return Err(Error::bad_input(out, "an output needs a file or folder name"));
         }
-        rest.reverse();
+        let folder = crate::staging::folder_of(out);
+        if folder.exists() && !folder.is_dir() {
+            return Err(Error::bad_input(folder, "is a file, so the output cannot be written inside it"));
+        }
+        let (anchor, rest) = crate::staging::nearest_existing_folder(out);
         OutputLock::at(&anchor.join(format!(".{}.lock", rest.join("%"))), out)
     }
 

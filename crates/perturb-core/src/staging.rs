@@ -12,18 +12,34 @@ use crate::error::{Error, Result};
 
 const MANIFEST: &str = crate::schema::MANIFEST;
 
-/// The plain file names the manifest in `out` lists as outputs (none if it has none).
+/// The plain file names the manifest in `out` lists as outputs (none without a readable
+/// manifest of this schema version: then nothing is removed).
 fn previous_outputs(out: &Path) -> Vec<String> {
-    let Ok(text) = fs::read_to_string(out.join(MANIFEST)) else { return Vec::new() };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
-    let listed = value.get("outputs").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+    let Ok(manifest) = crate::manifest::Manifest::read(&out.join(MANIFEST)) else { return Vec::new() };
     // Only names of files directly in the folder: a manifest can never point elsewhere.
-    listed
-        .iter()
-        .filter_map(|o| o.as_str())
-        .filter(|o| !o.is_empty() && Path::new(o).file_name().and_then(|n| n.to_str()) == Some(*o) && *o != "..")
-        .map(str::to_string)
-        .collect()
+    manifest.outputs.into_iter().filter(|o| Path::new(o).file_name().and_then(|n| n.to_str()) == Some(o.as_str())).collect()
+}
+
+/// The folder `path` lies in (`.` for a bare name).
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The nearest existing folder that holds `path` (its own folder, or the first ancestor of
+/// it that exists), and the names from there down to `path`, `path`'s own name last.
+pub fn nearest_existing_folder(path: &Path) -> (PathBuf, Vec<String>) {
+    let mut rest = vec![path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())];
+    let mut anchor = folder_of(path).to_path_buf();
+    while !anchor.is_dir() {
+        let Some(name) = anchor.file_name().map(|n| n.to_string_lossy().into_owned()) else { break };
+        rest.push(name);
+        anchor = folder_of(&anchor).to_path_buf();
+    }
+    rest.reverse();
+    (anchor, rest)
 }
 
 /// A hidden folder collecting a stage's artifacts until [`StagedDir::commit`].
@@ -42,13 +58,7 @@ impl StagedDir {
         }
         // Stage inside the nearest folder that exists, so that the final move is a
         // rename within one file system and no empty parents are left behind on failure.
-        let mut anchor = out.parent().map(Path::to_path_buf).unwrap_or_default();
-        while !anchor.as_os_str().is_empty() && !anchor.is_dir() {
-            anchor = anchor.parent().map(Path::to_path_buf).unwrap_or_default();
-        }
-        if anchor.as_os_str().is_empty() {
-            anchor = PathBuf::from(".");
-        }
+        let (anchor, _) = nearest_existing_folder(out);
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(&anchor).map_err(|e| Error::io(&anchor, e))?;
         Ok(StagedDir { out: out.to_path_buf(), staging: Some(staging) })
@@ -110,18 +120,15 @@ impl StagedFiles {
     /// Stages the files `finals` (the first is the primary); all must lie in one folder.
     pub fn new(finals: &[PathBuf]) -> Result<StagedFiles> {
         let primary = finals.first().ok_or_else(|| Error::Other("no file to stage".into()))?;
-        let dir = match primary.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if finals.iter().any(|f| f.parent().map_or(Path::new(""), |p| p) != primary.parent().unwrap_or(Path::new(""))) {
+        let dir = folder_of(primary);
+        if finals.iter().any(|f| folder_of(f) != dir) {
             return Err(Error::Other("staged files must share a folder".into()));
         }
         if let Some(dir_file) = finals.iter().find(|f| f.is_dir()) {
             return Err(Error::bad_input(dir_file, "output path exists and is a folder, not a file"));
         }
         let name = primary.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(&dir).map_err(|e| Error::io(primary, e))?;
+        let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(dir).map_err(|e| Error::io(primary, e))?;
         Ok(StagedFiles { staging, finals: finals.to_vec() })
     }
 
@@ -165,6 +172,12 @@ mod tests {
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
     }
 
+    fn manifest(outputs: &[&str]) -> crate::manifest::Manifest {
+        let mut m = crate::manifest::Manifest::new("eval", vec![], serde_json::Value::Null);
+        m.outputs = outputs.iter().map(|o| o.to_string()).collect();
+        m
+    }
+
     #[test]
     fn a_rerun_removes_what_the_previous_manifest_listed_and_nothing_else() {
         let root = tempfile::tempdir().unwrap();
@@ -173,13 +186,13 @@ mod tests {
         for f in ["a.parquet", "b.parquet"] {
             fs::write(staged.path(f), b"x").unwrap();
         }
-        fs::write(staged.path(MANIFEST), br#"{"outputs": ["a.parquet", "b.parquet", "../outside", "/etc/passwd"]}"#).unwrap();
+        manifest(&["a.parquet", "b.parquet", "../outside", "/etc/passwd"]).write(&staged.path(MANIFEST)).unwrap();
         staged.commit().unwrap();
         fs::write(out.join("notes.txt"), b"mine").unwrap();
         fs::write(root.path().join("outside"), b"mine").unwrap();
         let staged = StagedDir::new(&out).unwrap();
         fs::write(staged.path("a.parquet"), b"y").unwrap();
-        fs::write(staged.path(MANIFEST), br#"{"outputs": ["a.parquet"]}"#).unwrap();
+        manifest(&["a.parquet"]).write(&staged.path(MANIFEST)).unwrap();
         staged.commit().unwrap();
         let mut left: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();

@@ -352,10 +352,7 @@ pub fn write_atomically<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut File) -> std::io::Result<()>,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = crate::staging::folder_of(path);
     let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"));
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");

@@ -120,6 +120,7 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
     let control = screen.control();
     let top = top_expressed_genes(control, top_genes.min(screen.n_genes()));
     let all: Vec<usize> = (0..screen.n_genes()).collect();
+    let gene_index: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
     let test = split.indices(Set::Test);
     let effects: Vec<Vec<f64>> = test.iter().map(|&i| screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect()).collect();
     let (cvar, nc) = (screen.variance_row(0), screen.n_cells[0] as f64);
@@ -131,7 +132,7 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
         let de = metrics::top_de_genes(y, screen.variance_row(i), screen.n_cells[i] as f64, control, cvar, nc, de_genes);
         let rank = metrics::discrimination_rank(&pe, &effects, ti, &top);
         let n = test.len().max(2) as f64;
-        let targets: Vec<usize> = screen.targets[i].iter().filter_map(|t| screen.genes.iter().position(|g| g == t)).collect();
+        let targets: Vec<usize> = screen.targets[i].iter().filter_map(|t| gene_index.get(t.as_str()).copied()).collect();
         let top_no_target: Vec<usize> = top.iter().copied().filter(|g| !targets.contains(g)).collect();
         rows.push(MetricRow {
             task: split.task.name(),

@@ -66,16 +66,11 @@ fn compare_on(rows: &[MetricRow], baselines: &[&str], metric: &'static str, valu
     for r in rows.iter().filter(|r| value(r).is_finite()) {
         by.entry((r.task, r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), value(r));
     }
-    let mut tasks: Vec<&str> = rows.iter().map(|r| r.task).collect();
-    tasks.dedup();
-    tasks.sort();
-    tasks.dedup();
+    let tasks: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.task).collect();
     let mut out = Vec::new();
     for task in tasks {
-        let mut models: Vec<&str> = rows.iter().filter(|r| r.task == task && !baselines.contains(&r.model.as_str())).map(|r| r.model.as_str()).collect();
-        models.dedup();
-        models.sort();
-        models.dedup();
+        let models: std::collections::BTreeSet<&str> =
+            rows.iter().filter(|r| r.task == task && !baselines.contains(&r.model.as_str())).map(|r| r.model.as_str()).collect();
         for baseline in baselines.iter().filter(|b| by.contains_key(&(task, **b))) {
             for model in &models {
                 let Some(ours) = by.get(&(task, *model)) else { continue };

@@ -530,10 +530,8 @@ pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTabl
 /// One table per task: each model against each baseline on their common perturbations,
 /// with the paired 95% interval and the verdict it supports.
 pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable> {
-    let mut tasks: Vec<&str> = comparisons.iter().map(|c| c.task.as_str()).collect();
-    tasks.dedup();
-    tasks.sort_by_key(|t| (*t != "double", t.to_string()));
-    tasks.dedup();
+    let mut tasks: Vec<&str> = comparisons.iter().map(|c| c.task.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    tasks.sort_by_key(|t| *t != "double");
     tasks
         .into_iter()
         .map(|task| TextTable {
