@@ -55,8 +55,7 @@ pub fn read(path: &Path) -> Result<RawEdges> {
             None => 0,
             Some(c) => {
                 let text = record.get(c).unwrap_or("").trim();
-                let v = text.parse::<i64>().ok().map(|v| v as f64).or_else(|| text.parse::<f64>().ok());
-                check_sign(path, &format!("line {line}"), text, v)?
+                check_sign(path, &format!("line {line}"), text, text.parse::<f64>().ok())?
             }
         };
         edges.push((record.get(s).unwrap_or("").trim().to_string(), record.get(t).unwrap_or("").trim().to_string(), weight, sign));
@@ -76,9 +75,13 @@ fn check_weight(path: &Path, at: &str, v: f64) -> Result<()> {
 
 /// A sign is -1 (repression), 0 (unsigned or unknown) or 1 (activation); anything else
 /// (5, 0.5, NaN, an empty cell) is an error rather than a silent 0.
+fn is_sign(v: f64) -> bool {
+    v == -1.0 || v == 0.0 || v == 1.0
+}
+
 fn check_sign(path: &Path, at: &str, text: &str, v: Option<f64>) -> Result<i64> {
     match v {
-        Some(v) if v == -1.0 || v == 0.0 || v == 1.0 => Ok(v as i64),
+        Some(v) if is_sign(v) => Ok(v as i64),
         _ => Err(Error::bad_input(path, format!("{at}: sign '{text}' is not -1, 0 or 1 (write 0 for an unsigned edge)"))),
     }
 }
@@ -100,7 +103,12 @@ fn read_parquet(path: &Path) -> Result<RawEdges> {
     }
     let signs = match numbers("sign")? {
         None => vec![0; s.len()],
-        Some(v) => v.iter().enumerate().map(|(i, &x)| check_sign(path, &format!("row {}", i + 1), &x.to_string(), Some(x))).collect::<Result<_>>()?,
+        // The row and value are formatted only for a sign that is refused.
+        Some(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| if is_sign(x) { Ok(x as i64) } else { check_sign(path, &format!("row {}", i + 1), &x.to_string(), Some(x)) })
+            .collect::<Result<_>>()?,
     };
     if s.is_empty() {
         return Err(Error::bad_input(path, "edge file has no edges"));

@@ -388,7 +388,9 @@ struct UnknownNames {
 impl UnknownNames {
     fn note(&mut self, name: &str, unknown: bool) {
         if !unknown {
-            self.known.insert(name.to_string());
+            if !self.known.contains(name) {
+                self.known.insert(name.to_string());
+            }
         } else if self.unknown.insert(name.to_string()) {
             self.names.push(name.to_string());
         }

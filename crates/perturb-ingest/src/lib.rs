@@ -280,17 +280,13 @@ fn pick_condition_key(path: &Path, opts: &IngestOptions, columns: &[String], fra
     match CONDITION_COLUMNS.iter().find(|c| columns.iter().any(|k| k == *c) && usable(c)) {
         Some(c) => Ok(ConditionKey::new(c, true, columns, frame)),
         None => {
-            let mut shown: Vec<&str> = columns.iter().map(String::as_str).take(12).collect();
-            if columns.len() > 12 {
-                shown.push("…");
-            }
             let place = frame.map_or_else(|| "the table".to_string(), str::to_string);
             Err(Error::bad_input(
                 path,
                 format!(
                     "{place} has no condition column: none of {} (columns: {}); name the column of perturbed genes with --condition-key",
                     CONDITION_COLUMNS.join(", "),
-                    shown.join(", ")
+                    list_some(columns, 12)
                 ),
             ))
         }
@@ -401,11 +397,9 @@ fn subset_mask(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], n_ob
         if !columns.iter().any(|c| c == key) {
             return Err(fail(format!("obs has no column '{key}' (columns: {})", list_some(columns, 24))));
         }
-        let (matches, values): (Vec<bool>, Vec<String>) = match file.frame_column("obs", key)? {
-            h5ad::FrameColumn::Labels(l) => {
-                let values = value_counts(l.iter().flatten().map(String::as_str)).into_iter().map(|(v, n)| format!("{v} ({n} cells)")).collect();
-                (l.iter().map(|v| v.as_deref() == Some(value.as_str())).collect(), values)
-            }
+        let column = file.frame_column("obs", key)?;
+        let matches: Vec<bool> = match &column {
+            h5ad::FrameColumn::Labels(l) => l.iter().map(|v| v.as_deref() == Some(value.as_str())).collect(),
             h5ad::FrameColumn::Numeric(x) => {
                 // Booleans are stored as numbers: True/False match 1/0.
                 let want = match value.trim().to_ascii_lowercase().as_str() {
@@ -413,15 +407,19 @@ fn subset_mask(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], n_ob
                     "false" => Some(0.0),
                     v => v.parse::<f64>().ok(),
                 };
-                let shown: Vec<String> = x.iter().filter(|v| !v.is_nan()).map(|v| format!("{v}")).collect();
-                let values = value_counts(shown.iter().map(String::as_str)).into_iter().map(|(v, n)| format!("{v} ({n} cells)")).collect();
-                (x.iter().map(|v| Some(*v) == want).collect(), values)
+                x.iter().map(|v| Some(*v) == want).collect()
             }
         };
         if matches.len() != n_obs {
             return Err(fail(format!("obs/{key} has {} rows but the matrix {n_obs} cells", matches.len())));
         }
         if !matches.iter().any(|&m| m) {
+            // The values present, counted only for the message.
+            let shown: Vec<String> = match &column {
+                h5ad::FrameColumn::Labels(l) => l.iter().flatten().cloned().collect(),
+                h5ad::FrameColumn::Numeric(x) => x.iter().filter(|v| !v.is_nan()).map(|v| format!("{v}")).collect(),
+            };
+            let values: Vec<String> = value_counts(shown.iter().map(String::as_str)).into_iter().map(|(v, n)| format!("{v} ({n} cells)")).collect();
             return Err(fail(format!("no cell has the value '{value}' in obs/{key} (values: {})", list_some(&values, 12))));
         }
         for (keep, m) in mask.iter_mut().zip(matches) {
@@ -513,6 +511,15 @@ fn index_conditions(opts: &IngestOptions, key: &ConditionKey, labels: &[Option<S
         }
         None => (detected.first().map_or(perturb_core::condition::CONTROL, |l| l).to_string(), true),
     };
+    // In GEARS syntax `ctrl` always parses as the control: with another --control its
+    // cells would be merged into that control without a word.
+    let gears_ctrl = perturb_core::condition::CONTROL;
+    if syntax == ConditionSyntax::Gears && control != gears_ctrl && distinct.contains_key(gears_ctrl) {
+        return Err(Error::bad_input(
+            &opts.input,
+            format!("{col} holds GEARS' control label '{gears_ctrl}' beside --control {control}: its cells would be pooled with the control; relabel one of them, or pass --control {gears_ctrl}"),
+        ));
+    }
     // Guide-level labels would become fake doubles (`ZAP70_1` → ZAP70 + "1") or genes
     // named after guides (`ATF2g1`): refuse them before anything else.
     let guides: Vec<(&str, String)> = distinct.keys().filter_map(|l| condition::guide_token(l, syntax, &control).map(|t| (*l, t))).collect();

@@ -112,6 +112,12 @@ fn the_control_label_is_detected_ignoring_case_and_must_be_unique() {
     assert_eq!(s.control, "non-targeting");
     assert!(!m_control_detected(&out));
     assert!(s.warnings.iter().any(|w| w.contains("also holds the control label(s) 'safe-targeting'")), "{:?}", s.warnings);
+    // GEARS' `ctrl` beside another --control would silently join that control: refused.
+    let path = csv(dir.path(), "gears_two.csv", &["target"], &[&["NT"], &["ctrl"], &["AHR+ctrl"]]);
+    let mut opts = IngestOptions::new(&path, "unused");
+    opts.control = Some("NT".into());
+    let err = refused(opts);
+    assert!(err.contains("holds GEARS' control label 'ctrl' beside --control NT"), "{err}");
     // CTRL in capitals is an HGNC symbol, not a control.
     let path = csv(dir.path(), "gene.csv", &["target"], &[&["NT"], &["CTRL"], &["AHR"]]);
     let (_d, out, s) = ok(IngestOptions::new(&path, "unused"));
