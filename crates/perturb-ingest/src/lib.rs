@@ -514,7 +514,8 @@ fn index_conditions(opts: &IngestOptions, key: &ConditionKey, labels: &[Option<S
     // In GEARS syntax `ctrl` always parses as the control: with another --control its
     // cells would be merged into that control without a word.
     let gears_ctrl = perturb_core::condition::CONTROL;
-    if syntax == ConditionSyntax::Gears && control != gears_ctrl && distinct.contains_key(gears_ctrl) {
+    // (A --control that names no label at all is refused below as "no control cells".)
+    if syntax == ConditionSyntax::Gears && control != gears_ctrl && distinct.contains_key(gears_ctrl) && distinct.contains_key(control.as_str()) {
         return Err(Error::bad_input(
             &opts.input,
             format!("{col} holds GEARS' control label '{gears_ctrl}' beside --control {control}: its cells would be pooled with the control; relabel one of them, or pass --control {gears_ctrl}"),
