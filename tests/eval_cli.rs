@@ -135,3 +135,107 @@ fn model_predictions_are_scored_and_checked() {
     assert!(e.contains("short.parquet") && e.contains("no prediction for gene"), "{e}");
     assert!(!bad.exists());
 }
+
+/// Keeps the rows of `path` where `keep(condition)` holds, in every column.
+fn drop_condition_rows(path: &std::path::Path, column: &str, keep: impl Fn(&str) -> bool) {
+    use perturb_core::Column;
+    let table = Table::read_parquet(path).unwrap();
+    let mask: Vec<bool> = table.strings(column, path).unwrap().iter().map(|c| keep(c)).collect();
+    let pick = |c: &Column| -> Column {
+        fn kept<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
+            v.iter().zip(mask).filter(|(_, k)| **k).map(|(x, _)| x.clone()).collect()
+        }
+        match c {
+            Column::Str(v) => Column::Str(kept(v, &mask)),
+            Column::F64(v) => Column::F64(kept(v, &mask)),
+            Column::I64(v) => Column::I64(kept(v, &mask)),
+            Column::Bool(v) => Column::Bool(kept(v, &mask)),
+            Column::StrList(v) => Column::StrList(kept(v, &mask)),
+            Column::Dict { .. } => unreachable!("read back as strings"),
+        }
+    };
+    let mut out = Table::new();
+    for name in table.column_names() {
+        out.push(name, pick(table.column(name).unwrap()));
+    }
+    out.write_parquet(path).unwrap();
+}
+
+/// A screen where one gene of some doubles was never measured alone: `additive` covers
+/// fewer doubles than every other model, so it is ranked in a table of its own (with
+/// every model on the same doubles) and not beside them; the prior-network baselines run
+/// on both tasks and cover every perturbation.
+#[test]
+fn a_double_without_its_single_gets_its_own_table_and_the_prior_baselines_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ingested(dir.path(), "norman-like", 300, 6000);
+    let conditions = data.join("conditions.parquet");
+    let t = Table::read_parquet(&conditions).unwrap();
+    let names = t.strings("condition", &conditions).unwrap().to_vec();
+    // The single of a gene that is in the most doubles.
+    let gene = names
+        .iter()
+        .filter(|c| !c.contains('+') && *c != "ctrl")
+        .max_by_key(|g| (names.iter().filter(|c| c.split('+').any(|x| x == g.as_str()) && c.contains('+')).count(), g.to_string()))
+        .unwrap()
+        .clone();
+    drop_condition_rows(&conditions, "condition", |c| c != gene);
+    drop_condition_rows(&data.join("pseudobulk.parquet"), "condition", |c| c != gene);
+    let (graph, split) = common::graph_and_split(dir.path(), &data);
+    // A model that predicts no change on the doubles, to be compared on both sets.
+    let st = Table::read_parquet(&split).unwrap();
+    let test: Vec<String> =
+        st.strings("condition", &split).unwrap().iter().zip(st.strings("set", &split).unwrap()).filter(|(_, s)| *s == "test").map(|(c, _)| c.clone()).collect();
+    let gp = data.join("genes.parquet");
+    let genes = Table::read_parquet(&gp).unwrap().strings("gene", &gp).unwrap().to_vec();
+    Table::new()
+        .with("perturbation", perturb_core::Column::Str(test.iter().flat_map(|c| std::iter::repeat_n(c.clone(), genes.len())).collect()))
+        .with("gene", perturb_core::Column::Str(test.iter().flat_map(|_| genes.iter().cloned()).collect()))
+        .with("lfc", perturb_core::Column::F64(vec![0.0; test.len() * genes.len()]))
+        .write_parquet(&dir.path().join("zero_double.parquet"))
+        .unwrap();
+    let zero = format!("zero={}", dir.path().join("zero_{task}.parquet").display());
+    let out = dir.path().join("with_graph");
+    let d = data.to_str().unwrap();
+    let args = ["eval", "--data", d, "--graph", graph.to_str().unwrap(), "--task", "double,unseen_single", "--seeds", "1", "--predictions", &zero];
+    let (c, o, e) = perturb(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(c, 0, "{o}{e}");
+
+    let p = out.join("metrics.parquet");
+    let m = Table::read_parquet(&p).unwrap();
+    let (tasks, models) = (m.strings("task", &p).unwrap(), m.strings("model", &p).unwrap());
+    let count = |task: &str, model: &str| (0..m.n_rows()).filter(|&i| tasks[i] == task && models[i] == model).count();
+    for task in ["double", "unseen_single"] {
+        for prior_baseline in ["graph_knn", "linear_prior"] {
+            assert!(count(task, prior_baseline) > 0 && count(task, prior_baseline) == count(task, "mean"), "{prior_baseline} on {task}");
+        }
+    }
+    assert!(count("double", "additive") < count("double", "mean"), "additive covers fewer doubles");
+    for column in ["pearson_delta_no_target", "pearson_delta_centroid", "mae", "des_overlap_20", "des_overlap_100", "pds_l1"] {
+        let v = m.floats(column, &p).unwrap();
+        assert!(v.iter().any(|x| x.is_finite()), "{column} holds values");
+    }
+
+    let s = out.join("summary.parquet");
+    let summary = Table::read_parquet(&s).unwrap();
+    let (sets, smodels, stasks) =
+        (summary.strings("perturbation_set", &s).unwrap(), summary.strings("model", &s).unwrap(), summary.strings("task", &s).unwrap());
+    let in_set = |set: &str, model: &str| (0..summary.n_rows()).any(|i| stasks[i] == "double" && sets[i] == set && smodels[i] == model);
+    assert!(!in_set("all", "additive"), "additive is not ranked among the models that cover every double");
+    assert!(in_set("additive", "additive") && in_set("additive", "mean") && in_set("additive", "graph_knn"));
+    for column in ["versus", "mean_difference", "ci_low", "ci_high", "win_share"] {
+        assert!(summary.column(column).is_some(), "summary.parquet has {column}");
+    }
+    let metrics = summary.strings("metric", &s).unwrap();
+    assert!(metrics.iter().any(|x| x == "vcc_score"));
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("### Where additive predicts (n = "), "{report}");
+    assert!(report.contains("Left out: ") && (report.contains(&format!("+{gene} (seed 1)")) || report.contains(&format!("{gene}+"))), "{report}");
+    assert!(report.contains("Paired comparisons: double, where additive predicts"), "{report}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("On fewer perturbations"));
+    let c = out.join("comparisons.parquet");
+    let comparisons = Table::read_parquet(&c).unwrap();
+    assert!(comparisons.strings("perturbation_set", &c).unwrap().iter().any(|x| x == "additive"));
+}

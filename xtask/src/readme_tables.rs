@@ -19,20 +19,31 @@ pub struct ReadmeTables {
     write: Option<PathBuf>,
 }
 
-/// (task, model) -> (mean L2, n) from an evaluation's summary.parquet, models in its order.
-fn mean_l2(eval: &Path) -> Result<(Vec<String>, BTreeMap<(String, String), (f64, i64)>), String> {
+/// A model's mean L2 on a task, over the (seed, perturbation) pairs it is ranked on.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    l2: f64,
+    n: i64,
+    /// Over a smaller set than the task's (the model covers fewer pairs), so not comparable
+    /// with the column's other figures.
+    own_set: bool,
+}
+
+/// (task, model) -> its cell from an evaluation's summary.parquet, models in its order:
+/// the `all` set's figures, or for a model that covers fewer pairs its own set's.
+fn mean_l2(eval: &Path) -> Result<(Vec<String>, BTreeMap<(String, String), Cell>), String> {
     let path = eval.join("summary.parquet");
     let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
     let text = |c: &str| t.strings(c, &path).map_err(|e| e.to_string());
-    let (task, model, metric) = (text("task")?, text("model")?, text("metric")?);
+    let (task, set, model, metric) = (text("task")?, text("perturbation_set")?, text("model")?, text("metric")?);
     let (mean, n) = (t.floats("mean", &path).map_err(|e| e.to_string())?, t.ints("n", &path).map_err(|e| e.to_string())?);
     let mut order = Vec::new();
     let mut values = BTreeMap::new();
-    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2") {
+    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2" && (set[i] == "all" || set[i] == model[i])) {
         if !order.contains(&model[i]) {
             order.push(model[i].clone());
         }
-        values.insert((task[i].clone(), model[i].clone()), (mean[i], n[i]));
+        values.insert((task[i].clone(), model[i].clone()), Cell { l2: mean[i], n: n[i], own_set: set[i] != "all" });
     }
     Ok((order, values))
 }
@@ -52,11 +63,22 @@ fn table(columns: &[(String, PathBuf, &str)]) -> Result<String, String> {
     }
     let mut out = format!("| model | {} |\n|---{}|\n", columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "), "|---".repeat(columns.len()));
     for m in &models {
-        let row: Vec<String> =
-            cells.iter().map(|(v, task)| v.get(&(task.to_string(), m.clone())).map_or("—".to_string(), |(l2, _)| format!("{l2:.3}"))).collect();
+        let row: Vec<String> = cells
+            .iter()
+            .map(|(v, task)| {
+                v.get(&(task.to_string(), m.clone())).map_or("—".to_string(), |c| {
+                    if c.own_set {
+                        format!("{:.3} (on its own {} pairs)", c.l2, c.n)
+                    } else {
+                        format!("{:.3}", c.l2)
+                    }
+                })
+            })
+            .collect();
         out.push_str(&format!("| {m} | {} |\n", row.join(" | ")));
     }
-    let n: Vec<String> = cells.iter().map(|(v, task)| v.iter().filter(|((t, _), _)| t == task).map(|(_, (_, n))| *n).max().unwrap_or(0).to_string()).collect();
+    let n: Vec<String> =
+        cells.iter().map(|(v, task)| v.iter().filter(|((t, _), c)| t == task && !c.own_set).map(|(_, c)| c.n).max().unwrap_or(0).to_string()).collect();
     out.push_str(&format!("| (seed, perturbation) pairs | {} |\n", n.join(" | ")));
     Ok(out)
 }

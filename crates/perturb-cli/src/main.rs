@@ -430,6 +430,11 @@ struct EvalArgs {
     /// Attention weights for the report: NAME=FILE (from `perturb predict --attention`).
     #[arg(long, value_name = "NAME=FILE")]
     attention: Vec<String>,
+    /// The prior network the models get (the output folder of `perturb graph`): also score
+    /// the baselines built on it, `graph_knn` (the target's strongest measured network
+    /// neighbours' mean effect) and `linear_prior` (ridge on network neighbourhoods).
+    #[arg(long, value_name = "DIR")]
+    graph: Option<PathBuf>,
     /// Another screen's ingest folder: also score `linear_p_other`, the linear baseline with
     /// its perturbation embeddings P taken from that screen's singles (PCA, K = 10).
     #[arg(long, value_name = "DIR")]
@@ -730,6 +735,7 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     let mut o = EvalOptions::new(a.data, a.out);
     o.tasks = a.task;
     o.linear_p_from = a.linear_p_from;
+    o.graph = a.graph;
     o.seeds = a.seeds;
     o.top_genes = a.top_genes;
     o.predictions = named_files("--predictions", &a.predictions)?;
@@ -741,6 +747,7 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     let named = [("--predictions", &o.predictions), ("--timing", &o.timing), ("--attention", &o.attention), ("--grn", &o.grn), ("--programs", &o.programs)];
     let mut inputs = vec![NamedPath::new("--data", &o.data)];
     inputs.extend(o.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
+    inputs.extend(o.graph.as_deref().map(|p| NamedPath::new("--graph", p)));
     inputs.extend(o.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
     inputs.extend(named.iter().flat_map(|(option, files)| files.iter().map(|(_, path)| NamedPath::new(option, path))));
     let _lock = claim(NamedPath::new("--out", &o.out), &inputs)?;

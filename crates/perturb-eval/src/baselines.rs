@@ -1,49 +1,61 @@
-//! The four honest baselines. Each predicts the pseudobulk expression profile (all genes)
-//! of every test condition from the training conditions only.
+//! The honest baselines. Each predicts the pseudobulk expression profile (all genes) of
+//! every test condition from the training conditions only: four that need nothing but the
+//! screen ([`NAMES`]), two that read the prior network ([`PRIOR_NAMES`]) and one that reads
+//! another screen ([`LINEAR_OTHER_P`]).
 
 use std::collections::HashMap;
 
 use crate::data::Screen;
 use crate::linalg::{solve_spd, symmetric_eigen};
+use crate::prior::PriorGraph;
 use crate::split::{Set, Split};
 
 pub const NAMES: [&str; 4] = ["no_change", "mean", "additive", "linear"];
 
+/// The baselines built on the prior network (`EvalOptions::graph`): graph nearest
+/// neighbours ([`graph_knn`]) and ridge regression on the targets' network neighbourhoods
+/// ([`linear_prior`]).
+pub const PRIOR_NAMES: [&str; 2] = ["graph_knn", "linear_prior"];
+
+/// How many of a target's strongest neighbours [`graph_knn`] averages over.
+pub const GRAPH_KNN_K: usize = 10;
+
 /// The linear baseline with P taken from another data set (`EvalOptions::linear_p_from`).
 pub const LINEAR_OTHER_P: &str = "linear_p_other";
 
-/// Every model name a baseline can take ([`NAMES`] and [`LINEAR_OTHER_P`]); a model
-/// scored beside the baselines must be called otherwise, or its rows would merge into the
-/// baseline's.
+/// Every model name a baseline can take, in report order; a model scored beside the
+/// baselines must be called otherwise, or its rows would merge into the baseline's.
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    NAMES.into_iter().chain([LINEAR_OTHER_P])
+    NAMES.into_iter().chain(PRIOR_NAMES).chain([LINEAR_OTHER_P])
+}
+
+/// What the baselines are fitted with beyond the screen and its split.
+pub struct BaselineInputs<'a> {
+    pub linear_k: usize,
+    /// The ridge penalty of `linear`, `linear_p_other` and `linear_prior`.
+    pub ridge: f64,
+    /// Perturbation embeddings from another screen: adds `linear_p_other`.
+    pub other_p: Option<&'a HashMap<String, Vec<f64>>>,
+    /// The prior network: adds [`PRIOR_NAMES`].
+    pub prior: Option<&'a PriorGraph>,
 }
 
 /// Predictions per baseline: test condition index -> profile. `additive` only covers
 /// conditions whose every gene was measured alone.
 /// With `other_p`, also `linear_p_other`: the linear model with perturbation embeddings
-/// from another screen (see [`perturbation_pca`]).
-pub fn predict_all(
-    screen: &Screen,
-    split: &Split,
-    linear_k: usize,
-    ridge: f64,
-    other_p: Option<&HashMap<String, Vec<f64>>>,
-) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
+/// from another screen (see [`perturbation_pca`]); with `prior`, [`graph_knn`] and
+/// [`linear_prior`].
+pub fn predict_all(screen: &Screen, split: &Split, inputs: &BaselineInputs) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
+    let (linear_k, ridge) = (inputs.linear_k, inputs.ridge);
     let test = split.indices(Set::Test);
     let control = screen.control();
-    let train: Vec<usize> = split.indices(Set::Train).into_iter().filter(|&i| !screen.targets[i].is_empty()).collect();
-    let ng = screen.n_genes();
+    let train = perturbed_training(screen, split);
 
     let no_change = test.iter().map(|&i| (i, control.to_vec())).collect();
 
-    let mut mean_shift = vec![0.0; ng];
-    for &k in &train {
-        for (g, (y, c)) in screen.row(k).iter().zip(control).enumerate() {
-            mean_shift[g] += (y - c) / train.len() as f64;
-        }
-    }
-    let mean = test.iter().map(|&i| (i, control.iter().zip(&mean_shift).map(|(c, d)| c + d).collect())).collect();
+    let centroid = perturbed_centroid(screen, &train);
+    let mean_shift: Vec<f64> = centroid.iter().zip(control).map(|(m, c)| m - c).collect();
+    let mean = test.iter().map(|&i| (i, centroid.clone())).collect();
 
     let mut additive = HashMap::new();
     for &i in &test {
@@ -62,11 +74,137 @@ pub fn predict_all(
     let model = LinearModel::fit(screen, &train, linear_k, ridge, None);
     let linear = test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect();
     let mut out = vec![("no_change", no_change), ("mean", mean), ("additive", additive), ("linear", linear)];
-    if let Some(p) = other_p {
+    if let Some(prior) = inputs.prior {
+        out.push((PRIOR_NAMES[0], graph_knn(screen, &train, &test, &mean_shift, prior)));
+        out.push((PRIOR_NAMES[1], linear_prior(screen, &train, &test, prior, ridge)));
+    }
+    if let Some(p) = inputs.other_p {
         let model = LinearModel::fit(screen, &train, linear_k, ridge, Some(p));
         out.push((LINEAR_OTHER_P, test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect()));
     }
     out
+}
+
+/// The mean profile of the perturbed training conditions (`train` holds no control): the
+/// `mean` baseline's prediction, and the reference of Systema's centroid Pearson delta
+/// (the "perturbed mean" of Viñas Torné et al. 2025). The control when there are none.
+pub fn perturbed_centroid(screen: &Screen, train: &[usize]) -> Vec<f64> {
+    let control = screen.control();
+    // The control plus the mean shift, summed in this order so that `mean` keeps the
+    // figures it had before the centroid was shared.
+    let mut mean_shift = vec![0.0; screen.n_genes()];
+    for &k in train {
+        for (g, (y, c)) in screen.row(k).iter().zip(control).enumerate() {
+            mean_shift[g] += (y - c) / train.len() as f64;
+        }
+    }
+    control.iter().zip(&mean_shift).map(|(c, d)| c + d).collect()
+}
+
+/// The perturbed training conditions of a split (the control is never one).
+pub fn perturbed_training(screen: &Screen, split: &Split) -> Vec<usize> {
+    split.indices(Set::Train).into_iter().filter(|&i| !screen.targets[i].is_empty()).collect()
+}
+
+/// Graph nearest neighbours (after Valence's kNN baseline): a gene's effect is its
+/// measured single effect when it was perturbed alone in training, otherwise the mean of
+/// the measured single effects of its (at most [`GRAPH_KNN_K`]) strongest prior
+/// neighbours that were, weighted by edge weight; a gene with no such neighbour gets
+/// `fallback` (the `mean` baseline's shift). A multi-gene perturbation adds its genes'
+/// effects, as `additive` does, so on doubles whose singles were all measured the two
+/// coincide.
+pub fn graph_knn(screen: &Screen, train: &[usize], test: &[usize], fallback: &[f64], prior: &PriorGraph) -> HashMap<usize, Vec<f64>> {
+    let control = screen.control();
+    let measured: HashMap<&str, usize> = train.iter().filter(|&&i| screen.targets[i].len() == 1).map(|&i| (screen.targets[i][0].as_str(), i)).collect();
+    let effect_of = |i: usize| -> Vec<f64> { screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect() };
+    let gene_effect = |gene: &str| -> Vec<f64> {
+        if let Some(&i) = measured.get(gene) {
+            return effect_of(i);
+        }
+        let near: Vec<(usize, f64)> =
+            prior.neighbours(gene).iter().filter_map(|n| measured.get(n.node.as_str()).map(|&i| (i, n.weight))).take(GRAPH_KNN_K).collect();
+        if near.is_empty() {
+            return fallback.to_vec();
+        }
+        let (total, count): (f64, usize) = (near.iter().map(|(_, w)| w).sum(), near.len());
+        let mut e = vec![0.0; control.len()];
+        for (i, w) in near {
+            // All-zero weights (a user's edge file may hold them) count every neighbour alike.
+            let share = if total > 0.0 { w / total } else { 1.0 / count as f64 };
+            e.iter_mut().zip(effect_of(i)).for_each(|(x, d)| *x += share * d);
+        }
+        e
+    };
+    test.iter()
+        .map(|&i| {
+            let mut p = control.to_vec();
+            for gene in &screen.targets[i] {
+                p.iter_mut().zip(gene_effect(gene)).for_each(|(x, d)| *x += d);
+            }
+            (i, p)
+        })
+        .collect()
+}
+
+/// Ridge regression from the perturbed genes' network neighbourhoods to their effects
+/// (GenePert's recipe with the prior in place of text embeddings). A gene's feature vector
+/// is its row of I + A over the prior's nodes (A the undirected edge weights), scaled to
+/// unit length, so two genes are alike as far as they are adjacent or share neighbours; a
+/// perturbation's features are the sum of its genes'. Fitted in the dual (kernel) form over
+/// the training conditions' centred profiles; a test gene that shares nothing with any
+/// training gene gets the training mean.
+pub fn linear_prior(screen: &Screen, train: &[usize], test: &[usize], prior: &PriorGraph, ridge: f64) -> HashMap<usize, Vec<f64>> {
+    let ng = screen.n_genes();
+    let nt = train.len();
+    let features: Vec<HashMap<&str, f64>> = train.iter().map(|&i| neighbourhood(&screen.targets[i], prior)).collect();
+    let mut offset = vec![0.0; ng];
+    for &t in train {
+        offset.iter_mut().zip(screen.row(t)).for_each(|(b, y)| *b += y / nt as f64);
+    }
+    // (K + λI) α = Yc, K the training conditions' feature inner products.
+    let mut kernel = vec![0.0; nt * nt];
+    for a in 0..nt {
+        for b in a..nt {
+            let v = dot(&features[a], &features[b]);
+            kernel[a * nt + b] = v + if a == b { ridge } else { 0.0 };
+            kernel[b * nt + a] = kernel[a * nt + b];
+        }
+    }
+    let centred: Vec<f64> = train.iter().flat_map(|&t| screen.row(t).iter().zip(&offset).map(|(y, b)| y - b).collect::<Vec<_>>()).collect();
+    let alpha = if nt == 0 { Vec::new() } else { solve_spd(&kernel, &centred, nt, ng) };
+    test.iter()
+        .map(|&i| {
+            let f = neighbourhood(&screen.targets[i], prior);
+            let mut p = offset.clone();
+            for (t, ft) in features.iter().enumerate() {
+                let k = dot(&f, ft);
+                if k != 0.0 {
+                    p.iter_mut().zip(&alpha[t * ng..(t + 1) * ng]).for_each(|(x, a)| *x += k * a);
+                }
+            }
+            (i, p)
+        })
+        .collect()
+}
+
+/// The features of [`linear_prior`]: the sum over `genes` of each gene's unit-length row
+/// of I + A, as a sparse map node -> value.
+fn neighbourhood<'a>(genes: &'a [String], prior: &'a PriorGraph) -> HashMap<&'a str, f64> {
+    let mut f: HashMap<&str, f64> = HashMap::new();
+    for gene in genes {
+        let row = prior.neighbours(gene);
+        let norm = (1.0 + row.iter().map(|n| n.weight * n.weight).sum::<f64>()).sqrt();
+        *f.entry(gene.as_str()).or_default() += 1.0 / norm;
+        for n in row {
+            *f.entry(n.node.as_str()).or_default() += n.weight / norm;
+        }
+    }
+    f
+}
+
+fn dot(a: &HashMap<&str, f64>, b: &HashMap<&str, f64>) -> f64 {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    small.iter().filter_map(|(k, v)| large.get(k).map(|w| v * w)).sum()
 }
 
 /// Perturbation embeddings from another screen, as Ahlmann-Eltze et al. transfer P between

@@ -4,12 +4,14 @@
 //! through the same metric code; their runs' timings fill the efficiency table.
 
 pub mod baselines;
+pub mod coverage;
 pub mod data;
 pub mod gi;
 pub mod linalg;
 pub mod metrics;
 pub mod paired;
 pub mod predictions;
+pub mod prior;
 pub mod report;
 pub mod report_html;
 pub mod split;
@@ -52,6 +54,9 @@ pub struct EvalOptions {
     pub timing: Vec<(String, PathBuf)>,
     /// Attention tables written by `perturb predict --attention`, for the report.
     pub attention: Vec<(String, PathBuf)>,
+    /// The graph stage's output folder (the prior network the models get): adds the
+    /// baselines built on it, `graph_knn` and `linear_prior`.
+    pub graph: Option<PathBuf>,
     /// Another screen's ingest folder: adds the `linear_p_other` baseline, the linear model
     /// with perturbation embeddings P from that screen's singles.
     pub linear_p_from: Option<PathBuf>,
@@ -78,6 +83,7 @@ impl EvalOptions {
             predictions: Vec::new(),
             timing: Vec::new(),
             attention: Vec::new(),
+            graph: None,
             linear_p_from: None,
             truth_network: None,
             grn: Vec::new(),
@@ -86,7 +92,7 @@ impl EvalOptions {
     }
 }
 
-/// One metrics row.
+/// One metrics row. Each metric is defined in docs/metrics.md with its source.
 #[derive(Debug, Clone)]
 pub struct MetricRow {
     pub task: &'static str,
@@ -99,13 +105,89 @@ pub struct MetricRow {
     /// dominates L2, and cell-eval leaves them out too.
     pub l2_no_target: f64,
     pub pearson_delta: f64,
+    /// Pearson delta over the top genes without the perturbed genes.
+    pub pearson_delta_no_target: f64,
+    /// Systema's Pearson delta: effects measured from the perturbed training conditions'
+    /// centroid instead of the control, so a shift every perturbation shares earns nothing.
+    pub pearson_delta_centroid: f64,
     pub pearson_delta_all: f64,
     pub mse_top20_de: f64,
+    /// Mean absolute error over every gene (the Virtual Cell Challenge's MAE).
+    pub mae: f64,
+    /// Share of the truth's top-20 (top-100) genes by |effect| among the prediction's.
+    pub des_overlap_20: f64,
+    pub des_overlap_100: f64,
     pub discrimination_rank: i64,
     pub discrimination_score: f64,
+    /// cell-eval's L1 perturbation discrimination, over every gene but the targets.
+    pub pds_l1: f64,
 }
 
-pub const METRICS: [&str; 6] = ["l2", "l2_no_target", "pearson_delta", "pearson_delta_all", "mse_top20_de", "discrimination_score"];
+impl MetricRow {
+    /// A row for tests: the given L2 (also without the targets), every other metric NaN.
+    #[cfg(test)]
+    pub(crate) fn example(task: &'static str, seed: u64, model: &str, perturbation: &str, l2: f64) -> MetricRow {
+        MetricRow {
+            task,
+            seed,
+            model: model.to_string(),
+            perturbation: perturbation.to_string(),
+            combo_seen: 2,
+            l2,
+            l2_no_target: l2,
+            pearson_delta: f64::NAN,
+            pearson_delta_no_target: f64::NAN,
+            pearson_delta_centroid: f64::NAN,
+            pearson_delta_all: f64::NAN,
+            mse_top20_de: f64::NAN,
+            mae: f64::NAN,
+            des_overlap_20: f64::NAN,
+            des_overlap_100: f64::NAN,
+            discrimination_rank: 1,
+            discrimination_score: f64::NAN,
+            pds_l1: f64::NAN,
+        }
+    }
+
+    /// The values of [`METRICS`], in its order.
+    pub fn values(&self) -> [f64; METRICS.len()] {
+        [
+            self.l2,
+            self.l2_no_target,
+            self.pearson_delta,
+            self.pearson_delta_no_target,
+            self.pearson_delta_centroid,
+            self.pearson_delta_all,
+            self.mse_top20_de,
+            self.mae,
+            self.des_overlap_20,
+            self.des_overlap_100,
+            self.discrimination_score,
+            self.pds_l1,
+        ]
+    }
+}
+
+/// The per-perturbation metrics, in the column order of `metrics.parquet` and
+/// `summary.parquet`.
+pub const METRICS: [&str; 12] = [
+    "l2",
+    "l2_no_target",
+    "pearson_delta",
+    "pearson_delta_no_target",
+    "pearson_delta_centroid",
+    "pearson_delta_all",
+    "mse_top20_de",
+    "mae",
+    "des_overlap_20",
+    "des_overlap_100",
+    "discrimination_score",
+    "pds_l1",
+];
+
+/// The per-split metric `summary.parquet` adds: the Virtual Cell Challenge score against
+/// `mean` (see [`metrics::vcc_score`]), one value per seed.
+pub const VCC_SCORE: &str = "vcc_score";
 
 #[derive(Debug, Clone)]
 pub struct EvalSummary {
@@ -121,6 +203,7 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
     let top = top_expressed_genes(control, top_genes.min(screen.n_genes()));
     let all: Vec<usize> = (0..screen.n_genes()).collect();
     let gene_index: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
+    let centroid = baselines::perturbed_centroid(screen, &baselines::perturbed_training(screen, split));
     let test = split.indices(Set::Test);
     let effects: Vec<Vec<f64>> = test.iter().map(|&i| screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect()).collect();
     let (cvar, nc) = (screen.variance_row(0), screen.n_cells[0] as f64);
@@ -134,6 +217,8 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
         let n = test.len().max(2) as f64;
         let targets: Vec<usize> = screen.targets[i].iter().filter_map(|t| gene_index.get(t.as_str()).copied()).collect();
         let top_no_target: Vec<usize> = top.iter().copied().filter(|g| !targets.contains(g)).collect();
+        let from_centroid = |v: &[f64]| -> Vec<f64> { v.iter().zip(&centroid).map(|(a, m)| a - m).collect() };
+        let des = |n: usize| metrics::des_overlap(&pe, &metrics::top_by_magnitude(&effects[ti], n), n);
         rows.push(MetricRow {
             task: split.task.name(),
             seed: split.seed,
@@ -143,10 +228,16 @@ pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap
             l2: metrics::l2(p, y, &top),
             l2_no_target: metrics::l2(p, y, &top_no_target),
             pearson_delta: metrics::pearson_over(&pe, &effects[ti], &top),
+            pearson_delta_no_target: metrics::pearson_over(&pe, &effects[ti], &top_no_target),
+            pearson_delta_centroid: metrics::pearson_over(&from_centroid(p), &from_centroid(y), &top),
             pearson_delta_all: metrics::pearson_over(&pe, &effects[ti], &all),
             mse_top20_de: metrics::mse_over(p, y, &de),
+            mae: metrics::mae(p, y),
+            des_overlap_20: des(20),
+            des_overlap_100: des(100),
             discrimination_rank: rank as i64,
             discrimination_score: 1.0 - (rank as f64 - 1.0) / (n - 1.0),
+            pds_l1: metrics::pds_l1(&pe, &effects, ti, &targets),
         });
     }
     rows
@@ -247,7 +338,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         }
         None => None,
     };
+    let prior = opts.graph.as_deref().map(prior::PriorGraph::read).transpose()?;
     let mut notes = Vec::new();
+    if prior.is_none() {
+        notes.push("the prior-network baselines (graph_knn, linear_prior) need --graph and were not run".to_string());
+    }
+    let baseline_inputs = baselines::BaselineInputs { linear_k: opts.linear_k, ridge: opts.ridge, other_p: other_p.as_ref(), prior: prior.as_ref() };
     let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
     let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
     let grn_files = model_files(&opts.grn, &opts.tasks, &opts.seeds, "--grn", &mut Vec::new())?;
@@ -261,10 +357,8 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             let split = split::make(&screen, task, seed, &opts.data)?;
             let name = format!("split_{}_seed{seed}.parquet", task.name());
             split::write(&split, &screen, &out.path(&name))?;
-            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> = baselines::predict_all(&screen, &split, opts.linear_k, opts.ridge, other_p.as_ref())
-                .into_iter()
-                .map(|(m, p)| (m, p.into_iter().collect()))
-                .collect();
+            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
+                baselines::predict_all(&screen, &split, &baseline_inputs).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
             for (name, files) in &prediction_files {
                 if let Some(path) = files.get(&(task, seed)) {
                     all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
@@ -282,9 +376,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if !gi_rows.is_empty() {
         write_gi(&gi_rows, &out.path("interactions.parquet"))?;
     }
-    let summary = summarise(&rows)?;
+    let sets = coverage::perturbation_sets(&rows);
+    let (summary, comparisons) = summarise_sets(&rows, &sets)?;
     write_summary(&summary, &out.path("summary.parquet"))?;
-    let comparisons = paired::compare(&rows, &baselines::all_names().collect::<Vec<_>>());
     if !comparisons.is_empty() {
         write_comparisons(&comparisons, &out.path("comparisons.parquet"))?;
     }
@@ -318,6 +412,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         opts,
         rows: &rows,
         summary: &summary,
+        sets: &sets,
         gi: &gi_rows,
         efficiency: &efficiency,
         attention: &attention,
@@ -331,10 +426,14 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if let Some(truth) = &opts.truth_network {
         inputs.push(InputFile::hash(truth)?);
     }
+    if let Some(graph) = &opts.graph {
+        inputs.push(InputFile::hash(&graph.join(schema::edges::FILE))?);
+    }
     let parameters = serde_json::json!({
         "tasks": opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,
         "linear_k": opts.linear_k, "ridge": opts.ridge,
+        "graph": opts.graph.as_ref().map(|p| p.display().to_string()),
         "linear_p_from": opts.linear_p_from.as_ref().map(|p| p.display().to_string()),
         "truth_network": opts.truth_network.as_ref().map(|p| p.display().to_string()),
     });
@@ -344,7 +443,11 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     manifest.outputs = out.names.clone();
     manifest.write(&out.staged.path(schema::MANIFEST))?;
     out.staged.commit()?;
-    let mean_l2 = summary.iter().filter(|s| s.metric == "l2").map(|s| ((s.task.clone(), s.model.clone()), s.mean)).collect();
+    // Each model's mean over the largest set it is scored on.
+    let mut mean_l2 = BTreeMap::new();
+    for r in summary.iter().filter(|r| r.metric == "l2") {
+        mean_l2.entry((r.task.clone(), r.model.clone())).or_insert(r.mean);
+    }
     Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
 }
 
@@ -474,21 +577,126 @@ fn write_metrics(rows: &[MetricRow], path: &Path) -> Result<()> {
         .with("l2", col(|r| r.l2))
         .with("l2_no_target", col(|r| r.l2_no_target))
         .with("pearson_delta", col(|r| r.pearson_delta))
+        .with("pearson_delta_no_target", col(|r| r.pearson_delta_no_target))
+        .with("pearson_delta_centroid", col(|r| r.pearson_delta_centroid))
         .with("pearson_delta_all", col(|r| r.pearson_delta_all))
         .with("mse_top20_de", col(|r| r.mse_top20_de))
+        .with("mae", col(|r| r.mae))
+        .with("des_overlap_20", col(|r| r.des_overlap_20))
+        .with("des_overlap_100", col(|r| r.des_overlap_100))
         .with("discrimination_rank", Column::I64(rows.iter().map(|r| r.discrimination_rank).collect()))
         .with("discrimination_score", col(|r| r.discrimination_score))
+        .with("pds_l1", col(|r| r.pds_l1))
         .write_parquet(path)
 }
 
 #[derive(Debug, Clone)]
 pub struct SummaryRow {
     pub task: String,
+    /// The perturbation set the figures are over (`coverage::ALL` or a smaller coverage).
+    pub perturbation_set: String,
     pub model: String,
     pub metric: String,
     pub mean: f64,
     pub sd: f64,
     pub n: usize,
+    /// On the metrics of `paired::COMPARED`, the paired comparison against the best
+    /// baseline of the set (lowest mean; not the model itself): its name (empty when there
+    /// is none), and the comparison's mean difference, 95% interval and win share (NaN).
+    pub versus: String,
+    pub mean_difference: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub win_share: f64,
+}
+
+/// The summary and the paired comparisons of every perturbation set: per set, the
+/// per-perturbation metrics' means, the VCC score per seed against `mean`, and each model
+/// against each baseline.
+pub fn summarise_sets(rows: &[MetricRow], sets: &[coverage::PerturbationSet]) -> Result<(Vec<SummaryRow>, Vec<paired::Comparison>)> {
+    let baseline_names: Vec<&str> = baselines::all_names().collect();
+    let (mut summary, mut comparisons) = (Vec::new(), Vec::new());
+    for set in sets {
+        let in_set = set.rows(rows);
+        let compared = paired::compare(&in_set, &baseline_names, &set.name);
+        let mut part = summarise(&in_set)?;
+        part.extend(vcc_rows(&in_set));
+        for r in part.iter_mut() {
+            r.perturbation_set = set.name.clone();
+        }
+        attach_best_baseline(&mut part, &compared);
+        summary.extend(part);
+        comparisons.extend(compared);
+    }
+    Ok((summary, comparisons))
+}
+
+/// Fills each row's paired columns from its comparison against the set's best baseline.
+fn attach_best_baseline(summary: &mut [SummaryRow], comparisons: &[paired::Comparison]) {
+    let best: BTreeMap<(String, String), String> = {
+        let mut best: BTreeMap<(String, String), (f64, String)> = BTreeMap::new();
+        for r in summary.iter().filter(|r| baselines::all_names().any(|b| b == r.model) && r.mean.is_finite()) {
+            let entry = best.entry((r.task.clone(), r.metric.clone())).or_insert((f64::INFINITY, String::new()));
+            if r.mean < entry.0 {
+                *entry = (r.mean, r.model.clone());
+            }
+        }
+        best.into_iter().map(|(k, (_, m))| (k, m)).collect()
+    };
+    for r in summary.iter_mut() {
+        let Some(baseline) = best.get(&(r.task.clone(), r.metric.clone())) else { continue };
+        if let Some(c) = comparisons.iter().find(|c| c.task == r.task && c.model == r.model && &c.baseline == baseline && c.metric == r.metric) {
+            r.versus = baseline.clone();
+            (r.mean_difference, r.ci_low, r.ci_high, r.win_share) = (c.mean_difference, c.ci_low, c.ci_high, c.win_share);
+        }
+    }
+}
+
+/// The Virtual Cell Challenge score of every model against `mean` on each (task, seed):
+/// mean, sample SD and count over seeds. `mean` itself scores 0 by construction.
+fn vcc_rows(rows: &[MetricRow]) -> Vec<SummaryRow> {
+    let mut sums: BTreeMap<(&str, u64, &str), (f64, f64, f64, usize)> = BTreeMap::new();
+    for r in rows {
+        let e = sums.entry((r.task, r.seed, r.model.as_str())).or_insert((0.0, 0.0, 0.0, 0));
+        // The DES at 100 genes: the challenge's own N is its count of significant genes,
+        // in the hundreds on real screens.
+        (e.0, e.1, e.2, e.3) = (e.0 + r.mae, e.1 + r.pds_l1, e.2 + r.des_overlap_100, e.3 + 1);
+    }
+    let means = |v: &(f64, f64, f64, usize)| metrics::VccInputs { mae: v.0 / v.3 as f64, pds_l1: v.1 / v.3 as f64, des: v.2 / v.3 as f64 };
+    let mut per_model: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for (&(task, seed, model), v) in &sums {
+        if let Some(base) = sums.get(&(task, seed, baselines::NAMES[1])) {
+            per_model.entry((task, model)).or_default().push(metrics::vcc_score(means(v), means(base)));
+        }
+    }
+    per_model
+        .into_iter()
+        .map(|((task, model), scores)| {
+            let n = scores.len();
+            let mean = scores.iter().sum::<f64>() / n as f64;
+            let sd = if n < 2 { f64::NAN } else { (scores.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() };
+            SummaryRow { task: task.to_string(), model: model.to_string(), metric: VCC_SCORE.to_string(), mean, sd, n, ..SummaryRow::empty() }
+        })
+        .collect()
+}
+
+impl SummaryRow {
+    fn empty() -> SummaryRow {
+        SummaryRow {
+            task: String::new(),
+            perturbation_set: coverage::ALL.to_string(),
+            model: String::new(),
+            metric: String::new(),
+            mean: f64::NAN,
+            sd: f64::NAN,
+            n: 0,
+            versus: String::new(),
+            mean_difference: f64::NAN,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            win_share: f64::NAN,
+        }
+    }
 }
 
 /// Mean, sample SD and count per (task, model, metric), NaNs left out (a Pearson delta of a
@@ -497,13 +705,12 @@ pub struct SummaryRow {
 /// engine a user reaches for when they open `metrics.parquet` themselves.
 pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
     use polars::prelude::{col, DataFrame, IntoLazy, SortMultipleOptions};
-    let model_rank = |m: &str| baselines::NAMES.iter().position(|b| *b == m).unwrap_or(baselines::NAMES.len()) as u32;
+    let model_rank = |m: &str| baselines::all_names().position(|b| b == m).unwrap_or(usize::MAX) as u32;
     let n = rows.len() * METRICS.len();
     let (mut task, mut model, mut rank, mut metric, mut metric_order, mut value) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for r in rows {
-        let values = [r.l2, r.l2_no_target, r.pearson_delta, r.pearson_delta_all, r.mse_top20_de, r.discrimination_score];
-        for (mi, v) in values.into_iter().enumerate() {
+        for (mi, v) in r.values().into_iter().enumerate() {
             task.push(r.task.to_string());
             model.push(r.model.clone());
             rank.push(model_rank(&r.model));
@@ -544,7 +751,15 @@ pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
     let counts: Vec<usize> = summary.column("n").map_err(polars_error)?.u32().map_err(polars_error)?.iter().map(|v| v.unwrap_or(0) as usize).collect();
     let (task, model, metric, mean, sd) = (strings("task")?, strings("model")?, strings("metric")?, floats("mean")?, floats("sd")?);
     Ok((0..summary.height())
-        .map(|i| SummaryRow { task: task[i].clone(), model: model[i].clone(), metric: metric[i].clone(), mean: mean[i], sd: sd[i], n: counts[i] })
+        .map(|i| SummaryRow {
+            task: task[i].clone(),
+            model: model[i].clone(),
+            metric: metric[i].clone(),
+            mean: mean[i],
+            sd: sd[i],
+            n: counts[i],
+            ..SummaryRow::empty()
+        })
         .collect())
 }
 
@@ -553,6 +768,7 @@ fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
     let col = |f: fn(&paired::Comparison) -> f64| Column::F64(rows.iter().map(f).collect());
     Table::new()
         .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
+        .with("perturbation_set", Column::Str(rows.iter().map(|r| r.perturbation_set.clone()).collect()))
         .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
         .with("baseline", Column::Str(rows.iter().map(|r| r.baseline.clone()).collect()))
         .with("metric", Column::Str(rows.iter().map(|r| r.metric.to_string()).collect()))
@@ -568,13 +784,20 @@ fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
 }
 
 fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {
+    let col = |f: fn(&SummaryRow) -> f64| Column::F64(rows.iter().map(f).collect());
     Table::new()
         .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
+        .with("perturbation_set", Column::Str(rows.iter().map(|r| r.perturbation_set.clone()).collect()))
         .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
         .with("metric", Column::Str(rows.iter().map(|r| r.metric.clone()).collect()))
-        .with("mean", Column::F64(rows.iter().map(|r| r.mean).collect()))
-        .with("sd", Column::F64(rows.iter().map(|r| r.sd).collect()))
+        .with("mean", col(|r| r.mean))
+        .with("sd", col(|r| r.sd))
         .with("n", Column::I64(rows.iter().map(|r| r.n as i64).collect()))
+        .with("versus", Column::Str(rows.iter().map(|r| r.versus.clone()).collect()))
+        .with("mean_difference", col(|r| r.mean_difference))
+        .with("ci_low", col(|r| r.ci_low))
+        .with("ci_high", col(|r| r.ci_high))
+        .with("win_share", col(|r| r.win_share))
         .write_parquet(path)
 }
 
@@ -584,18 +807,12 @@ mod tests {
 
     fn row(task: &'static str, model: &str, l2: f64, pearson: f64) -> MetricRow {
         MetricRow {
-            task,
-            seed: 1,
-            model: model.to_string(),
             perturbation: "A+B".to_string(),
-            combo_seen: 2,
-            l2,
-            l2_no_target: l2,
             pearson_delta: pearson,
             pearson_delta_all: pearson,
             mse_top20_de: l2 * l2,
-            discrimination_rank: 1,
             discrimination_score: 1.0,
+            ..MetricRow::example(task, 1, model, "A+B", l2)
         }
     }
 

@@ -53,6 +53,62 @@ pub fn l2(a: &[f64], b: &[f64], genes: &[usize]) -> f64 {
     l2_over(a, b, genes)
 }
 
+/// Mean absolute error between two profiles over every gene (cell-eval's `mae`).
+pub fn mae(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len().max(1) as f64
+}
+
+/// The `n` genes with the largest |effect|, ties by gene index.
+pub fn top_by_magnitude(effect: &[f64], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..effect.len()).collect();
+    order.sort_by(|&a, &b| effect[b].abs().total_cmp(&effect[a].abs()).then(a.cmp(&b)));
+    order.truncate(n);
+    order
+}
+
+/// DE-gene overlap at `n` (the Virtual Cell Challenge's DES, with the top-`n` genes by
+/// |effect| standing in for its Wilcoxon-significant genes): the share of the truth's
+/// top-`n` genes that are also among the prediction's top-`n`.
+pub fn des_overlap(predicted_effect: &[f64], true_top: &[usize], n: usize) -> f64 {
+    if true_top.is_empty() {
+        return f64::NAN;
+    }
+    let predicted: std::collections::HashSet<usize> = top_by_magnitude(predicted_effect, n).into_iter().collect();
+    true_top.iter().filter(|g| predicted.contains(g)).count() as f64 / true_top.len() as f64
+}
+
+/// cell-eval's L1 perturbation discrimination score: the rank of the true perturbation
+/// `truth` among all `observed` effects by L1 distance to the predicted effect over every
+/// gene but `excluded` (the perturbation's own targets), as 1 − (number strictly closer) / N.
+/// 1 is best; a prediction closest to every other perturbation scores 1/N.
+pub fn pds_l1(predicted_effect: &[f64], observed_effects: &[Vec<f64>], truth: usize, excluded: &[usize]) -> f64 {
+    let distance =
+        |o: &Vec<f64>| predicted_effect.iter().zip(o).enumerate().filter(|(g, _)| !excluded.contains(g)).map(|(_, (p, x))| (p - x).abs()).sum::<f64>();
+    let own = distance(&observed_effects[truth]);
+    let closer = observed_effects.iter().enumerate().filter(|(j, o)| *j != truth && distance(o) < own).count();
+    1.0 - closer as f64 / observed_effects.len() as f64
+}
+
+/// The Virtual Cell Challenge's score against a baseline (cell-eval's
+/// `score_agg_metrics`): MAE as 1 − model / baseline, PDS and DES as
+/// (model − baseline) / (1 − baseline), each undefined one counted 0 and negatives clipped
+/// to 0, then averaged. Inputs are means over the same perturbations.
+pub fn vcc_score(model: VccInputs, baseline: VccInputs) -> f64 {
+    let clip = |v: f64| if v.is_nan() { 0.0 } else { v.max(0.0) };
+    let mae = clip(1.0 - model.mae / baseline.mae);
+    let pds = clip((model.pds_l1 - baseline.pds_l1) / (1.0 - baseline.pds_l1));
+    let des = clip((model.des - baseline.des) / (1.0 - baseline.des));
+    (mae + pds + des) / 3.0
+}
+
+/// The three means [`vcc_score`] combines.
+#[derive(Debug, Clone, Copy)]
+pub struct VccInputs {
+    pub mae: f64,
+    pub pds_l1: f64,
+    pub des: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +130,31 @@ mod tests {
         // gene 0 moves by 1 with little noise, gene 1 by 2 with much noise, gene 2 not at all
         let top = top_de_genes(&[2.0, 3.0, 1.0], &[0.1, 10.0, 0.1], 10.0, &control, &cvar, 10.0, 2);
         assert_eq!(top, [0, 1]);
+    }
+
+    #[test]
+    fn des_overlap_counts_shared_top_genes() {
+        let truth = top_by_magnitude(&[3.0, -2.0, 0.1, 0.0], 2);
+        assert_eq!(truth, [0, 1]);
+        assert_eq!(des_overlap(&[0.0, -5.0, 4.0, 0.0], &truth, 2), 0.5);
+        assert_eq!(des_overlap(&[1.0, 1.0, 0.0, 0.0], &truth, 2), 1.0);
+    }
+
+    #[test]
+    fn pds_leaves_the_targets_out_and_scores_one_for_the_closest() {
+        let observed = vec![vec![0.0, 0.0, 9.0], vec![1.0, 1.0, -9.0], vec![5.0, 5.0, 0.0]];
+        // Without gene 2 the prediction is closest to perturbation 1; with it, to 0.
+        assert_eq!(pds_l1(&[0.9, 1.1, 9.0], &observed, 1, &[2]), 1.0);
+        assert!((pds_l1(&[0.9, 1.1, 9.0], &observed, 1, &[]) - (1.0 - 2.0 / 3.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn vcc_score_normalises_and_clips() {
+        let base = VccInputs { mae: 0.2, pds_l1: 0.5, des: 0.2 };
+        let model = VccInputs { mae: 0.1, pds_l1: 0.75, des: 0.1 };
+        // mae 0.5, pds 0.5, des clipped to 0.
+        assert!((vcc_score(model, base) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(vcc_score(base, base), 0.0);
     }
 
     #[test]

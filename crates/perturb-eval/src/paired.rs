@@ -26,6 +26,8 @@ pub const COMPARED: [(&str, fn(&MetricRow) -> f64); 2] = [("l2", |r| r.l2), ("l2
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub task: String,
+    /// The perturbation set the rows came from (see `coverage`).
+    pub perturbation_set: String,
     pub model: String,
     pub baseline: String,
     /// `l2` or `l2_no_target` (see [`COMPARED`]).
@@ -55,13 +57,13 @@ impl Comparison {
     }
 }
 
-/// Every model of `rows` against every one of `baselines` present in the same task, on
-/// each metric of [`COMPARED`].
-pub fn compare(rows: &[MetricRow], baselines: &[&str]) -> Vec<Comparison> {
-    COMPARED.iter().flat_map(|(metric, value)| compare_on(rows, baselines, metric, *value)).collect()
+/// Every model of `rows` (the rows of perturbation set `set`) against every one of
+/// `baselines` present in the same task, on each metric of [`COMPARED`].
+pub fn compare(rows: &[MetricRow], baselines: &[&str], set: &str) -> Vec<Comparison> {
+    COMPARED.iter().flat_map(|(metric, value)| compare_on(rows, baselines, set, metric, *value)).collect()
 }
 
-fn compare_on(rows: &[MetricRow], baselines: &[&str], metric: &'static str, value: fn(&MetricRow) -> f64) -> Vec<Comparison> {
+fn compare_on(rows: &[MetricRow], baselines: &[&str], set: &str, metric: &'static str, value: fn(&MetricRow) -> f64) -> Vec<Comparison> {
     let mut by: BTreeMap<(&str, &str), BTreeMap<(u64, &str), f64>> = BTreeMap::new();
     for r in rows.iter().filter(|r| value(r).is_finite()) {
         by.entry((r.task, r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), value(r));
@@ -75,7 +77,7 @@ fn compare_on(rows: &[MetricRow], baselines: &[&str], metric: &'static str, valu
             for model in &models {
                 let Some(ours) = by.get(&(task, *model)) else { continue };
                 if let Some(c) = pair(task, model, baseline, metric, ours, &by[&(task, *baseline)]) {
-                    out.push(c);
+                    out.push(Comparison { perturbation_set: set.to_string(), ..c });
                 }
             }
         }
@@ -108,6 +110,7 @@ fn pair(
     let (ci_low, ci_high) = bootstrap_interval(&strata, &seed_for(&[task, model, baseline, metric]));
     Some(Comparison {
         task: task.to_string(),
+        perturbation_set: String::new(),
         model: model.to_string(),
         baseline: baseline.to_string(),
         metric,
@@ -154,20 +157,7 @@ mod tests {
     use super::*;
 
     fn row(seed: u64, model: &str, perturbation: &str, l2: f64) -> MetricRow {
-        MetricRow {
-            task: "double",
-            seed,
-            model: model.into(),
-            perturbation: perturbation.into(),
-            combo_seen: 0,
-            l2,
-            l2_no_target: l2,
-            pearson_delta: f64::NAN,
-            pearson_delta_all: f64::NAN,
-            mse_top20_de: f64::NAN,
-            discrimination_rank: 0,
-            discrimination_score: f64::NAN,
-        }
+        MetricRow::example("double", seed, model, perturbation, l2)
     }
 
     #[test]
@@ -184,7 +174,7 @@ mod tests {
         }
         // A perturbation only the model predicted is left out of the pairs.
         rows.push(row(1, "good", "EXTRA", 100.0));
-        let c = compare(&rows, &["additive"]);
+        let c = compare(&rows, &["additive"], "all");
         assert_eq!(c.iter().filter(|c| c.metric == "l2_no_target").count(), 2, "both metrics are compared");
         let c: Vec<Comparison> = c.into_iter().filter(|c| c.metric == "l2").collect();
         let good = c.iter().find(|c| c.model == "good").unwrap();
@@ -194,6 +184,6 @@ mod tests {
         let same = c.iter().find(|c| c.model == "same").unwrap();
         assert!(same.ci_low < 0.0 && same.ci_high > 0.0 && same.verdict() == "no clear difference", "{same:?}");
         // Seeded: the same rows give the same intervals.
-        assert_eq!(c, compare(&rows, &["additive"]).into_iter().filter(|c| c.metric == "l2").collect::<Vec<_>>());
+        assert_eq!(c, compare(&rows, &["additive"], "all").into_iter().filter(|c| c.metric == "l2").collect::<Vec<_>>());
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use perturb_core::timing::ModelTiming;
 use perturb_core::{Column, Error, Result, Table};
 
+use crate::coverage::{PerturbationSet, ALL};
 use crate::report_html::{self, AttentionTop, EfficiencyRow, NetworkPoint, ReportData, SummaryLine, TaskSection, TextTable};
 use crate::split::Task;
 use crate::structure::{self, GrnRow, ProgramRow, Q_LEVEL};
@@ -21,6 +22,8 @@ pub struct Parts<'a> {
     pub opts: &'a EvalOptions,
     pub rows: &'a [MetricRow],
     pub summary: &'a [SummaryRow],
+    /// The perturbation sets the summary is over (see `coverage`).
+    pub sets: &'a [PerturbationSet],
     pub gi: &'a [GiRow],
     pub efficiency: &'a [EfficiencyRow],
     pub attention: &'a [AttentionTop],
@@ -29,12 +32,16 @@ pub struct Parts<'a> {
     pub notes: &'a [String],
 }
 
-const TABLE_METRICS: [(&str, &str); 5] = [
+const TABLE_METRICS: [(&str, &str); 9] = [
     ("l2", "L2"),
     ("l2_no_target", "L2 without the targets"),
     ("pearson_delta", "Pearson delta"),
+    ("pearson_delta_centroid", "Pearson delta vs perturbed centroid"),
     ("mse_top20_de", "top-20 DE MSE"),
-    ("discrimination_score", "discrimination"),
+    ("mae", "MAE"),
+    ("des_overlap_20", "DES@20"),
+    ("pds_l1", "PDS (L1)"),
+    ("vcc_score", "VCC score vs mean"),
 ];
 
 fn task_description(task: &str) -> &'static str {
@@ -47,6 +54,36 @@ fn task_description(task: &str) -> &'static str {
     }
 }
 
+/// The rows over every test perturbation of a task (the ranking's set).
+fn in_all(summary: &[SummaryRow]) -> impl Iterator<Item = &SummaryRow> {
+    summary.iter().filter(|r| r.perturbation_set == ALL)
+}
+
+/// Why the pairs outside a smaller perturbation set have no prediction from its models.
+fn left_out_reason(set: &PerturbationSet) -> &'static str {
+    if set.name == baselines::NAMES[2] {
+        "additive predicts a perturbation only when each of its genes was measured alone in training"
+    } else {
+        "these models wrote no prediction for them"
+    }
+}
+
+/// The caption of a smaller perturbation set's table: its n and the pairs left out.
+fn subset_caption(set: &PerturbationSet) -> String {
+    let total = set.pairs.len() + set.left_out.len();
+    let shown: Vec<String> = set.left_out.iter().take(10).map(|(seed, p)| format!("{p} (seed {seed})")).collect();
+    let more = if set.left_out.len() > shown.len() { format!(" and {} more", set.left_out.len() - shown.len()) } else { String::new() };
+    format!(
+        "{} {} only {} of the {total} (seed, perturbation) pairs, so {} ranked here, beside every model on the same pairs, and not above. Left out: {}{more} — {}.",
+        set.name,
+        if set.name.contains('+') { "cover" } else { "covers" },
+        set.pairs.len(),
+        if set.name.contains('+') { "they are" } else { "it is" },
+        shown.join(", "),
+        left_out_reason(set)
+    )
+}
+
 fn tasks(summary: &[SummaryRow]) -> Vec<String> {
     let mut t: Vec<String> = summary.iter().map(|r| r.task.clone()).collect();
     t.dedup();
@@ -55,12 +92,12 @@ fn tasks(summary: &[SummaryRow]) -> Vec<String> {
     t
 }
 
-fn models(summary: &[SummaryRow], task: &str) -> Vec<String> {
-    summary.iter().filter(|r| r.task == task && r.metric == "l2").map(|r| r.model.clone()).collect()
+fn models(summary: &[SummaryRow], task: &str, set: &str) -> Vec<String> {
+    summary.iter().filter(|r| r.task == task && r.perturbation_set == set && r.metric == "l2").map(|r| r.model.clone()).collect()
 }
 
 fn mean_l2<'a>(summary: &'a [SummaryRow], task: &str, model: &str) -> Option<&'a SummaryRow> {
-    summary.iter().find(|r| r.task == task && r.model == model && r.metric == "l2")
+    in_all(summary).find(|r| r.task == task && r.model == model && r.metric == "l2")
 }
 
 /// A network-quality study model's name split into (study model, "drop" | "add",
@@ -81,14 +118,14 @@ pub fn network_study_name(model: &str) -> Option<(&str, &'static str, f64)> {
 fn network_points(summary: &[SummaryRow], task: &str) -> (Vec<NetworkPoint>, Vec<(String, f64)>) {
     let mut points = Vec::new();
     let mut base_model = None;
-    for r in summary.iter().filter(|r| r.task == task && r.metric == "l2") {
+    for r in in_all(summary).filter(|r| r.task == task && r.metric == "l2") {
         if let Some((base, kind, fraction)) = network_study_name(&r.model) {
             points.push(NetworkPoint { kind: kind.to_string(), fraction, mean_l2: r.mean, sd_l2: r.sd, n: r.n });
             base_model = Some(base.to_string());
         }
     }
     let Some(base) = base_model else { return (Vec::new(), Vec::new()) };
-    let mut references: Vec<(String, f64)> = baselines::NAMES.iter().filter_map(|m| mean_l2(summary, task, m).map(|r| (m.to_string(), r.mean))).collect();
+    let mut references: Vec<(String, f64)> = baselines::all_names().filter_map(|m| mean_l2(summary, task, m).map(|r| (m.to_string(), r.mean))).collect();
     if let Some(intact) = mean_l2(summary, task, &base) {
         for kind in ["drop", "add"] {
             points.push(NetworkPoint { kind: kind.to_string(), fraction: 0.0, mean_l2: intact.mean, sd_l2: intact.sd, n: intact.n });
@@ -192,18 +229,14 @@ pub fn markdown(p: &Parts) -> String {
         opts.top_genes.min(screen.n_genes())
     );
     for task in tasks(p.summary) {
-        let _ = write!(s, "\n## {task}\n\n{}\n\n| model | ", task_description(&task));
-        for (_, label) in TABLE_METRICS {
-            let _ = write!(s, "{label} | ");
-        }
-        let _ = writeln!(s, "n |\n|---|{}---|", "---|".repeat(TABLE_METRICS.len()));
-        for m in models(p.summary, &task) {
-            let get = |metric: &str| p.summary.iter().find(|r| r.task == task && r.model == m && r.metric == metric);
-            let _ = write!(s, "| {m} | ");
-            for (metric, _) in TABLE_METRICS {
-                let _ = write!(s, "{} | ", fmt(get(metric)));
+        let _ = write!(s, "\n## {task}\n\n{}\n", task_description(&task));
+        for set in p.sets.iter().filter(|set| set.task == task) {
+            if set.is_partial() {
+                let _ = write!(s, "\n### Where {} predicts (n = {} pairs)\n\n{}\n", set.name, set.pairs.len(), subset_caption(set));
+            } else {
+                let _ = write!(s, "\nEvery model below is scored on the same {} (seed, perturbation) pairs.\n", set.pairs.len());
             }
-            let _ = writeln!(s, "{} |", get("l2").map_or(0, |r| r.n));
+            s.push_str(&summary_markdown(p.summary, &task, &set.name));
         }
         let l2 = |m: &str| mean_l2(p.summary, &task, m).map(|r| r.mean);
         if let (Some(nc), Some(add)) = (l2("no_change"), l2("additive")) {
@@ -266,6 +299,24 @@ pub fn markdown(p: &Parts) -> String {
     s
 }
 
+/// The summary table of one task and perturbation set.
+fn summary_markdown(summary: &[SummaryRow], task: &str, set: &str) -> String {
+    let mut s = String::from("\n| model | ");
+    for (_, label) in TABLE_METRICS {
+        let _ = write!(s, "{label} | ");
+    }
+    let _ = writeln!(s, "n |\n|---|{}---|", "---|".repeat(TABLE_METRICS.len()));
+    for m in models(summary, task, set) {
+        let get = |metric: &str| summary.iter().find(|r| r.task == task && r.perturbation_set == set && r.model == m && r.metric == metric);
+        let _ = write!(s, "| {m} | ");
+        for (metric, _) in TABLE_METRICS {
+            let _ = write!(s, "{} | ", fmt(get(metric)));
+        }
+        let _ = writeln!(s, "{} |", get("l2").map_or(0, |r| r.n));
+    }
+    s
+}
+
 fn gi_markdown(rows: &[GiRow]) -> String {
     if rows.is_empty() {
         return String::new();
@@ -292,7 +343,7 @@ fn gi_markdown(rows: &[GiRow]) -> String {
 /// Models with interaction results, baselines first, each once.
 fn gi_models(rows: &[GiRow]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for m in baselines::NAMES.iter().map(|m| m.to_string()).chain(rows.iter().map(|r| r.model.clone())) {
+    for m in baselines::all_names().map(|m| m.to_string()).chain(rows.iter().map(|r| r.model.clone())) {
         if rows.iter().any(|r| r.model == m) && !out.contains(&m) {
             out.push(m);
         }
@@ -319,6 +370,23 @@ fn gi_curves(rows: &[GiRow]) -> Vec<(String, Vec<(f64, f64)>)> {
         .collect()
 }
 
+/// The summary lines of one task and perturbation set, for the HTML report.
+fn summary_lines(summary: &[SummaryRow], task: &str, set: &str) -> Vec<SummaryLine> {
+    models(summary, task, set)
+        .iter()
+        .map(|m| SummaryLine {
+            model: m.clone(),
+            metrics: TABLE_METRICS
+                .iter()
+                .map(|(metric, _)| {
+                    let r = summary.iter().find(|r| r.task == task && r.perturbation_set == set && &r.model == m && r.metric == *metric);
+                    (metric.to_string(), r.map_or(f64::NAN, |r| r.mean), r.map_or(f64::NAN, |r| r.sd), r.map_or(0, |r| r.n))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 pub fn html(p: &Parts) -> String {
     let mut data = ReportData {
         title: "perturb — evaluation report".to_string(),
@@ -340,19 +408,13 @@ pub fn html(p: &Parts) -> String {
         ..ReportData::default()
     };
     for task in tasks(p.summary) {
-        let model_names = models(p.summary, &task);
-        let summary = model_names
+        let model_names = models(p.summary, &task, ALL);
+        let summary = summary_lines(p.summary, &task, ALL);
+        let subsets = p
+            .sets
             .iter()
-            .map(|m| SummaryLine {
-                model: m.clone(),
-                metrics: TABLE_METRICS
-                    .iter()
-                    .map(|(metric, _)| {
-                        let r = p.summary.iter().find(|r| r.task == task && &r.model == m && r.metric == *metric);
-                        (metric.to_string(), r.map_or(f64::NAN, |r| r.mean), r.map_or(f64::NAN, |r| r.sd), r.map_or(0, |r| r.n))
-                    })
-                    .collect(),
-            })
+            .filter(|set| set.task == task && set.is_partial())
+            .map(|set| (subset_caption(set), summary_lines(p.summary, &task, &set.name)))
             .collect();
         let l2_points = model_names.iter().map(|m| (m.clone(), p.rows.iter().filter(|r| r.task == task && &r.model == m).map(|r| r.l2).collect())).collect();
         let (network, network_references) = network_points(p.summary, &task);
@@ -360,8 +422,9 @@ pub fn html(p: &Parts) -> String {
             task: task.clone(),
             description: task_description(&task).to_string(),
             summary,
+            subsets,
             l2_points,
-            baselines: baselines::NAMES.iter().map(|m| m.to_string()).collect(),
+            baselines: baselines::all_names().map(|m| m.to_string()).collect(),
             gi_curves: if task == "double" { gi_curves(p.gi) } else { Vec::new() },
             network,
             network_references,
@@ -530,12 +593,18 @@ pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTabl
 /// One table per task: each model against each baseline on their common perturbations,
 /// with the paired 95% interval and the verdict it supports.
 pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable> {
-    let mut tasks: Vec<&str> = comparisons.iter().map(|c| c.task.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    tasks.sort_by_key(|t| *t != "double");
-    tasks
+    let mut groups: Vec<(&str, &str)> = Vec::new();
+    for c in comparisons {
+        if !groups.contains(&(c.task.as_str(), c.perturbation_set.as_str())) {
+            groups.push((c.task.as_str(), c.perturbation_set.as_str()));
+        }
+    }
+    // Doubles first; within a task the sets in the order evaluated (all first).
+    groups.sort_by_key(|(t, _)| *t != "double");
+    groups
         .into_iter()
-        .map(|task| TextTable {
-            title: format!("Paired comparisons: {task}"),
+        .map(|(task, set)| TextTable {
+            title: if set == ALL { format!("Paired comparisons: {task}") } else { format!("Paired comparisons: {task}, where {set} predicts") },
             caption: format!(
                 "Each model against each baseline on the (seed, perturbation) pairs both predicted (n). Difference: mean of model − baseline L2, negative when the model is closer to the truth, with a 95% interval from {} bootstrap resamples of perturbations within each seed. Wins: share of pairs where the model's L2 is lower. A model is called better or worse only when the interval excludes 0. The last two columns repeat the comparison with the perturbed genes left out of the L2: their own change dominates it and says nothing of how the other genes respond.",
                 crate::paired::RESAMPLES
@@ -546,9 +615,11 @@ pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable
                 .collect(),
             rows: comparisons
                 .iter()
-                .filter(|c| c.task == task && c.metric == "l2")
+                .filter(|c| c.task == task && c.perturbation_set == set && c.metric == "l2")
                 .map(|c| {
-                    let no_target = comparisons.iter().find(|o| o.task == c.task && o.model == c.model && o.baseline == c.baseline && o.metric == "l2_no_target");
+                    let no_target = comparisons.iter().find(|o| {
+                        o.task == c.task && o.perturbation_set == c.perturbation_set && o.model == c.model && o.baseline == c.baseline && o.metric == "l2_no_target"
+                    });
                     vec![
                         c.model.clone(),
                         c.baseline.clone(),

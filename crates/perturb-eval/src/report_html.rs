@@ -39,8 +39,11 @@ pub struct TaskSection {
     pub task: String,
     /// One sentence describing the task (plain text).
     pub description: String,
-    /// Summary table rows, in display order.
+    /// Summary table rows, in display order: the models scored on every test perturbation.
     pub summary: Vec<SummaryLine>,
+    /// Smaller perturbation sets (models that cover fewer pairs, e.g. additive on doubles
+    /// without measured singles): (caption, every model's summary on that set).
+    pub subsets: Vec<(String, Vec<SummaryLine>)>,
     /// Per-perturbation L2 values for each model (model name, values), display order.
     pub l2_points: Vec<(String, Vec<f64>)>,
     /// Names among the models that are baselines (no_change, mean, additive, linear); drawn in grey, others in colour.
@@ -423,7 +426,11 @@ fn task_section(o: &mut String, task: &TaskSection, colours: &[(String, &'static
     if !task.description.is_empty() {
         w!(o, "<p>{}</p>\n", esc(&task.description));
     }
-    summary_table(o, task);
+    summary_table(o, &task.summary, &task.baselines);
+    for (caption, lines) in &task.subsets {
+        w!(o, "<h3>On fewer perturbations</h3>\n<p>{}</p>\n", esc(caption));
+        summary_table(o, lines, &task.baselines);
+    }
     if !task.l2_points.is_empty() {
         w!(o, "<figure>\n");
         strip_plot(o, task, colours);
@@ -442,25 +449,25 @@ fn task_section(o: &mut String, task: &TaskSection, colours: &[(String, &'static
     w!(o, "</section>\n");
 }
 
-fn summary_table(o: &mut String, task: &TaskSection) {
-    if task.summary.is_empty() {
+fn summary_table(o: &mut String, summary: &[SummaryLine], baselines: &[String]) {
+    if summary.is_empty() {
         return;
     }
     let mut metrics: Vec<&str> = Vec::new();
-    for m in task.summary.iter().flat_map(|s| s.metrics.iter()) {
+    for m in summary.iter().flat_map(|s| s.metrics.iter()) {
         if !metrics.contains(&m.0.as_str()) {
             metrics.push(&m.0);
         }
     }
     let l2 = |s: &SummaryLine| s.metrics.iter().find(|m| m.0 == "l2").map(|m| m.1).filter(|v| v.is_finite());
-    let best = task.summary.iter().filter_map(l2).fold(f64::INFINITY, f64::min);
+    let best = summary.iter().filter_map(l2).fold(f64::INFINITY, f64::min);
     w!(o, "<div class=\"scroll\"><table>\n<thead><tr><th>model</th>");
     for m in &metrics {
         w!(o, "<th>{}</th>", esc(m));
     }
     w!(o, "<th>n</th></tr></thead>\n<tbody>\n");
-    for s in &task.summary {
-        let baseline = task.baselines.contains(&s.model);
+    for s in summary {
+        let baseline = baselines.contains(&s.model);
         let class = match (l2(s) == Some(best), baseline) {
             (true, true) => " class=\"best baseline\"",
             (true, false) => " class=\"best\"",
@@ -743,6 +750,10 @@ mod tests {
         let double = TaskSection {
             task: "double".into(),
             description: "Predict held-out double perturbations whose singles were seen in training.".into(),
+            subsets: vec![(
+                "additive covers only 2 of the 3 pairs & is ranked here".into(),
+                vec![SummaryLine { model: "additive".into(), metrics: vec![("l2".into(), 2.0, 0.1, 2)] }],
+            )],
             summary,
             l2_points,
             baselines: baselines.clone(),
@@ -845,6 +856,10 @@ mod tests {
         assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
         assert!(html.contains("<h2>T &lt;1&gt;</h2>") && html.contains("<td>x</td><td>y</td>"), "text tables are escaped and rendered");
         assert!(html.contains("gears_like &lt;v2&gt;") && !html.contains("gears_like <v2>"));
+        assert!(
+            html.contains("<h3>On fewer perturbations</h3>\n<p>additive covers only 2 of the 3 pairs &amp; is ranked here</p>"),
+            "smaller sets get their own table"
+        );
     }
 
     #[test]

@@ -353,7 +353,9 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
         }
     }
     let eval = out.join("eval");
-    let mut a = args(&["eval", "--data", &s(&ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
+    // The prior-network baselines read the graph every default-graph model gets.
+    let mut a = args(&["eval", "--data", &s(&ingest), "--graph", &s(&graph), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
+    eval_deps.push(graph_job);
     for p in &predictions {
         a.extend(["--predictions".into(), p.clone()]);
     }
