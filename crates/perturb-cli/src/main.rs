@@ -123,7 +123,8 @@ struct TrainArgs {
     /// mean, variance, rank), prior (network degrees and edge signs).
     #[arg(long, default_value = "learned", value_delimiter = ',')]
     gene_features: Vec<String>,
-    /// attention | mean
+    /// attention (additive, the seed design) | dot (scaled dot-product) | cosine (cosine with a
+    /// learned temperature) | mean
     #[arg(long, default_value = "attention", value_parser = parse_pooling)]
     pooling: Pooling,
     /// linear | mlp
@@ -172,6 +173,11 @@ struct TrainArgs {
     /// design): without it the attention starts flat and the plain model predicts the mean.
     #[arg(long)]
     attention_focus: bool,
+    /// Start the attention on the genes reached from the perturbed ones within K hops of
+    /// the network (a learnable score bonus, beyond the seed design; 0 = off): the
+    /// perturbation's neighbourhood, with the rest of the genes as the fallback.
+    #[arg(long, default_value_t = 0, value_parser = ranges::count(0, 8))]
+    attention_hops: usize,
     /// Gene-wise head reading how the perturbation reaches each gene through the network,
     /// over 1..=K hops (beyond the seed design; 0 = off).
     #[arg(long, default_value_t = 0, value_parser = ranges::count(0, ranges::MAX_HOPS))]
@@ -256,7 +262,7 @@ fn parse_embedding(s: &str) -> Result<GeneEmbedding, String> {
     choice(s, &[("gnn", GeneEmbedding::Gnn), ("random", GeneEmbedding::Random), ("identity", GeneEmbedding::Identity)])
 }
 fn parse_pooling(s: &str) -> Result<Pooling, String> {
-    choice(s, &[("attention", Pooling::Attention), ("mean", Pooling::Mean)])
+    choice(s, &[("attention", Pooling::Attention), ("dot", Pooling::Dot), ("cosine", Pooling::Cosine), ("mean", Pooling::Mean)])
 }
 fn parse_decoder(s: &str) -> Result<Decoder, String> {
     choice(s, &[("linear", Decoder::Linear), ("mlp", Decoder::Mlp)])
@@ -339,6 +345,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             decoder: a.decoder,
             query_skip: a.query_skip,
             attention_focus: a.attention_focus,
+            attention_hops: a.attention_hops,
             learned_vectors,
             features,
             head_hidden: a.head_hidden,

@@ -400,13 +400,23 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             }
         }
     }
+    let mut attention_rows = Vec::new();
+    if let Some(truth) = &truth {
+        for (name, path) in &opts.attention {
+            attention_rows.extend(structure::score_attention(truth, path, name)?);
+        }
+    }
+    if !attention_rows.is_empty() {
+        structure::write_attention_rows(&attention_rows, &out.path("attention_recovery.parquet"))?;
+    }
     if !grn_rows.is_empty() {
         structure::write_grn_rows(&grn_rows, &out.path("grn_recovery.parquet"))?;
     }
     if !program_rows.is_empty() {
         structure::write_program_rows(&program_rows, &out.path("program_enrichment.parquet"))?;
     }
-    let structure_tables = [report::paired_tables(&comparisons), report::structure_tables(&grn_rows, &program_rows)].concat();
+    let structure_tables =
+        [report::paired_tables(&comparisons), report::structure_tables(&grn_rows, &program_rows), report::attention_truth_table(&attention_rows)].concat();
     let parts = report::Parts {
         screen: &screen,
         opts,

@@ -481,6 +481,22 @@ fn mean_sd(values: &[f64]) -> String {
 /// The report's tables of learned structure: network recovery per model, edge set and
 /// ranking (mean ± sd over tasks and seeds); program enrichment per model against the
 /// shuffled reference; and the programs of each model's first run.
+/// The attention of each model against the simulator's network (none without it).
+pub fn attention_truth_table(rows: &[structure::AttentionRow]) -> Vec<TextTable> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    vec![TextTable {
+        title: "Attention against the truth network".to_string(),
+        caption: format!(
+            "Does a model attend to the genes the perturbation really reaches? Per perturbation of the first seed, the average precision of its attention weights (the perturbed genes left out) for the genes within {} hop(s) downstream of the perturbed genes in the network the screen was generated with, averaged over perturbations with at least one such gene; a random ranking scores the base rate.",
+            structure::ATTENTION_HOPS
+        ),
+        header: ["model", "task", "perturbations", "attention AUPRC", "random ranking"].iter().map(|h| h.to_string()).collect(),
+        rows: rows.iter().map(|r| vec![r.model.clone(), r.task.clone(), r.perturbations.to_string(), format!("{:.3}", r.auprc), format!("{:.3}", r.base_rate)]).collect(),
+    }]
+}
+
 pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTable> {
     let mut tables = Vec::new();
     if !grn.is_empty() {

@@ -367,7 +367,8 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     }
     // A simulated screen comes with the network it was generated with: what the siblings
     // learned about the structure is scored against it.
-    if let (Some(truth), false) = (&plan.truth_network, structure.is_empty()) {
+    // The attention tables are scored against it too.
+    if let (Some(truth), false) = (&plan.truth_network, structure.is_empty() && attention.is_empty()) {
         a.extend(["--truth-network".into(), s(truth)]);
         for (option, value) in &structure {
             a.extend([option.to_string(), value.clone()]);

@@ -15,6 +15,18 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_mlp_decoder", &["--decoder", "mlp"], "ablation: an MLP decoder instead of the linear one"),
     ("app_query_skip", &["--query-skip"], "improvement: the perturbation query joins the pooled state"),
     ("app_focus", &["--attention-focus"], "improvement: the attention starts on the perturbed genes"),
+    ("app_dot", &["--pooling", "dot"], "improvement: scaled dot-product attention, perturbation-specific from the first step"),
+    (
+        "app_dot_reach",
+        &["--pooling", "dot", "--attention-hops", "2"],
+        "improvement: dot-product attention started on the genes within 2 hops downstream of the perturbed ones",
+    ),
+    ("app_cosine", &["--pooling", "cosine"], "improvement: cosine attention with a learned temperature, far from uniform from the first step"),
+    (
+        "app_cosine_reach",
+        &["--pooling", "cosine", "--attention-hops", "1"],
+        "improvement: cosine attention started on the perturbed genes' direct network targets",
+    ),
     ("app_residual", &["--target", "residual"], "improvement: learn only a combination's deviation from its singles' sum"),
     ("app_propagation", &["--propagation", "3"], "improvement: gene-wise head reading the perturbation's spread through the network"),
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
@@ -47,7 +59,7 @@ pub const DEFAULT_VARIANTS: &[&str] = &[
 ];
 
 /// The variants whose first-seed predictions also export attention, for the report.
-pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_plus", "modules"];
+pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_dot", "app_dot_reach", "app_cosine", "app_cosine_reach", "app_plus", "modules"];
 
 /// What a variant's model folder holds besides the prediction: `programs.parquet`
 /// (modules) or `grn.parquet` (grn_vae), scored against the simulator's network.

@@ -52,6 +52,18 @@ pub enum Aggregation {
 pub enum Pooling {
     /// Additive attention queried by the perturbation (the seed design).
     Attention,
+    /// Scaled dot-product attention queried by the perturbation: e_bi = (W_q c_b)ᵀ(W_k h_i)/√a.
+    /// The additive score vᵀtanh(W_c c_b + W_h h_i) is, while tanh is near linear (as at
+    /// initialisation), vᵀW_c c_b + vᵀW_h h_i: the query's part is the same for every gene
+    /// and cancels in the softmax, so the weights start, and near the mean solution stay,
+    /// independent of the perturbation. The dot product depends on the query at first order.
+    Dot,
+    /// Cosine attention with a learned temperature: e_bi = τ · cos(W_q c_b, W_k h_i), τ
+    /// starting at ln(genes). The dot product's scores start so small (|e| ~ 1e-3) that
+    /// the weights are uniform in all but name, and training settles on the mean effect
+    /// (best validation epoch 2) before they can grow; bounded cosines scaled by ln N
+    /// spread the weights over a factor of up to N² from the first step.
+    Cosine,
     /// Uniform weights (ablation: the pooled state no longer depends on the perturbation).
     Mean,
 }
@@ -94,6 +106,12 @@ pub struct AppConfig {
     /// effect). The model can still learn to spread its attention elsewhere.
     #[config(default = false)]
     pub attention_focus: bool,
+    /// Starts the attention on the perturbed genes' network neighbourhood: a learnable
+    /// bonus, initially ln(genes), is added to the scores of the genes reached from them
+    /// within this many hops along the graph's edges (0 = off). A perturbation with no
+    /// such gene keeps the attention over all genes, the learned fallback.
+    #[config(default = 0)]
+    pub attention_hops: usize,
     /// GNN input: learned per-gene vectors (the seed design).
     #[config(default = true)]
     pub learned_vectors: bool,
@@ -151,6 +169,8 @@ pub struct App {
     attention_key: Linear,
     attention_score: Linear,
     attention_focus: Option<Param<Tensor<1>>>,
+    attention_reach: Option<Param<Tensor<1>>>,
+    attention_temperature: Option<Param<Tensor<1>>>,
     decoder_hidden: Option<Linear>,
     decoder_out: Linear,
     head: Option<GeneHead>,
@@ -162,6 +182,8 @@ pub struct App {
     pooling: Pooling,
     #[module(skip)]
     query_skip: bool,
+    #[module(skip)]
+    attention_hops: usize,
     #[module(skip)]
     learned_vectors: bool,
 }
@@ -380,6 +402,9 @@ impl AppConfig {
             attention_key: LinearConfig::new(d, self.attention_hidden).init(device),
             attention_score: LinearConfig::new(self.attention_hidden, 1).with_bias(false).init(device),
             attention_focus: self.attention_focus.then(|| Initializer::Constant { value: (self.n_genes.max(2) as f64).ln() }.init([1], device)),
+            attention_temperature: (self.pooling == Pooling::Cosine)
+                .then(|| Initializer::Constant { value: (self.n_genes.max(2) as f64).ln() }.init([1], device)),
+            attention_reach: (self.attention_hops > 0).then(|| Initializer::Constant { value: (self.n_genes.max(2) as f64).ln() }.init([1], device)),
             decoder_hidden: (self.decoder == Decoder::Mlp).then(|| LinearConfig::new(d, d).init(device)),
             decoder_out: LinearConfig::new(d, self.n_outputs).init(device),
             head,
@@ -387,6 +412,7 @@ impl AppConfig {
             aggregation: self.aggregation,
             pooling: self.pooling,
             query_skip: self.query_skip,
+            attention_hops: self.attention_hops,
             // Without a GNN there is nothing but the vectors (identity / random ablations).
             learned_vectors: self.learned_vectors || !gnn || self.node_features == 0,
         }
@@ -412,8 +438,8 @@ impl App {
     /// Forces every lazily initialised parameter to be drawn.
     pub(crate) fn draw_parameters(&self) {
         let _ = self.gene_vectors.val();
-        if let Some(focus) = &self.attention_focus {
-            let _ = focus.val();
+        for bonus in self.attention_focus.iter().chain(self.attention_reach.iter()).chain(self.attention_temperature.iter()) {
+            let _ = bonus.val();
         }
         let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
         linears.extend(self.gnn.iter().map(|l| &l.linear));
@@ -446,6 +472,38 @@ impl App {
         self.forward_embedded(self.embed(graph), graph, batch)
     }
 
+    /// The attention scores of every gene for every perturbation, [B, N], before the softmax.
+    fn attention_scores(&self, h: &Tensor<2>, query: &Tensor<2>, graph: &GraphTensors, batch: &PerturbationBatch) -> Tensor<2> {
+        let [n, _] = h.dims();
+        let b = query.dims()[0];
+        let q = self.attention_query.forward(query.clone()); // [B, a]
+        let k = self.attention_key.forward(h.clone()); // [N, a]
+        let scores = if self.pooling == Pooling::Dot {
+            let a = q.dims()[1];
+            q.matmul(k.transpose()) / (a as f64).sqrt()
+        } else if let Some(temperature) = &self.attention_temperature {
+            // The epsilon sits inside the root: a zero row (a gene whose GNN output is all
+            // zero) would otherwise give the root an infinite gradient.
+            let unit = |x: Tensor<2>| x.clone() / (x.powi_scalar(2).sum_dim(1) + 1e-8).sqrt();
+            unit(q).matmul(unit(k).transpose()) * temperature.val().unsqueeze_dim::<2>(0)
+        } else {
+            // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
+            self.attention_score.forward((q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0)).tanh()).reshape([b, n])
+        };
+        // 1 at each perturbed gene (padding slots carry weight 0).
+        let marks = batch.weights.clone().greater_elem(0.0).float();
+        let perturbed = Tensor::zeros([b, n], &h.device()).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add).clamp_max(1.0);
+        let mut scores = scores;
+        if let Some(reach) = &self.attention_reach {
+            let reached = reach_within(perturbed.clone(), graph, self.attention_hops);
+            scores = scores + (reached - perturbed.clone()).clamp_min(0.0) * reach.val().unsqueeze_dim::<2>(0);
+        }
+        if let Some(focus) = &self.attention_focus {
+            scores = scores + perturbed * focus.val().unsqueeze_dim::<2>(0);
+        }
+        scores
+    }
+
     /// The forward pass from gene embeddings computed earlier by [`App::embed`]: they do
     /// not depend on the perturbation, so prediction computes them once for all batches.
     pub fn forward_embedded(&self, h: Tensor<2>, graph: &GraphTensors, batch: &PerturbationBatch) -> AppOutput {
@@ -455,22 +513,7 @@ impl App {
         let picked = h.clone().select(0, batch.genes.clone().reshape([b * width])).reshape([b, width, d]);
         let query = (picked * batch.weights.clone().unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
         let attention = match self.pooling {
-            Pooling::Attention => {
-                // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
-                let q = self.attention_query.forward(query.clone()).unsqueeze_dim::<3>(1); // [B, 1, a]
-                let k = self.attention_key.forward(h.clone()).unsqueeze_dim::<3>(0); // [1, N, a]
-                let scores = self.attention_score.forward((q + k).tanh()).reshape([b, n]);
-                let scores = match &self.attention_focus {
-                    Some(focus) => {
-                        // 1 at each perturbed gene (padding slots carry weight 0).
-                        let marks = batch.weights.clone().greater_elem(0.0).float();
-                        let perturbed = Tensor::zeros([b, n], &h.device()).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add);
-                        scores + perturbed * focus.val().unsqueeze_dim::<2>(0)
-                    }
-                    None => scores,
-                };
-                softmax(scores, 1)
-            }
+            Pooling::Attention | Pooling::Dot | Pooling::Cosine => softmax(self.attention_scores(&h, &query, graph, batch), 1),
             Pooling::Mean => Tensor::ones([b, n], &h.device()) / n as f64,
         };
         let pooled = attention.clone().matmul(h.clone()); // [B, d]
@@ -502,6 +545,24 @@ impl App {
         };
         AppOutput { lfc, attention }
     }
+}
+
+/// 1 at every node reached from a marked one ([B, N], 0/1) within `hops` steps along the
+/// graph's edges (source -> target), the marked nodes included.
+fn reach_within(marked: Tensor<2>, graph: &GraphTensors, hops: usize) -> Tensor<2> {
+    let [b, n] = marked.dims();
+    let e = graph.source.dims()[0];
+    if e == 0 {
+        return marked;
+    }
+    let targets = graph.target.clone().unsqueeze_dim::<2>(0).repeat_dim(0, b); // [B, E]
+    let mut reached = marked;
+    for _ in 0..hops {
+        let from = reached.clone().select(1, graph.source.clone()); // [B, E]
+        let spread = Tensor::zeros([b, n], &reached.device()).scatter(1, targets.clone(), from, IndexingUpdateOp::Add);
+        reached = (reached + spread).clamp_max(1.0);
+    }
+    reached.detach()
 }
 
 #[cfg(test)]
@@ -551,6 +612,44 @@ mod tests {
                 assert!((f[i] - expected).abs() < 1e-5, "row {row} gene {i}: {} vs {expected}", f[i]);
             }
         }
+    }
+
+    #[test]
+    fn reach_bonus_lifts_the_genes_downstream_of_the_perturbed_one() {
+        let d = device();
+        // Edges 0 -> 2, 1 -> 2, 2 -> 3: from gene 0, one hop reaches 2, two hops reach 2 and 3.
+        let marked = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 0.0], [1, 4]), &d);
+        assert_eq!(values(reach_within(marked.clone(), &graph(&d), 1)), [1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(values(reach_within(marked, &graph(&d), 2)), [1.0, 0.0, 1.0, 1.0]);
+        let plain = AppConfig::new(4, 4).with_hidden(8).init_seeded(1, &d);
+        let reaching = AppConfig::new(4, 4).with_hidden(8).with_attention_hops(2).init_seeded(1, &d);
+        assert_eq!(reaching.num_params(), plain.num_params() + 1);
+        let batch = PerturbationBatch::new(&[vec![0]], &d);
+        let (p, r) = (values(plain.forward(&graph(&d), &batch).attention), values(reaching.forward(&graph(&d), &batch).attention));
+        // Genes 2 and 3 (not the perturbed gene itself) get the ln 4 bonus.
+        let z: f32 = (0..4).map(|i| p[i] * if i >= 2 { 4.0 } else { 1.0 }).sum();
+        for i in 0..4 {
+            let expected = p[i] * if i >= 2 { 4.0 } else { 1.0 } / z;
+            assert!((r[i] - expected).abs() < 1e-5, "gene {i}: {} vs {expected}", r[i]);
+        }
+    }
+
+    #[test]
+    fn dot_attention_depends_on_the_perturbation_at_initialisation() {
+        let d = device();
+        let batch = PerturbationBatch::new(&[vec![0], vec![3]], &d);
+        let spread = |pooling: Pooling| {
+            let a = values(AppConfig::new(4, 4).with_hidden(8).with_pooling(pooling).init_seeded(1, &d).forward(&graph(&d), &batch).attention);
+            (0..4).map(|i| (a[i] - a[4 + i]).abs()).fold(0.0f32, f32::max)
+        };
+        // Both start near uniform, but the additive rows differ only through tanh's
+        // curvature (second order in the query), the dot-product rows at first order.
+        let (dot, additive) = (spread(Pooling::Dot), spread(Pooling::Attention));
+        assert!(dot > 0.0 && dot > 10.0 * additive, "dot {dot} vs additive {additive}");
+        // Bounded cosines scaled by ln N move the weights an order of magnitude more again.
+        let cosine = spread(Pooling::Cosine);
+        assert!(cosine > 10.0 * dot, "cosine {cosine} vs dot {dot}");
+        assert_eq!(spread(Pooling::Mean), 0.0);
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub struct AppConfigChoice {
     pub decoder: Decoder,
     pub query_skip: bool,
     pub attention_focus: bool,
+    /// Hops of the attention's neighbourhood bonus (`--attention-hops`; 0 = off).
+    pub attention_hops: usize,
     /// Learned per-gene vectors as GNN input (`--gene-features learned`).
     pub learned_vectors: bool,
     pub features: FeatureSpec,
@@ -122,6 +124,7 @@ impl Default for AppConfigChoice {
             decoder: Decoder::Linear,
             query_skip: false,
             attention_focus: false,
+            attention_hops: 0,
             learned_vectors: true,
             features: FeatureSpec::default(),
             head_hidden: 32,
@@ -141,6 +144,7 @@ impl AppConfigChoice {
             (self.aggregation != d.aggregation, "--aggregation"),
             (self.query_skip, "--query-skip"),
             (self.attention_focus, "--attention-focus"),
+            (self.attention_hops > 0, "--attention-hops"),
             (self.features.propagation_hops > 0, "--propagation"),
             (self.features.additive_gate, "--additive-gate"),
         ] {
@@ -161,6 +165,7 @@ impl AppConfigChoice {
             .with_decoder(self.decoder)
             .with_query_skip(self.query_skip)
             .with_attention_focus(self.attention_focus)
+            .with_attention_hops(self.attention_hops)
             .with_learned_vectors(self.learned_vectors)
             .with_node_features(self.features.node_width())
             .with_head_features(self.features.head_width())
@@ -335,7 +340,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
-        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
+        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
         "target_mode": format!("{:?}", s.target_mode), "model": format!("{:?}", s.model),
     });
     let mut manifest = Manifest::new("train", hashed, parameters);
