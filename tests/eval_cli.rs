@@ -238,4 +238,13 @@ fn a_double_without_its_single_gets_its_own_table_and_the_prior_baselines_run() 
     let c = out.join("comparisons.parquet");
     let comparisons = Table::read_parquet(&c).unwrap();
     assert!(comparisons.strings("perturbation_set", &c).unwrap().iter().any(|x| x == "additive"));
+
+    // Same inputs, same bytes: every process hashes differently, so an order taken from a
+    // hash map would show here.
+    let again = dir.path().join("again");
+    let (c, o, e) = perturb(&[&args[..], &["--out", again.to_str().unwrap()]].concat());
+    assert_eq!(c, 0, "{o}{e}");
+    for file in ["metrics.parquet", "summary.parquet", "comparisons.parquet"] {
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), std::fs::read(again.join(file)).unwrap(), "{file} differs between two runs");
+    }
 }

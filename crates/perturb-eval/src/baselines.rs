@@ -3,7 +3,7 @@
 //! screen ([`NAMES`]), two that read the prior network ([`PRIOR_NAMES`]) and one that reads
 //! another screen ([`LINEAR_OTHER_P`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::data::Screen;
 use crate::linalg::{solve_spd, symmetric_eigen};
@@ -156,7 +156,7 @@ pub fn graph_knn(screen: &Screen, train: &[usize], test: &[usize], fallback: &[f
 pub fn linear_prior(screen: &Screen, train: &[usize], test: &[usize], prior: &PriorGraph, ridge: f64) -> HashMap<usize, Vec<f64>> {
     let ng = screen.n_genes();
     let nt = train.len();
-    let features: Vec<HashMap<&str, f64>> = train.iter().map(|&i| neighbourhood(&screen.targets[i], prior)).collect();
+    let features: Vec<BTreeMap<&str, f64>> = train.iter().map(|&i| neighbourhood(&screen.targets[i], prior)).collect();
     let mut offset = vec![0.0; ng];
     for &t in train {
         offset.iter_mut().zip(screen.row(t)).for_each(|(b, y)| *b += y / nt as f64);
@@ -189,8 +189,8 @@ pub fn linear_prior(screen: &Screen, train: &[usize], test: &[usize], prior: &Pr
 
 /// The features of [`linear_prior`]: the sum over `genes` of each gene's unit-length row
 /// of I + A, as a sparse map node -> value.
-fn neighbourhood<'a>(genes: &'a [String], prior: &'a PriorGraph) -> HashMap<&'a str, f64> {
-    let mut f: HashMap<&str, f64> = HashMap::new();
+fn neighbourhood<'a>(genes: &'a [String], prior: &'a PriorGraph) -> BTreeMap<&'a str, f64> {
+    let mut f: BTreeMap<&str, f64> = BTreeMap::new();
     for gene in genes {
         let row = prior.neighbours(gene);
         let norm = (1.0 + row.iter().map(|n| n.weight * n.weight).sum::<f64>()).sqrt();
@@ -202,7 +202,9 @@ fn neighbourhood<'a>(genes: &'a [String], prior: &'a PriorGraph) -> HashMap<&'a 
     f
 }
 
-fn dot(a: &HashMap<&str, f64>, b: &HashMap<&str, f64>) -> f64 {
+/// The inner product of two sparse vectors, summed in key order so that the same inputs
+/// give the same bits on every run (a hash map's order would vary).
+fn dot(a: &BTreeMap<&str, f64>, b: &BTreeMap<&str, f64>) -> f64 {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     small.iter().filter_map(|(k, v)| large.get(k).map(|w| v * w)).sum()
 }
