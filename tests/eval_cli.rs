@@ -239,6 +239,9 @@ fn a_double_without_its_single_gets_its_own_table_and_the_prior_baselines_run() 
     let comparisons = Table::read_parquet(&c).unwrap();
     assert!(comparisons.strings("perturbation_set", &c).unwrap().iter().any(|x| x == "additive"));
 
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("zero_double.parquet") && manifest.contains("edges.parquet"), "the manifest hashes the predictions and the graph: {manifest}");
+
     // Same inputs, same bytes: every process hashes differently, so an order taken from a
     // hash map would show here.
     let again = dir.path().join("again");

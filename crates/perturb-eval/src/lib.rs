@@ -439,6 +439,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if let Some(graph) = &opts.graph {
         inputs.push(InputFile::hash(&graph.join(schema::edges::FILE))?);
     }
+    // Every prediction file scored, so a manifest says which predictions its metrics are of.
+    for (_, files) in &prediction_files {
+        for path in files.values() {
+            inputs.push(InputFile::hash(path)?);
+        }
+    }
     let parameters = serde_json::json!({
         "tasks": opts.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "seeds": opts.seeds, "top_genes": opts.top_genes, "de_genes": opts.de_genes,
