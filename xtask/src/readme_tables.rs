@@ -39,7 +39,9 @@ fn mean_l2(eval: &Path) -> Result<(Vec<String>, BTreeMap<(String, String), Cell>
     let (mean, n) = (t.floats("mean", &path).map_err(|e| e.to_string())?, t.ints("n", &path).map_err(|e| e.to_string())?);
     let mut order = Vec::new();
     let mut values = BTreeMap::new();
-    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2" && (set[i] == "all" || set[i] == model[i])) {
+    // A smaller set is named after the model(s) covering only it, `+`-joined.
+    let own = |i: usize| set[i].split('+').any(|m| m == model[i]);
+    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2" && (set[i] == "all" || own(i))) {
         if !order.contains(&model[i]) {
             order.push(model[i].clone());
         }

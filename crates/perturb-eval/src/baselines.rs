@@ -156,6 +156,9 @@ pub fn graph_knn(screen: &Screen, train: &[usize], test: &[usize], fallback: &[f
 pub fn linear_prior(screen: &Screen, train: &[usize], test: &[usize], prior: &PriorGraph, ridge: f64) -> HashMap<usize, Vec<f64>> {
     let ng = screen.n_genes();
     let nt = train.len();
+    if nt == 0 {
+        return test.iter().map(|&i| (i, screen.control().to_vec())).collect();
+    }
     let features: Vec<BTreeMap<&str, f64>> = train.iter().map(|&i| neighbourhood(&screen.targets[i], prior)).collect();
     let mut offset = vec![0.0; ng];
     for &t in train {
@@ -171,7 +174,7 @@ pub fn linear_prior(screen: &Screen, train: &[usize], test: &[usize], prior: &Pr
         }
     }
     let centred: Vec<f64> = train.iter().flat_map(|&t| screen.row(t).iter().zip(&offset).map(|(y, b)| y - b).collect::<Vec<_>>()).collect();
-    let alpha = if nt == 0 { Vec::new() } else { solve_spd(&kernel, &centred, nt, ng) };
+    let alpha = solve_spd(&kernel, &centred, nt, ng);
     test.iter()
         .map(|&i| {
             let f = neighbourhood(&screen.targets[i], prior);

@@ -260,6 +260,11 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
     if !(opts.ridge.is_finite() && opts.ridge >= 0.0) {
         return Err(Error::bad_option("ridge", format!("must be a finite number >= 0 (got {})", opts.ridge)));
     }
+    if opts.graph.is_some() && opts.ridge == 0.0 {
+        // A double's features are the sum of its singles': without a penalty the kernel of
+        // linear_prior is singular whenever both singles train beside it.
+        return Err(Error::bad_option("ridge", "must be above 0 with --graph (linear_prior's kernel is singular without it)"));
+    }
     let lists = [
         ("--predictions", &opts.predictions),
         ("--timing", &opts.timing),
@@ -671,14 +676,21 @@ fn attach_best_baseline(summary: &mut [SummaryRow], comparisons: &[paired::Compa
 /// The Virtual Cell Challenge score of every model against `mean` on each (task, seed):
 /// mean, sample SD and count over seeds. `mean` itself scores 0 by construction.
 fn vcc_rows(rows: &[MetricRow]) -> Vec<SummaryRow> {
-    let mut sums: BTreeMap<(&str, u64, &str), (f64, f64, f64, usize)> = BTreeMap::new();
+    // Per (task, seed, model): the sum and count of the finite values of each of the three
+    // metrics (an undefined value is left out, as in the summary, not spread over the mean).
+    let mut sums: BTreeMap<(&str, u64, &str), [(f64, usize); 3]> = BTreeMap::new();
     for r in rows {
-        let e = sums.entry((r.task, r.seed, r.model.as_str())).or_insert((0.0, 0.0, 0.0, 0));
+        let e = sums.entry((r.task, r.seed, r.model.as_str())).or_insert([(0.0, 0); 3]);
         // The DES at 100 genes: the challenge's own N is its count of significant genes,
         // in the hundreds on real screens.
-        (e.0, e.1, e.2, e.3) = (e.0 + r.mae, e.1 + r.pds_l1, e.2 + r.des_overlap_100, e.3 + 1);
+        for (slot, v) in e.iter_mut().zip([r.mae, r.pds_l1, r.des_overlap_100]) {
+            if v.is_finite() {
+                *slot = (slot.0 + v, slot.1 + 1);
+            }
+        }
     }
-    let means = |v: &(f64, f64, f64, usize)| metrics::VccInputs { mae: v.0 / v.3 as f64, pds_l1: v.1 / v.3 as f64, des: v.2 / v.3 as f64 };
+    let mean_of = |(sum, n): (f64, usize)| if n == 0 { f64::NAN } else { sum / n as f64 };
+    let means = |v: &[(f64, usize); 3]| metrics::VccInputs { mae: mean_of(v[0]), pds_l1: mean_of(v[1]), des: mean_of(v[2]) };
     let mut per_model: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
     for (&(task, seed, model), v) in &sums {
         if let Some(base) = sums.get(&(task, seed, baselines::NAMES[1])) {
@@ -779,7 +791,7 @@ pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
         .collect())
 }
 
-/// `comparisons.parquet`: one row per (task, model, baseline), see [`paired`].
+/// `comparisons.parquet`: one row per (task, perturbation set, model, baseline, metric), see [`paired`].
 fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
     let col = |f: fn(&paired::Comparison) -> f64| Column::F64(rows.iter().map(f).collect());
     Table::new()

@@ -68,12 +68,14 @@ pub fn top_by_magnitude(effect: &[f64], n: usize) -> Vec<usize> {
 
 /// DE-gene overlap at `n` (the Virtual Cell Challenge's DES, with the top-`n` genes by
 /// |effect| standing in for its Wilcoxon-significant genes): the share of the truth's
-/// top-`n` genes that are also among the prediction's top-`n`.
+/// top-`n` genes that are also among the prediction's top-`n`. A gene the prediction does
+/// not move at all is never among its top genes (so `no_change` scores 0, as cell-eval
+/// scores a prediction with no DE genes), rather than filling the list in gene order.
 pub fn des_overlap(predicted_effect: &[f64], true_top: &[usize], n: usize) -> f64 {
     if true_top.is_empty() {
         return f64::NAN;
     }
-    let predicted: std::collections::HashSet<usize> = top_by_magnitude(predicted_effect, n).into_iter().collect();
+    let predicted: std::collections::HashSet<usize> = top_by_magnitude(predicted_effect, n).into_iter().filter(|&g| predicted_effect[g] != 0.0).collect();
     true_top.iter().filter(|g| predicted.contains(g)).count() as f64 / true_top.len() as f64
 }
 
@@ -138,6 +140,8 @@ mod tests {
         assert_eq!(truth, [0, 1]);
         assert_eq!(des_overlap(&[0.0, -5.0, 4.0, 0.0], &truth, 2), 0.5);
         assert_eq!(des_overlap(&[1.0, 1.0, 0.0, 0.0], &truth, 2), 1.0);
+        assert_eq!(des_overlap(&[0.0; 4], &truth, 2), 0.0, "no change moves no gene");
+        assert_eq!(des_overlap(&[0.0, 0.0, 0.0, 2.0], &truth, 2), 0.0, "unmoved genes do not pad the list");
     }
 
     #[test]

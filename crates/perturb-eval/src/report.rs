@@ -478,9 +478,6 @@ fn mean_sd(values: &[f64]) -> String {
     format!("{mean:.3} ± {sd:.3}")
 }
 
-/// The report's tables of learned structure: network recovery per model, edge set and
-/// ranking (mean ± sd over tasks and seeds); program enrichment per model against the
-/// shuffled reference; and the programs of each model's first run.
 /// The attention of each model against the simulator's network (none without it).
 pub fn attention_truth_table(rows: &[structure::AttentionRow]) -> Vec<TextTable> {
     if rows.is_empty() {
@@ -489,7 +486,7 @@ pub fn attention_truth_table(rows: &[structure::AttentionRow]) -> Vec<TextTable>
     vec![TextTable {
         title: "Attention against the truth network".to_string(),
         caption: format!(
-            "Does a model attend to the genes the perturbation really reaches? Per perturbation of the first seed, the average precision of its attention weights (the perturbed genes left out) for the genes within {} hop(s) downstream of the perturbed genes in the network the screen was generated with, averaged over perturbations with at least one such gene; a random ranking scores the base rate.",
+            "Does a model attend to the genes the perturbation really reaches? Per perturbation of each attention table given (the study exports its first seed's), the average precision of its attention weights (the perturbed genes left out) for the genes within {} hop(s) downstream of the perturbed genes in the network the screen was generated with, averaged over perturbations with at least one such gene; a random ranking scores the base rate.",
             structure::ATTENTION_HOPS
         ),
         header: ["model", "task", "perturbations", "attention AUPRC", "random ranking"].iter().map(|h| h.to_string()).collect(),
@@ -497,6 +494,9 @@ pub fn attention_truth_table(rows: &[structure::AttentionRow]) -> Vec<TextTable>
     }]
 }
 
+/// The report's tables of learned structure: network recovery per model, edge set and
+/// ranking (mean ± sd over tasks and seeds); program enrichment per model against the
+/// shuffled reference; and the programs of each model's first run.
 pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTable> {
     let mut tables = Vec::new();
     if !grn.is_empty() {

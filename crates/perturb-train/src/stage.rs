@@ -242,6 +242,14 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
             return Err(Error::bad_option("--model", format!("{} is an option of app, not of {}", used.join(", "), s.model.name())));
         }
     }
+    if s.config.pooling == Pooling::Mean {
+        // Uniform weights have no scores for a bonus to start: the flag would add an unused parameter.
+        if let Some(flag) =
+            [(s.config.attention_focus, "--attention-focus"), (s.config.attention_hops > 0, "--attention-hops")].iter().find(|f| f.0).map(|f| f.1)
+        {
+            return Err(Error::bad_option(flag, "starts the attention somewhere, but --pooling mean has no attention; use --pooling attention, dot or cosine"));
+        }
+    }
     let mut spec = s.config.features.clone();
     if matches!(s.model, ModelChoice::GrnVae { .. }) {
         // The VAE encodes a perturbed gene from what is known of it without perturbing it.
