@@ -94,6 +94,10 @@ fn modules_and_grn_vae_train_predict_and_are_scored_against_the_truth() {
     let (c, _, err) = train(&refused, &["--model", "grn_vae", "--query-skip"]);
     assert_eq!(c, 1);
     assert!(err.contains("--query-skip is an option of app, not of grn_vae") && !refused.exists(), "{err}");
+    // A bonus that starts the attention somewhere needs an attention to start.
+    let (c, _, err) = train(&refused, &["--pooling", "mean", "--attention-hops", "2"]);
+    assert_eq!(c, 1);
+    assert!(err.contains("--attention-hops") && err.contains("--pooling mean has no attention") && !refused.exists(), "{err}");
     // And a sibling's option on another model: refused, not silently ignored.
     let (c, _, err) = train(&refused, &["--programs", "4"]);
     assert_eq!(c, 1);
