@@ -142,6 +142,10 @@ struct TrainArgs {
     /// Epochs without a better validation L2 before stopping.
     #[arg(long, default_value_t = 25)]
     patience: usize,
+    /// Epochs before early stopping may stop (the best epoch is still the one kept): a
+    /// model whose attention starts flat needs them to leave the mean solution.
+    #[arg(long, default_value_t = perturb_train::train::TrainOptions::default().min_epochs, value_parser = ranges::count(0, 1_000_000))]
+    min_epochs: usize,
     /// Conditions per optimisation step.
     #[arg(long, default_value_t = 16, value_parser = ranges::count(1, 1_000_000))]
     batch_size: usize,
@@ -355,6 +359,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             learning_rate: a.learning_rate,
             max_epochs: a.epochs,
             patience: a.patience,
+            min_epochs: a.min_epochs,
             batch_size: a.batch_size,
             bootstrap: a.bootstrap,
             genes_per_step: a.genes_per_step,

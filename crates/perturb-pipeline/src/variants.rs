@@ -27,6 +27,11 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
         &["--pooling", "cosine", "--attention-hops", "1"],
         "improvement: cosine attention started on the perturbed genes' direct network targets",
     ),
+    (
+        "app_cosine_warm",
+        &["--pooling", "cosine", "--min-epochs", "150"],
+        "improvement: cosine attention trained 150 epochs before early stopping may stop, long enough to leave the mean solution",
+    ),
     ("app_residual", &["--target", "residual"], "improvement: learn only a combination's deviation from its singles' sum"),
     ("app_propagation", &["--propagation", "3"], "improvement: gene-wise head reading the perturbation's spread through the network"),
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
@@ -59,7 +64,8 @@ pub const DEFAULT_VARIANTS: &[&str] = &[
 ];
 
 /// The variants whose first-seed predictions also export attention, for the report.
-pub const ATTENTION_VARIANTS: &[&str] = &["app", "app_focus", "app_dot", "app_dot_reach", "app_cosine", "app_cosine_reach", "app_plus", "modules"];
+pub const ATTENTION_VARIANTS: &[&str] =
+    &["app", "app_focus", "app_dot", "app_dot_reach", "app_cosine", "app_cosine_reach", "app_cosine_warm", "app_plus", "modules"];
 
 /// What a variant's model folder holds besides the prediction: `programs.parquet`
 /// (modules) or `grn.parquet` (grn_vae), scored against the simulator's network.

@@ -344,7 +344,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let o = &s.options;
     let c = &s.config;
     let parameters = serde_json::json!({
-        "seed": o.seed, "learning_rate": o.learning_rate, "max_epochs": o.max_epochs, "patience": o.patience,
+        "seed": o.seed, "learning_rate": o.learning_rate, "max_epochs": o.max_epochs, "patience": o.patience, "min_epochs": o.min_epochs,
         "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),

@@ -21,6 +21,10 @@ pub struct TrainOptions {
     pub max_epochs: usize,
     /// Epochs without a better validation L2 before stopping.
     pub patience: usize,
+    /// Epochs before early stopping may stop at all: a model whose attention starts flat
+    /// sits at the mean solution (best validation L2 at epoch 2) for tens of epochs
+    /// before it leaves it, longer than the patience. The best epoch is still the one kept.
+    pub min_epochs: usize,
     pub batch_size: usize,
     /// Share of the training conditions held out for early stopping when the split names
     /// no validation conditions.
@@ -43,6 +47,7 @@ impl Default for TrainOptions {
             learning_rate: 3e-3,
             max_epochs: 300,
             patience: 25,
+            min_epochs: 0,
             batch_size: 16,
             validation_share: 0.1,
             bootstrap: false,
@@ -143,6 +148,12 @@ impl ModelInputs {
         let rows: Vec<Option<(Vec<f32>, Option<Vec<f32>>)>> = perturbations.iter().map(|p| self.head_rows(p)).collect();
         self.batch_from(perturbations, &rows.iter().collect::<Vec<_>>(), None, device)
     }
+}
+
+/// Whether training ends after `epoch` (1-based) when the best validation L2 so far was at
+/// `best_epoch`: `patience` epochs without a better one, once `min_epochs` have run.
+fn stops_early(epoch: usize, best_epoch: usize, opts: &TrainOptions) -> bool {
+    epoch >= opts.min_epochs && epoch - best_epoch >= opts.patience
 }
 
 #[derive(Debug, Clone)]
@@ -294,7 +305,7 @@ pub fn train(
         }
         if val_l2 < best.0 {
             best = (val_l2, epoch, model.clone());
-        } else if epoch - best.1 >= opts.patience {
+        } else if stops_early(epoch, best.1, opts) {
             break;
         }
     }
@@ -436,6 +447,16 @@ mod tests {
         let (model, _) = train(&config(&spec, 8), &inputs, &train_set, &[], &[0, 1, 2, 3, 4, 5], &opts, &device).unwrap();
         let p = &predict(&model, &inputs, &[vec![3]], &device)[0];
         assert!(p[3] > 0.7 && p[4] > 0.3 && p[1].abs() < 0.2, "{p:?}");
+    }
+
+    #[test]
+    fn early_stopping_waits_for_min_epochs() {
+        let opts = TrainOptions { patience: 15, ..TrainOptions::default() };
+        // Best at epoch 2: the seed design stops at 17.
+        assert!(!stops_early(16, 2, &opts) && stops_early(17, 2, &opts));
+        let warm = TrainOptions { min_epochs: 150, ..opts };
+        assert!(!stops_early(17, 2, &warm) && !stops_early(149, 2, &warm) && stops_early(150, 2, &warm));
+        assert!(!stops_early(150, 140, &warm), "patience still counts after the warm-up");
     }
 
     #[test]
