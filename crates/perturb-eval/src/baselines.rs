@@ -53,8 +53,8 @@ pub fn predict_all(screen: &Screen, split: &Split, inputs: &BaselineInputs) -> V
 
     let no_change = test.iter().map(|&i| (i, control.to_vec())).collect();
 
-    let centroid = perturbed_centroid(screen, &train);
-    let mean_shift: Vec<f64> = centroid.iter().zip(control).map(|(m, c)| m - c).collect();
+    let mean_shift = perturbed_shift(screen, &train);
+    let centroid: Vec<f64> = control.iter().zip(&mean_shift).map(|(c, d)| c + d).collect();
     let mean = test.iter().map(|&i| (i, centroid.clone())).collect();
 
     let mut additive = HashMap::new();
@@ -89,16 +89,22 @@ pub fn predict_all(screen: &Screen, split: &Split, inputs: &BaselineInputs) -> V
 /// `mean` baseline's prediction, and the reference of Systema's centroid Pearson delta
 /// (the "perturbed mean" of Viñas Torné et al. 2025). The control when there are none.
 pub fn perturbed_centroid(screen: &Screen, train: &[usize]) -> Vec<f64> {
-    let control = screen.control();
     // The control plus the mean shift, summed in this order so that `mean` keeps the
     // figures it had before the centroid was shared.
-    let mut mean_shift = vec![0.0; screen.n_genes()];
+    screen.control().iter().zip(perturbed_shift(screen, train)).map(|(c, d)| c + d).collect()
+}
+
+/// The mean effect of the perturbed training conditions (zero when there are none): the
+/// `mean` baseline's shift from the control, and `graph_knn`'s fallback.
+fn perturbed_shift(screen: &Screen, train: &[usize]) -> Vec<f64> {
+    let control = screen.control();
+    let mut shift = vec![0.0; screen.n_genes()];
     for &k in train {
         for (g, (y, c)) in screen.row(k).iter().zip(control).enumerate() {
-            mean_shift[g] += (y - c) / train.len() as f64;
+            shift[g] += (y - c) / train.len() as f64;
         }
     }
-    control.iter().zip(&mean_shift).map(|(c, d)| c + d).collect()
+    shift
 }
 
 /// The perturbed training conditions of a split (the control is never one).

@@ -197,47 +197,90 @@ pub struct EvalSummary {
     pub seconds: f64,
 }
 
+/// What the metrics need of a split's test conditions that does not depend on the model:
+/// computed once per split, then shared by every model scored on it.
+pub struct TestTruth {
+    /// The top genes by control mean (L2, Pearson delta).
+    top: Vec<usize>,
+    test: Vec<usize>,
+    /// Per test condition (same order as `test`): its effect against the control.
+    effects: Vec<Vec<f64>>,
+    /// Its profile minus the perturbed training conditions' centroid.
+    from_centroid: Vec<Vec<f64>>,
+    /// The top genes without its measured targets.
+    top_no_target: Vec<Vec<usize>>,
+    /// Every gene but its targets (cell-eval's PDS).
+    all_no_target: Vec<Vec<usize>>,
+    /// Its top DE genes by Welch's t (`de_genes` of them), and its top-20 / top-100 genes by |effect|.
+    de: Vec<Vec<usize>>,
+    top_20: Vec<Vec<usize>>,
+    top_100: Vec<Vec<usize>>,
+    /// The centroid itself.
+    centroid: Vec<f64>,
+}
+
+impl TestTruth {
+    pub fn new(screen: &Screen, split: &Split, top_genes: usize, de_genes: usize) -> TestTruth {
+        let control = screen.control();
+        let top = top_expressed_genes(control, top_genes.min(screen.n_genes()));
+        let gene_index: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
+        let centroid = baselines::perturbed_centroid(screen, &baselines::perturbed_training(screen, split));
+        let test = split.indices(Set::Test);
+        let (cvar, nc) = (screen.variance_row(0), screen.n_cells[0] as f64);
+        let effects: Vec<Vec<f64>> = test.iter().map(|&i| screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect()).collect();
+        let targets: Vec<Vec<usize>> = test.iter().map(|&i| screen.targets[i].iter().filter_map(|t| gene_index.get(t.as_str()).copied()).collect()).collect();
+        let without = |genes: &[usize], t: &[usize]| genes.iter().copied().filter(|g| !t.contains(g)).collect::<Vec<_>>();
+        let all: Vec<usize> = (0..screen.n_genes()).collect();
+        TestTruth {
+            from_centroid: test.iter().map(|&i| screen.row(i).iter().zip(&centroid).map(|(y, m)| y - m).collect()).collect(),
+            top_no_target: targets.iter().map(|t| without(&top, t)).collect(),
+            all_no_target: targets.iter().map(|t| without(&all, t)).collect(),
+            de: test
+                .iter()
+                .map(|&i| metrics::top_de_genes(screen.row(i), screen.variance_row(i), screen.n_cells[i] as f64, control, cvar, nc, de_genes))
+                .collect(),
+            top_20: effects.iter().map(|e| metrics::top_by_magnitude(e, 20)).collect(),
+            top_100: effects.iter().map(|e| metrics::top_by_magnitude(e, 100)).collect(),
+            top,
+            test,
+            effects,
+            centroid,
+        }
+    }
+}
+
 /// Metrics of `predictions` (condition index -> profile) on the test conditions of `split`.
-pub fn score(screen: &Screen, split: &Split, model: &str, predictions: &BTreeMap<usize, Vec<f64>>, top_genes: usize, de_genes: usize) -> Vec<MetricRow> {
+pub fn score(screen: &Screen, split: &Split, truth: &TestTruth, model: &str, predictions: &BTreeMap<usize, Vec<f64>>) -> Vec<MetricRow> {
     let control = screen.control();
-    let top = top_expressed_genes(control, top_genes.min(screen.n_genes()));
     let all: Vec<usize> = (0..screen.n_genes()).collect();
-    let gene_index: std::collections::HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
-    let centroid = baselines::perturbed_centroid(screen, &baselines::perturbed_training(screen, split));
-    let test = split.indices(Set::Test);
-    let effects: Vec<Vec<f64>> = test.iter().map(|&i| screen.row(i).iter().zip(control).map(|(y, c)| y - c).collect()).collect();
-    let (cvar, nc) = (screen.variance_row(0), screen.n_cells[0] as f64);
+    let n = truth.test.len().max(2) as f64;
     let mut rows = Vec::new();
-    for (ti, &i) in test.iter().enumerate() {
+    for (ti, &i) in truth.test.iter().enumerate() {
         let Some(p) = predictions.get(&i) else { continue };
         let y = screen.row(i);
         let pe: Vec<f64> = p.iter().zip(control).map(|(a, c)| a - c).collect();
-        let de = metrics::top_de_genes(y, screen.variance_row(i), screen.n_cells[i] as f64, control, cvar, nc, de_genes);
-        let rank = metrics::discrimination_rank(&pe, &effects, ti, &top);
-        let n = test.len().max(2) as f64;
-        let targets: Vec<usize> = screen.targets[i].iter().filter_map(|t| gene_index.get(t.as_str()).copied()).collect();
-        let top_no_target: Vec<usize> = top.iter().copied().filter(|g| !targets.contains(g)).collect();
-        let from_centroid = |v: &[f64]| -> Vec<f64> { v.iter().zip(&centroid).map(|(a, m)| a - m).collect() };
-        let des = |n: usize| metrics::des_overlap(&pe, &metrics::top_by_magnitude(&effects[ti], n), n);
+        let pc: Vec<f64> = p.iter().zip(&truth.centroid).map(|(a, m)| a - m).collect();
+        let rank = metrics::discrimination_rank(&pe, &truth.effects, ti, &truth.top);
+        let (top, top_no_target) = (&truth.top, &truth.top_no_target[ti]);
         rows.push(MetricRow {
             task: split.task.name(),
             seed: split.seed,
             model: model.to_string(),
             perturbation: screen.conditions[i].clone(),
             combo_seen: split.combo_seen[i],
-            l2: metrics::l2(p, y, &top),
-            l2_no_target: metrics::l2(p, y, &top_no_target),
-            pearson_delta: metrics::pearson_over(&pe, &effects[ti], &top),
-            pearson_delta_no_target: metrics::pearson_over(&pe, &effects[ti], &top_no_target),
-            pearson_delta_centroid: metrics::pearson_over(&from_centroid(p), &from_centroid(y), &top),
-            pearson_delta_all: metrics::pearson_over(&pe, &effects[ti], &all),
-            mse_top20_de: metrics::mse_over(p, y, &de),
+            l2: metrics::l2(p, y, top),
+            l2_no_target: metrics::l2(p, y, top_no_target),
+            pearson_delta: metrics::pearson_over(&pe, &truth.effects[ti], top),
+            pearson_delta_no_target: metrics::pearson_over(&pe, &truth.effects[ti], top_no_target),
+            pearson_delta_centroid: metrics::pearson_over(&pc, &truth.from_centroid[ti], top),
+            pearson_delta_all: metrics::pearson_over(&pe, &truth.effects[ti], &all),
+            mse_top20_de: metrics::mse_over(p, y, &truth.de[ti]),
             mae: metrics::mae(p, y),
-            des_overlap_20: des(20),
-            des_overlap_100: des(100),
+            des_overlap_20: metrics::des_overlap(&pe, &truth.top_20[ti], 20),
+            des_overlap_100: metrics::des_overlap(&pe, &truth.top_100[ti], 100),
             discrimination_rank: rank as i64,
             discrimination_score: 1.0 - (rank as f64 - 1.0) / (n - 1.0),
-            pds_l1: metrics::pds_l1(&pe, &effects, ti, &targets),
+            pds_l1: metrics::pds_l1(&pe, &truth.effects, ti, &truth.all_no_target[ti]),
         });
     }
     rows
@@ -369,8 +412,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
                     all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
                 }
             }
+            let truth = TestTruth::new(&screen, &split, opts.top_genes, opts.de_genes);
             for (model, preds) in &all_preds {
-                rows.extend(score(&screen, &split, model, preds, opts.top_genes, opts.de_genes));
+                rows.extend(score(&screen, &split, &truth, model, preds));
             }
             if task == Task::Double {
                 gi_rows.extend(interactions(&screen, &split, &all_preds, opts.top_genes));

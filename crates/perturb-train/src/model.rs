@@ -490,6 +490,9 @@ impl App {
             // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
             self.attention_score.forward((q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0)).tanh()).reshape([b, n])
         };
+        if self.attention_reach.is_none() && self.attention_focus.is_none() {
+            return scores;
+        }
         // 1 at each perturbed gene (padding slots carry weight 0).
         let marks = batch.weights.clone().greater_elem(0.0).float();
         let perturbed = Tensor::zeros([b, n], &h.device()).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add).clamp_max(1.0);
