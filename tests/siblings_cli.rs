@@ -94,6 +94,9 @@ fn modules_and_grn_vae_train_predict_and_are_scored_against_the_truth() {
     let (c, _, err) = train(&refused, &["--model", "grn_vae", "--query-skip"]);
     assert_eq!(c, 1);
     assert!(err.contains("--query-skip is an option of app, not of grn_vae") && !refused.exists(), "{err}");
+    let (c, _, err) = train(&refused, &["--model", "modules", "--target", "residual"]);
+    assert_eq!(c, 1);
+    assert!(err.contains("--target") && err.contains("not of modules") && !refused.exists(), "{err}");
     // A bonus that starts the attention somewhere needs an attention to start.
     let (c, _, err) = train(&refused, &["--pooling", "mean", "--attention-hops", "2"]);
     assert_eq!(c, 1);

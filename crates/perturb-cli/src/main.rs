@@ -45,6 +45,9 @@ enum Command {
     /// Evaluate the honest baselines (and models) on benchmark splits.
     Eval(EvalArgs),
     /// Train APP (or an ablation), `modules` or `grn_vae` on a split's training conditions.
+    // A flag given twice keeps its last value: --preset's flags come first, so the
+    // user's own override them.
+    #[command(args_override_self = true)]
     Train(TrainArgs),
     /// Predict log-fold changes (and attention) for perturbations with a trained model.
     Predict(PredictArgs),
@@ -113,6 +116,12 @@ struct TrainArgs {
     split: PathBuf,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A named model, trained exactly as the default study trains it: `best` (the
+    /// recommended model, the default study's validation pick) or any variant of `perturb
+    /// reproduce --list-variants`. It sets that variant's flags and the study's epochs,
+    /// patience, batch size and learning rate; flags given beside it override them.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// Output model folder (config.json, model.bpk, index.json, edges.parquet, singles.parquet, manifest.json).
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
@@ -167,7 +176,7 @@ struct TrainArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// full (the seed design) | residual (learn a double's deviation from the sum of its
-    /// measured singles, add that sum back when predicting)
+    /// measured singles, add that sum back when predicting; app and grn_vae)
     #[arg(long, default_value = "full", value_parser = parse_target)]
     target: TargetMode,
     /// Add the perturbation query to the pooled state before decoding (beyond the seed design).
@@ -191,6 +200,11 @@ struct TrainArgs {
     /// design).
     #[arg(long)]
     additive_gate: bool,
+    /// Learn how far to trust each prior edge the head's propagation features run over
+    /// (a weight 2σ(ℓ) per edge, ℓ held near 0 = the prior unless the training
+    /// perturbations' responses say otherwise; needs --propagation; beyond the seed design).
+    #[arg(long)]
+    edge_trust: bool,
     /// Hidden width of the gene-wise head.
     #[arg(long, default_value_t = 32, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     head_hidden: usize,
@@ -285,6 +299,9 @@ fn device_for(name: &str) -> perturb_core::Result<Selected> {
 }
 
 fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
+    if let Some(preset) = &a.preset {
+        tracing::info!("preset {preset}: {}", perturb_pipeline::preset_flags(preset).map_err(|e| perturb_core::Error::bad_option("--preset", e))?.join(" "));
+    }
     let mut features = FeatureSpec { propagation_hops: a.propagation, additive_gate: a.additive_gate, ..FeatureSpec::default() };
     let mut learned_vectors = false;
     for f in &a.gene_features {
@@ -353,6 +370,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             learned_vectors,
             features,
             head_hidden: a.head_hidden,
+            edge_trust: a.edge_trust,
         },
         options: TrainOptions {
             seed: a.seed,
@@ -442,6 +460,15 @@ struct EvalArgs {
     /// Attention weights for the report: NAME=FILE (from `perturb predict --attention`).
     #[arg(long, value_name = "NAME=FILE")]
     attention: Vec<String>,
+    /// A model's training manifest: NAME=FILE (manifest.json of `perturb train`), with
+    /// {seed} / {task} as for --predictions. The models given pick one by their validation
+    /// L2 (the report's "Model selection"), which is then compared on test with the rest.
+    #[arg(long, value_name = "NAME=FILE")]
+    validation: Vec<String>,
+    /// The recommended model (the one `perturb train --preset best` trains): its test
+    /// figures against every baseline and model, beside the validation pick.
+    #[arg(long, value_name = "NAME")]
+    recommended: Option<String>,
     /// The prior network the models get (the output folder of `perturb graph`): also score
     /// the baselines built on it, `graph_knn` (the target's strongest measured network
     /// neighbours' mean effect) and `linear_prior` (ridge on network neighbourhoods).
@@ -668,9 +695,40 @@ fn keep_large_allocations_on_the_heap() {
     }
 }
 
+/// `perturb train ... --preset NAME ...` with the preset's flags put right after `train`:
+/// flags the user gives anywhere after them override them. Other commands pass as given.
+fn with_preset(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let Some(train) = args.iter().skip(1).position(|a| !a.to_string_lossy().starts_with('-')).map(|i| i + 1) else { return Ok(args) };
+    if args[train] != "train" {
+        return Ok(args);
+    }
+    let mut name = None;
+    for (i, a) in args.iter().enumerate().skip(train + 1) {
+        let a = a.to_string_lossy();
+        if let Some(value) = a.strip_prefix("--preset=") {
+            name = Some(value.to_string());
+        } else if a == "--preset" {
+            name = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        }
+    }
+    let Some(name) = name else { return Ok(args) };
+    let flags = perturb_pipeline::preset_flags(&name)?;
+    let mut out = args[..=train].to_vec();
+    out.extend(flags.iter().map(std::ffi::OsString::from));
+    out.extend(args[train + 1..].iter().cloned());
+    Ok(out)
+}
+
 fn main() -> ExitCode {
     keep_large_allocations_on_the_heap();
-    let cli = Cli::parse();
+    let args = match with_preset(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let default_level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -753,15 +811,16 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     o.predictions = named_files("--predictions", &a.predictions)?;
     o.timing = named_files("--timing", &a.timing)?;
     o.attention = named_files("--attention", &a.attention)?;
+    o.validation = named_files("--validation", &a.validation)?;
+    o.recommended = a.recommended;
     o.truth_network = a.truth_network;
     o.grn = named_files("--grn", &a.grn)?;
     o.programs = named_files("--programs", &a.programs)?;
-    let named = [("--predictions", &o.predictions), ("--timing", &o.timing), ("--attention", &o.attention), ("--grn", &o.grn), ("--programs", &o.programs)];
     let mut inputs = vec![NamedPath::new("--data", &o.data)];
     inputs.extend(o.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
     inputs.extend(o.graph.as_deref().map(|p| NamedPath::new("--graph", p)));
     inputs.extend(o.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
-    inputs.extend(named.iter().flat_map(|(option, files)| files.iter().map(|(_, path)| NamedPath::new(option, path))));
+    inputs.extend(o.named_files().into_iter().flat_map(|(option, files)| files.iter().map(move |(_, path)| NamedPath::new(option, path))));
     let _lock = claim(NamedPath::new("--out", &o.out), &inputs)?;
     let s = perturb_eval::evaluate(&o)?;
     println!("evaluated {} (task, seed, model, perturbation) rows -> {} in {:.1}s", s.n_rows, o.out.display(), s.seconds);
@@ -916,4 +975,36 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn train_args(line: &str) -> Result<TrainArgs, String> {
+        let args = with_preset(line.split_whitespace().map(std::ffi::OsString::from).collect())?;
+        match Cli::try_parse_from(args).map_err(|e| e.to_string())?.command {
+            Command::Train(a) => Ok(a),
+            _ => Err("not train".into()),
+        }
+    }
+
+    #[test]
+    fn a_preset_sets_the_study_flags_and_the_users_own_override_them() {
+        let base = "perturb -v train --data d --graph g --split s --out o";
+        let best = train_args(&format!("{base} --preset best --epochs 7")).unwrap();
+        let expected = perturb_pipeline::preset_flags(perturb_pipeline::variants::RECOMMENDED).unwrap();
+        assert!(expected.contains(&"--patience"), "{expected:?}");
+        // app_plus: query skip, 3 hops of propagation, the additive gate; the study's
+        // patience and learning rate; the user's epochs.
+        assert_eq!((best.query_skip, best.propagation, best.additive_gate), (true, 3, true));
+        assert_eq!((best.epochs, best.patience, best.learning_rate), (7, 15, 0.01));
+        let named = train_args(&format!("{base} --preset=app_mean_pool")).unwrap();
+        assert_eq!(named.pooling, Pooling::Mean);
+        assert!(!named.query_skip);
+        let plain = train_args(base).unwrap();
+        assert_eq!((plain.epochs, plain.patience, plain.propagation), (300, 25, 0));
+        let e = train_args(&format!("{base} --preset gears")).err().unwrap();
+        assert!(e.contains("unknown model variant 'gears'") && e.contains("best"), "{e}");
+    }
 }

@@ -14,6 +14,7 @@ pub mod predictions;
 pub mod prior;
 pub mod report;
 pub mod report_html;
+pub mod selection;
 pub mod split;
 pub mod structure;
 
@@ -25,6 +26,7 @@ use perturb_core::metrics::top_expressed_genes;
 use perturb_core::schema::{self, conditions as cs, genes as gs, pseudobulk as ps};
 use perturb_core::staging::StagedDir;
 use perturb_core::{Column, Error, Result, Table};
+use report_html::TextTable;
 
 pub use data::Screen;
 pub use predictions::read_predictions;
@@ -54,6 +56,12 @@ pub struct EvalOptions {
     pub timing: Vec<(String, PathBuf)>,
     /// Attention tables written by `perturb predict --attention`, for the report.
     pub attention: Vec<(String, PathBuf)>,
+    /// The models' training manifests (`manifest.json` of `perturb train`), by the pattern
+    /// rules above: their validation L2 picks one model (see `selection`).
+    pub validation: Vec<(String, PathBuf)>,
+    /// The model `perturb train --preset best` trains: reported on test beside the
+    /// validation pick, and instead of it on a screen without `validation`.
+    pub recommended: Option<String>,
     /// The graph stage's output folder (the prior network the models get): adds the
     /// baselines built on it, `graph_knn` and `linear_prior`.
     pub graph: Option<PathBuf>,
@@ -70,6 +78,18 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
+    /// Every NAME=PATTERN list with the option that gives it.
+    pub fn named_files(&self) -> [(&'static str, &Vec<(String, PathBuf)>); 6] {
+        [
+            ("--predictions", &self.predictions),
+            ("--timing", &self.timing),
+            ("--attention", &self.attention),
+            ("--validation", &self.validation),
+            ("--grn", &self.grn),
+            ("--programs", &self.programs),
+        ]
+    }
+
     pub fn new(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
         EvalOptions {
             data: data.into(),
@@ -83,6 +103,8 @@ impl EvalOptions {
             predictions: Vec::new(),
             timing: Vec::new(),
             attention: Vec::new(),
+            validation: Vec::new(),
+            recommended: None,
             graph: None,
             linear_p_from: None,
             truth_network: None,
@@ -308,14 +330,7 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
         // linear_prior is singular whenever both singles train beside it.
         return Err(Error::bad_option("ridge", "must be above 0 with --graph (linear_prior's kernel is singular without it)"));
     }
-    let lists = [
-        ("--predictions", &opts.predictions),
-        ("--timing", &opts.timing),
-        ("--attention", &opts.attention),
-        ("--grn", &opts.grn),
-        ("--programs", &opts.programs),
-    ];
-    for (option, list) in lists {
+    for (option, list) in opts.named_files() {
         for (i, (name, path)) in list.iter().enumerate() {
             if name.is_empty() {
                 return Err(Error::bad_option(option, format!("{}: the model name is empty", path.display())));
@@ -341,7 +356,13 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
     }
     // A prediction file belongs to one split: with several seeds (tasks) its path must
     // name them through {seed} ({task}).
-    for (option, list) in [("--predictions", &opts.predictions), ("--timing", &opts.timing), ("--grn", &opts.grn), ("--programs", &opts.programs)] {
+    for (option, list) in [
+        ("--predictions", &opts.predictions),
+        ("--timing", &opts.timing),
+        ("--validation", &opts.validation),
+        ("--grn", &opts.grn),
+        ("--programs", &opts.programs),
+    ] {
         for (name, path) in list {
             let p = path.to_string_lossy();
             if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
@@ -394,6 +415,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     let baseline_inputs = baselines::BaselineInputs { linear_k: opts.linear_k, ridge: opts.ridge, other_p: other_p.as_ref(), prior: prior.as_ref() };
     let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
     let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
+    let validation_files = model_files(&opts.validation, &opts.tasks, &opts.seeds, "--validation", &mut Vec::new())?;
     let grn_files = model_files(&opts.grn, &opts.tasks, &opts.seeds, "--grn", &mut Vec::new())?;
     let program_files = model_files(&opts.programs, &opts.tasks, &opts.seeds, "--programs", &mut Vec::new())?;
     let truth = opts.truth_network.as_deref().map(structure::TruthNetwork::read).transpose()?;
@@ -464,8 +486,19 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if !program_rows.is_empty() {
         structure::write_program_rows(&program_rows, &out.path("program_enrichment.parquet"))?;
     }
-    let structure_tables =
-        [report::paired_tables(&comparisons), report::structure_tables(&grn_rows, &program_rows), report::attention_truth_table(&attention_rows)].concat();
+    let train_seconds: BTreeMap<String, f64> = efficiency.iter().map(|e| (e.model.clone(), e.train_seconds)).collect();
+    let selection_rows = selection::select(&validation_files, &train_seconds)?;
+    if !selection_rows.is_empty() {
+        selection::write(&selection_rows, &out.path(selection::FILE))?;
+    }
+    let selection_tables = selection_tables(&selection_rows, opts.recommended.as_deref(), &rows, &comparisons, &mut notes);
+    let structure_tables = [
+        selection_tables,
+        report::paired_tables(&comparisons),
+        report::structure_tables(&grn_rows, &program_rows),
+        report::attention_truth_table(&attention_rows),
+    ]
+    .concat();
     let parts = report::Parts {
         screen: &screen,
         opts,
@@ -501,6 +534,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         "graph": opts.graph.as_ref().map(|p| p.display().to_string()),
         "linear_p_from": opts.linear_p_from.as_ref().map(|p| p.display().to_string()),
         "truth_network": opts.truth_network.as_ref().map(|p| p.display().to_string()),
+        "recommended": opts.recommended,
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": rows.len() });
@@ -514,6 +548,39 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         mean_l2.entry((r.task.clone(), r.model.clone())).or_insert(r.mean);
     }
     Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// The validation ranking, then the validation pick (and the recommended model, when it
+/// is another) on test against every baseline and every other model.
+fn selection_tables(
+    ranked: &[selection::SelectionRow],
+    recommended: Option<&str>,
+    rows: &[MetricRow],
+    comparisons: &[paired::Comparison],
+    notes: &mut Vec<String>,
+) -> Vec<TextTable> {
+    let picked = selection::chosen(ranked);
+    let mut tables: Vec<TextTable> = selection::ranking_table(ranked).into_iter().collect();
+    let mut shown: Vec<(&str, &str)> = picked.map(|p| (p, "validation-picked")).into_iter().collect();
+    if let Some(r) = recommended {
+        match picked {
+            Some(p) if p == r => shown[0].1 = "validation-picked and recommended",
+            Some(p) => {
+                notes.push(format!("the recommended model ({r}, `perturb train --preset best`) is not this study's validation pick ({p})"));
+                shown.push((r, "recommended"));
+            }
+            None => shown.push((r, "recommended")),
+        }
+    }
+    for (model, how) in shown {
+        if !rows.iter().any(|r| r.model == model) {
+            notes.push(format!("the {how} model {model} has no predictions in this evaluation"));
+            continue;
+        }
+        let all: Vec<paired::Comparison> = comparisons.iter().filter(|c| c.model == model).cloned().chain(selection::against_models(rows, model)).collect();
+        tables.extend(selection::on_test_table(model, how, &all));
+    }
+    tables
 }
 
 /// The file of each (task, seed) for every NAME=PATTERN. A model with no file for any

@@ -72,6 +72,16 @@ impl Scale {
     }
 }
 
+/// What `perturb train --preset NAME` adds: the default study's optimisation flags, then
+/// the variant's own, so the preset trains a model exactly as the study does. `best` is
+/// [`variants::RECOMMENDED`]; any variant name is a preset too.
+pub fn preset_flags(name: &str) -> Result<Vec<&'static str>, String> {
+    let variant = if name == "best" { variants::RECOMMENDED } else { name };
+    let mut flags = Scale::Default.train_args();
+    flags.extend(variants::flags(variant).map_err(|e| format!("--preset: {e}, or best ({})", variants::RECOMMENDED))?);
+    Ok(flags)
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The `perturb` binary that runs every stage.
@@ -256,6 +266,9 @@ struct ScreenPlan {
     truth_network: Option<PathBuf>,
     /// Job-id prefix: empty for the main screen, `NAME: ` for an example.
     label: String,
+    /// Whether the evaluation picks a model on this screen's validation perturbations
+    /// (the main screen; an example screen only reports the recommended model).
+    select_on_validation: bool,
 }
 
 /// Appends the jobs of one screen — graphs, splits and baselines, every model variant per
@@ -315,6 +328,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     let mut predictions: Vec<String> = Vec::new();
     let mut structure: Vec<(&str, String)> = Vec::new();
     let mut timings: Vec<String> = Vec::new();
+    let mut validation: Vec<String> = Vec::new();
     let mut attention: Vec<String> = Vec::new();
     let mut eval_deps = vec![splits_job];
     for (name, flags, graph_dir, graph_job, model_tasks) in &models {
@@ -342,6 +356,10 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
         // Named by task and seed; eval skips a model on a task it was not run on.
         predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
         timings.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join("timing.json"))));
+        // The candidates are the study's variants, not their copies on degraded networks.
+        if plan.select_on_validation && o.variants.contains(name) {
+            validation.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join(perturb_core::schema::MANIFEST))));
+        }
         let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
         if let Some((option, file)) = variants::structure_artifact(&flag_refs) {
             structure.push((option, format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join(file)))));
@@ -365,6 +383,10 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     for t in &attention {
         a.extend(["--attention".into(), t.clone()]);
     }
+    for v in &validation {
+        a.extend(["--validation".into(), v.clone()]);
+    }
+    a.extend(["--recommended".into(), variants::RECOMMENDED.into()]);
     // A simulated screen comes with the network it was generated with: what the siblings
     // learned about the structure is scored against it.
     // The attention tables are scored against it too.
@@ -452,6 +474,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         network_study: o.network_study,
         truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
         label: String::new(),
+        select_on_validation: true,
     };
     let eval = screen_jobs(o, &seeds, &main, &mut jobs)?;
     let mut example_evals = Vec::new();
@@ -470,6 +493,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
             network_study: false,
             truth_network: None,
             label: format!("{}: ", example.name),
+            select_on_validation: false,
         };
         example_evals.push((example.name, screen_jobs(o, &seeds, &plan, &mut jobs)?));
     }

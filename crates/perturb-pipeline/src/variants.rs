@@ -36,12 +36,22 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_propagation", &["--propagation", "3"], "improvement: gene-wise head reading the perturbation's spread through the network"),
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
     ("app_plus", &["--query-skip", "--propagation", "3", "--additive-gate"], "improvements together: query skip, propagation and additive gate"),
+    (
+        "app_plus_trust",
+        &["--query-skip", "--propagation", "3", "--additive-gate", "--edge-trust"],
+        "improvement: app_plus learning how far to trust each prior edge its propagation runs over",
+    ),
     ("modules", &["--model", "modules"], "sibling: gene programs, cluster-aware attention, structure-alignment losses (scBIG-style)"),
     ("modules_one_program", &["--model", "modules", "--programs", "1"], "ablation of modules: one program for all genes"),
     ("modules_no_align", &["--model", "modules", "--coherence-weight", "0", "--pathway-weight", "0"], "ablation of modules: structure-alignment losses off"),
     ("grn_vae", &["--model", "grn_vae"], "sibling: latent effects propagated through a learned, prior-masked GRN (GPO-VAE-style)"),
     ("grn_vae_fixed_grn", &["--model", "grn_vae", "--fixed-grn"], "ablation of grn_vae: the GRN held at the prior's signed weights"),
     ("grn_vae_no_align", &["--model", "grn_vae", "--alignment-weight", "0"], "ablation of grn_vae: GRN-alignment loss off"),
+    (
+        "grn_vae_residual",
+        &["--model", "grn_vae", "--target", "residual"],
+        "improvement of grn_vae: learn only a combination's deviation from its measured singles' sum",
+    ),
 ];
 
 /// The variants a default run trains: the seed design, its four ablations, the seed design
@@ -78,6 +88,11 @@ pub fn structure_artifact(flags: &[&str]) -> Option<(&'static str, &'static str)
     }
 }
 
+/// The recommended model: the one `perturb train --preset best` trains and every study
+/// reports on test beside its own validation pick (the report's "Model selection"). It
+/// is the default study's validation pick; the report says so when a study picks another.
+pub const RECOMMENDED: &str = "app_plus";
+
 /// The variant whose dependence on the network the network-quality study measures.
 pub const NETWORK_STUDY_VARIANT: &str = "app_plus";
 
@@ -99,10 +114,36 @@ mod tests {
             assert!(flags(v).is_ok(), "{v}");
         }
         assert!(flags(NETWORK_STUDY_VARIANT).is_ok());
+        assert!(DEFAULT_VARIANTS.contains(&RECOMMENDED), "the recommended model is among those every study compares");
         assert_eq!(structure_artifact(flags("modules_no_align").unwrap()), Some(("--programs", "programs.parquet")));
         assert_eq!(structure_artifact(flags("grn_vae_fixed_grn").unwrap()), Some(("--grn", "grn.parquet")));
         assert_eq!(structure_artifact(flags("app_plus").unwrap()), None);
         let e = flags("gears").unwrap_err();
         assert!(e.contains("app_plus") && e.contains("app_mean_pool"), "{e}");
+    }
+
+    /// The Snakemake configs name the same models with the same flags, the same
+    /// recommended model and the same network-study model as this file.
+    #[test]
+    fn the_snakemake_configs_train_the_default_variants_with_their_flags() {
+        for config in ["default.yaml", "quick.yaml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/config").join(config);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or_else(|| panic!("{config}: no {key}"));
+            assert_eq!(value("recommended:"), RECOMMENDED, "{config}");
+            assert_eq!(value("study_model:"), NETWORK_STUDY_VARIANT, "{config}");
+            let models: Vec<(String, String)> = text
+                .lines()
+                .skip_while(|l| *l != "models:")
+                .skip(1)
+                .take_while(|l| l.starts_with("  "))
+                .map(|l| {
+                    let (name, flags) = l.trim().split_once(':').unwrap();
+                    (name.to_string(), flags.trim().trim_matches('"').to_string())
+                })
+                .collect();
+            let expected: Vec<(String, String)> = DEFAULT_VARIANTS.iter().map(|v| (v.to_string(), flags(v).unwrap().join(" "))).collect();
+            assert_eq!(models, expected, "{config}");
+        }
     }
 }

@@ -20,7 +20,7 @@
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,19 @@ pub struct AppConfig {
     pub head_features: usize,
     #[config(default = 32)]
     pub head_hidden: usize,
+    /// Learned trust in the prior's edges (`--edge-trust`): the number of edges of the
+    /// graph (0 = off). The gene-wise head's propagation features are then computed in the
+    /// model, over edge weights each multiplied by 2σ(ℓ_e): ℓ_e starts at 0 (the prior as
+    /// it is) and `trust_weight` · mean ℓ² holds it there unless the training
+    /// perturbations' responses pull it away, so that they can switch off the edges they
+    /// contradict (off, the features come fixed from `features.rs`).
+    #[config(default = 0)]
+    pub trust_edges: usize,
+    /// Hops of those propagation features (the head's `--propagation K`).
+    #[config(default = 0)]
+    pub trust_hops: usize,
+    #[config(default = 0.01)]
+    pub trust_weight: f64,
 }
 
 /// Width of the projection of each output gene's embedding that the head reads.
@@ -174,6 +187,11 @@ pub struct App {
     decoder_hidden: Option<Linear>,
     decoder_out: Linear,
     head: Option<GeneHead>,
+    edge_trust: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    trust_hops: usize,
+    #[module(skip)]
+    trust_weight: f64,
     #[module(skip)]
     gene_embedding: GeneEmbedding,
     #[module(skip)]
@@ -198,6 +216,8 @@ pub struct GraphTensors {
     pub weight: Tensor<2>,
     /// Sum of incoming edge weights per node, [N, 1] (for the mean; 1 where none).
     pub in_weight: Tensor<2>,
+    /// Edge signs (+1, -1, 0), [E], for models that propagate signed effects themselves.
+    pub sign: Option<Tensor<1>>,
     /// Node index of every output gene, [G].
     pub outputs: Tensor<1, Int>,
     /// Fixed per-node features, [N, F0], when the model reads them.
@@ -235,6 +255,7 @@ impl GraphTensors {
             outputs: Tensor::from_data(TensorData::new(outputs.clone(), [outputs.len()]), device),
             node_features: node_features.map(|(values, width)| Tensor::from_data(TensorData::new(values.to_vec(), [n_nodes, width]), device)),
             n_nodes,
+            sign: None,
             membership: None,
             output_programs: None,
             output_membership: None,
@@ -253,6 +274,12 @@ impl GraphTensors {
         self.output_membership = Some(one_hot(&of_outputs));
         let of_outputs: Vec<i64> = of_outputs.iter().map(|&p| p as i64).collect();
         self.output_programs = Some(Tensor::from_data(TensorData::new(of_outputs, [outputs.len()]), device));
+        self
+    }
+
+    /// Adds the sign of every edge, in the order of `new`'s edges.
+    pub fn with_signs(mut self, signs: &[f32], device: &Device) -> GraphTensors {
+        self.sign = Some(Tensor::from_data(TensorData::new(signs.to_vec(), [signs.len()]), device));
         self
     }
 
@@ -408,6 +435,9 @@ impl AppConfig {
             decoder_hidden: (self.decoder == Decoder::Mlp).then(|| LinearConfig::new(d, d).init(device)),
             decoder_out: LinearConfig::new(d, self.n_outputs).init(device),
             head,
+            edge_trust: (self.trust_edges > 0).then(|| Initializer::Zeros.init([self.trust_edges], device)),
+            trust_hops: self.trust_hops,
+            trust_weight: self.trust_weight,
             gene_embedding: self.gene_embedding,
             aggregation: self.aggregation,
             pooling: self.pooling,
@@ -438,7 +468,7 @@ impl App {
     /// Forces every lazily initialised parameter to be drawn.
     pub(crate) fn draw_parameters(&self) {
         let _ = self.gene_vectors.val();
-        for bonus in self.attention_focus.iter().chain(self.attention_reach.iter()).chain(self.attention_temperature.iter()) {
+        for bonus in self.attention_focus.iter().chain(self.attention_reach.iter()).chain(self.attention_temperature.iter()).chain(self.edge_trust.iter()) {
             let _ = bonus.val();
         }
         let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
@@ -533,6 +563,10 @@ impl App {
         let lfc = match &self.head {
             Some(head) => {
                 let features = batch.features.clone().expect("a model with a gene-wise head needs head features in every batch");
+                let features = match &self.edge_trust {
+                    Some(logit) => with_trusted_propagation(features, logit.val(), graph, batch, output_nodes.clone(), self.trust_hops),
+                    None => features,
+                };
                 let g = features.dims()[1];
                 let own = head.embedding.forward(h.select(0, output_nodes.clone())).unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
                 // Attention scaled by the gene count: 1 = no more than uniform.
@@ -548,6 +582,59 @@ impl App {
         };
         AppOutput { lfc, attention }
     }
+}
+
+impl App {
+    /// What holds the edge trust near the prior: `trust_weight` · mean ℓ² (None without it).
+    pub fn trust_penalty(&self) -> Option<Tensor<1>> {
+        self.edge_trust.as_ref().map(|logit| logit.val().powi_scalar(2).mean() * self.trust_weight)
+    }
+
+    /// The learned trust 2σ(ℓ) of every edge (None without `--edge-trust`).
+    pub fn edge_trust(&self) -> Option<Vec<f32>> {
+        self.edge_trust.as_ref().map(|logit| (sigmoid(logit.val()) * 2.0).into_data().try_to_vec::<f32>().expect("f32 trust"))
+    }
+}
+
+/// Signed log compression, as `features::squash`: keeps sign and order, tames hub counts.
+fn squash<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone().sign() * x.abs().log1p()
+}
+
+/// `features` [B, G, F] with its propagation columns (1 .. 1 + 3·hops: signed, weighted
+/// sum and weighted mean per hop, as `features::HeadInputs::build` lays them out)
+/// replaced by the same quantities over edge weights scaled by the trust 2σ(logit).
+fn with_trusted_propagation(
+    features: Tensor<3>,
+    logit: Tensor<1>,
+    graph: &GraphTensors,
+    batch: &PerturbationBatch,
+    outputs: Tensor<1, Int>,
+    hops: usize,
+) -> Tensor<3> {
+    let [b, _, f] = features.dims();
+    let (n, e) = (graph.n_nodes, graph.source.dims()[0]);
+    let device = logit.device();
+    let marks = batch.weights.clone().greater_elem(0.0).float();
+    let indicator = Tensor::<2>::zeros([b, n], &device).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add).clamp_max(1.0);
+    let weight = graph.weight.clone().reshape([e]) * (sigmoid(logit) * 2.0);
+    let sign = graph.sign.clone().expect("a model with edge trust reads the edges' signs (GraphTensors::with_signs)");
+    // The mean divides by the prior's incoming weight, as the fixed features do.
+    let inverse_in = graph.in_weight.clone().recip().reshape([n]).select(0, graph.target.clone());
+    let targets = graph.target.clone().unsqueeze_dim::<2>(0).repeat_dim(0, b); // [B, E]
+    let mut columns = Vec::with_capacity(3 * hops);
+    for channel in [weight.clone() * sign, weight.clone(), weight * inverse_in] {
+        let channel = channel.unsqueeze_dim::<2>(0); // [1, E]
+        let mut x = indicator.clone();
+        for _ in 0..hops {
+            let from = x.select(1, graph.source.clone()) * channel.clone();
+            x = Tensor::zeros([b, n], &device).scatter(1, targets.clone(), from, IndexingUpdateOp::Add);
+            columns.push(squash(x.clone().select(1, outputs.clone())));
+        }
+    }
+    let propagated = Tensor::stack::<3>(columns, 2);
+    let rest = 1 + 3 * hops;
+    Tensor::cat(vec![features.clone().narrow(2, 0, 1), propagated, features.narrow(2, rest, f - rest)], 2)
 }
 
 /// 1 at every node reached from a marked one ([B, N], 0/1) within `hops` steps along the
@@ -724,6 +811,58 @@ mod tests {
             let (a, b) = out.split_at(4);
             assert_eq!(a != b, differ, "query_skip {skip}: {a:?} vs {b:?}");
         }
+    }
+
+    /// Edges 0 -(+)-> 1 -(-)-> 2 and 3 -(unsigned, w 0.5)-> 2 (as in `features`' tests),
+    /// with the fixed head features of `perturbed` over K hops.
+    fn trust_problem(perturbed: &[usize], hops: usize, d: &Device) -> (GraphTensors, PerturbationBatch, Vec<f32>) {
+        use crate::features::{Edge, FeatureSpec, HeadInputs};
+        let edges = [
+            Edge { source: 0, target: 1, weight: 1.0, sign: 1.0 },
+            Edge { source: 1, target: 2, weight: 1.0, sign: -1.0 },
+            Edge { source: 3, target: 2, weight: 0.5, sign: 0.0 },
+        ];
+        let spec = FeatureSpec { propagation_hops: hops, ..Default::default() };
+        let head = HeadInputs::new(&spec, 4, &edges, &[0, 1, 2, 3], &[1.0, 2.0, 3.0, 4.0], Default::default());
+        let (fixed, _) = head.build(perturbed);
+        let w = spec.head_width();
+        // The model fills the propagation columns: hand it zeros there.
+        let blank: Vec<f32> = fixed.iter().enumerate().map(|(i, &v)| if (1..1 + 3 * hops).contains(&(i % w)) { 0.0 } else { v }).collect();
+        let tuples: Vec<(usize, usize, f32)> = edges.iter().map(|e| (e.source, e.target, e.weight)).collect();
+        let signs: Vec<f32> = edges.iter().map(|e| e.sign).collect();
+        let graph = GraphTensors::new(4, &tuples, &[0, 1, 2, 3], None, d).with_signs(&signs, d);
+        (graph, PerturbationBatch::new(&[perturbed.to_vec()], d).with_features(blank, 4, w, d), fixed)
+    }
+
+    #[test]
+    fn trusted_propagation_at_the_prior_equals_the_fixed_features() {
+        let d = device();
+        for perturbed in [vec![0], vec![1, 3], vec![0, 3]] {
+            let (graph, batch, fixed) = trust_problem(&perturbed, 2, &d);
+            let features = batch.features.clone().unwrap();
+            let got = values(with_trusted_propagation(features, Tensor::zeros([3], &d), &graph, &batch, graph.outputs.clone(), 2));
+            assert_eq!(got.len(), fixed.len());
+            for (i, (a, b)) in got.iter().zip(&fixed).enumerate() {
+                assert!((a - b).abs() < 1e-5, "{perturbed:?} value {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_edges_a_perturbation_reaches_get_a_trust_gradient_and_distrust_removes_an_edge() {
+        let d = device().autodiff();
+        let (graph, batch, _) = trust_problem(&[0], 1, &d);
+        let logit = Tensor::<1>::zeros([3], &d).require_grad();
+        let grads = with_trusted_propagation(batch.features.clone().unwrap(), logit.clone(), &graph, &batch, graph.outputs.clone(), 1).sum().backward();
+        let grad = logit.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        // One hop from gene 0 runs over edge 0 -> 1 only.
+        assert!(grad[0] != 0.0 && grad[1] == 0.0 && grad[2] == 0.0, "{grad:?}");
+        // An edge trusted at ~0 carries nothing: gene 1's propagation columns vanish.
+        let d = device();
+        let (graph, batch, _) = trust_problem(&[0], 1, &d);
+        let off = Tensor::<1>::from_data(TensorData::new(vec![-30.0f32, 0.0, 0.0], [3]), &d);
+        let f = values(with_trusted_propagation(batch.features.clone().unwrap(), off, &graph, &batch, graph.outputs.clone(), 1));
+        assert!(f[5 + 1..5 + 4].iter().all(|v| v.abs() < 1e-6), "{f:?}");
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl Model {
         match self {
             Model::App(m) => {
                 let out = m.forward_embedded(h, graph, batch);
-                ModelOutput { lfc: out.lfc, attention: Some(out.attention), penalty: None }
+                ModelOutput { lfc: out.lfc, attention: Some(out.attention), penalty: m.trust_penalty() }
             }
             Model::Modules(m) => {
                 let (lfc, attention) = m.forward_embedded(h, graph, batch);
@@ -162,6 +162,14 @@ impl Model {
     pub fn learned_grn(&self) -> Option<Vec<f32>> {
         match self {
             Model::GrnVae(m) => Some(m.grn_weights()),
+            _ => None,
+        }
+    }
+
+    /// The learned trust of every prior edge (APP with `--edge-trust`).
+    pub fn edge_trust(&self) -> Option<Vec<f32>> {
+        match self {
+            Model::App(m) => m.edge_trust(),
             _ => None,
         }
     }

@@ -7,7 +7,8 @@
 //! (training singles' effects, when the model adds them back), `timing.json` and
 //! `manifest.json`. Everything `perturb predict` needs is in it. The siblings add what a
 //! user inspects: `programs.parquet` (`modules`: the program of every gene) and
-//! `grn.parquet` (`grn_vae`: the learned network, by gene name).
+//! `grn.parquet` (`grn_vae`: the learned network, by gene name); APP with `--edge-trust`
+//! adds `trust.parquet` (how far training trusts each prior edge).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ const WEIGHTS_SHA256: &str = "weights_sha256";
 pub const PROGRAMS: &str = "programs.parquet";
 /// The learned network by gene name (`grn_vae`).
 pub const GRN: &str = "grn.parquet";
+/// The learned trust of every prior edge, by gene name (APP with `--edge-trust`).
+pub const TRUST: &str = "trust.parquet";
 
 /// Which genes the model reads (graph nodes) and writes (outputs), and the fixed inputs
 /// it was trained with.
@@ -111,6 +114,8 @@ pub struct AppConfigChoice {
     pub learned_vectors: bool,
     pub features: FeatureSpec,
     pub head_hidden: usize,
+    /// Learn a trust per prior edge for the head's propagation features (`--edge-trust`).
+    pub edge_trust: bool,
 }
 
 impl Default for AppConfigChoice {
@@ -128,6 +133,7 @@ impl Default for AppConfigChoice {
             learned_vectors: true,
             features: FeatureSpec::default(),
             head_hidden: 32,
+            edge_trust: false,
         }
     }
 }
@@ -147,6 +153,7 @@ impl AppConfigChoice {
             (self.attention_hops > 0, "--attention-hops"),
             (self.features.propagation_hops > 0, "--propagation"),
             (self.features.additive_gate, "--additive-gate"),
+            (self.edge_trust, "--edge-trust"),
         ] {
             if differs {
                 used.push(flag);
@@ -155,7 +162,7 @@ impl AppConfigChoice {
         used
     }
 
-    fn config(&self, n_nodes: usize, n_outputs: usize) -> AppConfig {
+    fn config(&self, n_nodes: usize, n_outputs: usize, n_edges: usize) -> AppConfig {
         AppConfig::new(n_nodes, n_outputs)
             .with_hidden(self.hidden)
             .with_layers(self.layers)
@@ -170,6 +177,8 @@ impl AppConfigChoice {
             .with_node_features(self.features.node_width())
             .with_head_features(self.features.head_width())
             .with_head_hidden(self.head_hidden)
+            .with_trust_edges(if self.edge_trust { n_edges } else { 0 })
+            .with_trust_hops(self.features.propagation_hops)
     }
 }
 
@@ -234,13 +243,14 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
 
     if s.model != ModelChoice::App {
         let used = s.config.app_only_options();
-        if !used.is_empty() || s.target_mode != TargetMode::Full {
-            let mut used = used;
-            if s.target_mode != TargetMode::Full {
-                used.push("--target");
-            }
+        if !used.is_empty() {
             return Err(Error::bad_option("--model", format!("{} is an option of app, not of {}", used.join(", "), s.model.name())));
         }
+    }
+    // The residual target changes only what is learned and added back; the programs'
+    // structure losses of `modules` are defined on whole effects, not on residuals.
+    if s.target_mode != TargetMode::Full && matches!(s.model, ModelChoice::Modules { .. }) {
+        return Err(Error::bad_option("--target", "residual is an option of app and grn_vae, not of modules (its structure losses read whole effects)"));
     }
     if s.config.pooling == Pooling::Mean {
         // Uniform weights have no scores for a bonus to start: the flag would add an unused parameter.
@@ -249,6 +259,9 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         {
             return Err(Error::bad_option(flag, "starts the attention somewhere, but --pooling mean has no attention; use --pooling attention, dot or cosine"));
         }
+    }
+    if s.config.edge_trust && s.config.features.propagation_hops == 0 {
+        return Err(Error::bad_option("--edge-trust", "learns the trust of the edges the head's propagation features run over; give --propagation K too"));
     }
     let mut spec = s.config.features.clone();
     if matches!(s.model, ModelChoice::GrnVae { .. }) {
@@ -294,7 +307,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let mut inputs = model_inputs(&index, graph.edges.clone(), &singles);
     let (n_nodes, n_outputs) = (graph.nodes.len(), targets.genes.len());
     let config = match &s.model {
-        ModelChoice::App => ModelConfig::App(s.config.config(n_nodes, n_outputs)),
+        ModelChoice::App => ModelConfig::App(s.config.config(n_nodes, n_outputs, graph.edges.len())),
         ModelChoice::Modules { coherence_weight, pathway_weight, .. } => ModelConfig::Modules(
             ModulesConfig::new(n_nodes, n_outputs)
                 .with_programs(index.programs.as_ref().map_or(1, |p| p.1))
@@ -337,6 +350,10 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         write_grn(&staged.path(GRN), &graph.nodes, &graph.edges, &learned, &trained_singles)?;
         outputs.push(GRN);
     }
+    if let Some(trust) = model.edge_trust() {
+        write_trust(&staged.path(TRUST), &graph.nodes, &graph.edges, &trust, &trained_singles)?;
+        outputs.push(TRUST);
+    }
     let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
         .iter()
         .map(|p| InputFile::hash(p))
@@ -348,7 +365,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
-        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden,
+        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden, "edge_trust": c.edge_trust,
         "target_mode": format!("{:?}", s.target_mode), "model": format!("{:?}", s.model),
     });
     let mut manifest = Manifest::new("train", hashed, parameters);
@@ -405,6 +422,21 @@ fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], learned: &[f32], tra
         .with("learned", Column::F64(learned.iter().map(|&w| f64::from(w)).collect()))
         .with("prior_weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
         .with("prior_sign", Column::I64(edges.iter().map(|e| e.sign as i64).collect()))
+        .with("source_perturbed", Column::Bool(edges.iter().map(|e| perturbed.contains(nodes[e.source].as_str())).collect()))
+        .write_parquet(path)
+}
+
+/// One row per prior edge: its weight and sign, the trust 2σ(ℓ) training gave it (1 =
+/// the prior as it is, 0 = switched off, up to 2), and whether its source was perturbed
+/// in training (only then can its first hop be judged).
+fn write_trust(path: &Path, nodes: &[String], edges: &[Edge], trust: &[f32], trained_singles: &[String]) -> Result<()> {
+    let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
+    Table::new()
+        .with("source", Column::Str(edges.iter().map(|e| nodes[e.source].clone()).collect()))
+        .with("target", Column::Str(edges.iter().map(|e| nodes[e.target].clone()).collect()))
+        .with("prior_weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
+        .with("prior_sign", Column::I64(edges.iter().map(|e| e.sign as i64).collect()))
+        .with("trust", Column::F64(trust.iter().map(|&t| f64::from(t)).collect()))
         .with("source_perturbed", Column::Bool(edges.iter().map(|e| perturbed.contains(nodes[e.source].as_str())).collect()))
         .write_parquet(path)
 }

@@ -87,7 +87,9 @@ impl ModelInputs {
     pub fn graph(&self, device: &Device) -> GraphTensors {
         let edges: Vec<(usize, usize, f32)> = self.edges.iter().map(|e| (e.source, e.target, e.weight)).collect();
         let features = (self.node_width > 0).then_some((self.node_features.as_slice(), self.node_width));
-        let mut graph = GraphTensors::new(self.n_nodes, &edges, &self.outputs, features, device).with_edge_support(&self.edge_support, device);
+        let signs: Vec<f32> = self.edges.iter().map(|e| e.sign).collect();
+        let mut graph =
+            GraphTensors::new(self.n_nodes, &edges, &self.outputs, features, device).with_edge_support(&self.edge_support, device).with_signs(&signs, device);
         if let Some((programs, k)) = &self.programs {
             graph = graph.with_programs(programs, *k, &self.outputs, device);
         }
