@@ -201,7 +201,7 @@ struct TrainArgs {
     #[arg(long)]
     additive_gate: bool,
     /// Learn how far to trust each prior edge the head's propagation features run over
-    /// (a weight 2σ(ℓ) per edge, ℓ held near 0 = the prior unless the training
+    /// (a weight 2σ(10ℓ) per edge, ℓ held near 0 = the prior unless the training
     /// perturbations' responses say otherwise; needs --propagation; beyond the seed design).
     #[arg(long)]
     edge_trust: bool,

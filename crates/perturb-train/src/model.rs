@@ -127,7 +127,7 @@ pub struct AppConfig {
     pub head_hidden: usize,
     /// Learned trust in the prior's edges (`--edge-trust`): the number of edges of the
     /// graph (0 = off). The gene-wise head's propagation features are then computed in the
-    /// model, over edge weights each multiplied by 2σ(ℓ_e): ℓ_e starts at 0 (the prior as
+    /// model, over edge weights each multiplied by 2σ(gain · ℓ_e): ℓ_e starts at 0 (the prior as
     /// it is) and `trust_weight` · mean ℓ² holds it there unless the training
     /// perturbations' responses pull it away, so that they can switch off the edges they
     /// contradict (off, the features come fixed from `features.rs`).
@@ -587,14 +587,19 @@ impl App {
 impl App {
     /// What holds the edge trust near the prior: `trust_weight` · mean ℓ² (None without it).
     pub fn trust_penalty(&self) -> Option<Tensor<1>> {
-        self.edge_trust.as_ref().map(|logit| logit.val().powi_scalar(2).mean() * self.trust_weight)
+        self.edge_trust.as_ref().map(|logit| (logit.val() * TRUST_GAIN).powi_scalar(2).mean() * self.trust_weight)
     }
 
-    /// The learned trust 2σ(ℓ) of every edge (None without `--edge-trust`).
+    /// The learned trust 2σ(gain · ℓ) of every edge (None without `--edge-trust`).
     pub fn edge_trust(&self) -> Option<Vec<f32>> {
-        self.edge_trust.as_ref().map(|logit| (sigmoid(logit.val()) * 2.0).into_data().try_to_vec::<f32>().expect("f32 trust"))
+        self.edge_trust.as_ref().map(|logit| (sigmoid(logit.val() * TRUST_GAIN) * 2.0).into_data().try_to_vec::<f32>().expect("f32 trust"))
     }
 }
+
+/// The trust is 2σ(gain · ℓ): Adam moves ℓ by about the learning rate per step whatever
+/// the gradient's size, so the gain sets how far a consistent pull can take an edge's
+/// trust within a training run (at 1, a few hundred steps move it by a few percent).
+const TRUST_GAIN: f64 = 10.0;
 
 /// Signed log compression, as `features::squash`: keeps sign and order, tames hub counts.
 fn squash<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -603,7 +608,7 @@ fn squash<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// `features` [B, G, F] with its propagation columns (1 .. 1 + 3·hops: signed, weighted
 /// sum and weighted mean per hop, as `features::HeadInputs::build` lays them out)
-/// replaced by the same quantities over edge weights scaled by the trust 2σ(logit).
+/// replaced by the same quantities over edge weights scaled by the trust 2σ(gain · logit).
 fn with_trusted_propagation(
     features: Tensor<3>,
     logit: Tensor<1>,
@@ -617,7 +622,7 @@ fn with_trusted_propagation(
     let device = logit.device();
     let marks = batch.weights.clone().greater_elem(0.0).float();
     let indicator = Tensor::<2>::zeros([b, n], &device).scatter(1, batch.genes.clone(), marks, IndexingUpdateOp::Add).clamp_max(1.0);
-    let weight = graph.weight.clone().reshape([e]) * (sigmoid(logit) * 2.0);
+    let weight = graph.weight.clone().reshape([e]) * (sigmoid(logit * TRUST_GAIN) * 2.0);
     let sign = graph.sign.clone().expect("a model with edge trust reads the edges' signs (GraphTensors::with_signs)");
     // The mean divides by the prior's incoming weight, as the fixed features do.
     let inverse_in = graph.in_weight.clone().recip().reshape([n]).select(0, graph.target.clone());

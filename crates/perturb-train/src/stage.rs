@@ -426,7 +426,7 @@ fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], learned: &[f32], tra
         .write_parquet(path)
 }
 
-/// One row per prior edge: its weight and sign, the trust 2σ(ℓ) training gave it (1 =
+/// One row per prior edge: its weight and sign, the trust 2σ(10ℓ) training gave it (1 =
 /// the prior as it is, 0 = switched off, up to 2), and whether its source was perturbed
 /// in training (only then can its first hop be judged).
 fn write_trust(path: &Path, nodes: &[String], edges: &[Edge], trust: &[f32], trained_singles: &[String]) -> Result<()> {
