@@ -113,26 +113,33 @@ pub fn network_study_name(model: &str) -> Option<(&str, &'static str, f64)> {
     None
 }
 
-/// The network-quality points of `task`: the study model on each degraded network, plus
-/// its intact-network result as the 0% point of both series.
+/// The network-quality points of `task`: each study model on each degraded network, plus
+/// its intact-network result as the 0% point of both series; the references are the
+/// baselines and each study model on the intact network.
 fn network_points(summary: &[SummaryRow], task: &str) -> (Vec<NetworkPoint>, Vec<(String, f64)>) {
     let mut points = Vec::new();
-    let mut base_model = None;
+    let mut bases: Vec<String> = Vec::new();
     for r in in_all(summary).filter(|r| r.task == task && r.metric == "l2") {
         if let Some((base, kind, fraction)) = network_study_name(&r.model) {
-            points.push(NetworkPoint { kind: kind.to_string(), fraction, mean_l2: r.mean, sd_l2: r.sd, n: r.n });
-            base_model = Some(base.to_string());
+            points.push(NetworkPoint { model: base.to_string(), kind: kind.to_string(), fraction, mean_l2: r.mean, sd_l2: r.sd, n: r.n });
+            if !bases.iter().any(|b| b == base) {
+                bases.push(base.to_string());
+            }
         }
     }
-    let Some(base) = base_model else { return (Vec::new(), Vec::new()) };
+    if bases.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     let mut references: Vec<(String, f64)> = baselines::all_names().filter_map(|m| mean_l2(summary, task, m).map(|r| (m.to_string(), r.mean))).collect();
-    if let Some(intact) = mean_l2(summary, task, &base) {
-        for kind in ["drop", "add"] {
-            points.push(NetworkPoint { kind: kind.to_string(), fraction: 0.0, mean_l2: intact.mean, sd_l2: intact.sd, n: intact.n });
+    for base in &bases {
+        if let Some(intact) = mean_l2(summary, task, base) {
+            for kind in ["drop", "add"] {
+                points.push(NetworkPoint { model: base.clone(), kind: kind.to_string(), fraction: 0.0, mean_l2: intact.mean, sd_l2: intact.sd, n: intact.n });
+            }
+            references.push((format!("{base} (intact network)"), intact.mean));
         }
-        references.push((format!("{base} (intact network)"), intact.mean));
     }
-    points.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.fraction.total_cmp(&b.fraction)));
+    points.sort_by(|a, b| a.model.cmp(&b.model).then(a.kind.cmp(&b.kind)).then(a.fraction.total_cmp(&b.fraction)));
     (points, references)
 }
 
@@ -244,13 +251,13 @@ pub fn markdown(p: &Parts) -> String {
         }
         let (points, references) = network_points(p.summary, &task);
         if !points.is_empty() {
-            s.push_str("\nNetwork-quality study (mean L2; 0% is the intact network):\n\n| network | L2 (mean ± sd) | n |\n|---|---|---|\n");
+            s.push_str("\nNetwork-quality study (mean L2; 0% is the intact network):\n\n| model | network | L2 (mean ± sd) | n |\n|---|---|---|---|\n");
             for pt in points.iter().filter(|pt| pt.fraction > 0.0) {
                 let what = if pt.kind == "drop" { "edges removed" } else { "random edges added" };
-                let _ = writeln!(s, "| {:.0}% {what} | {:.3} ± {:.3} | {} |", pt.fraction * 100.0, pt.mean_l2, pt.sd_l2, pt.n);
+                let _ = writeln!(s, "| {} | {:.0}% {what} | {:.3} ± {:.3} | {} |", pt.model, pt.fraction * 100.0, pt.mean_l2, pt.sd_l2, pt.n);
             }
             for (label, v) in references {
-                let _ = writeln!(s, "| reference: {label} | {v:.3} | |");
+                let _ = writeln!(s, "| reference | {label} | {v:.3} | |");
             }
         }
         if task == "double" {
@@ -444,6 +451,26 @@ mod tests {
         assert_eq!(network_study_name("app_plus"), None);
         assert_eq!(network_study_name("app_dropx"), None);
         assert_eq!(network_study_name("_drop10"), None);
+    }
+
+    #[test]
+    fn each_network_study_model_gets_its_own_points_and_intact_reference() {
+        let row = |model: &str, mean: f64| SummaryRow {
+            task: "unseen_single".into(),
+            model: model.into(),
+            metric: "l2".into(),
+            mean,
+            sd: 0.1,
+            n: 5,
+            ..SummaryRow::empty()
+        };
+        let summary = [row("mean", 3.0), row("a", 2.0), row("a_drop10", 2.1), row("b", 1.8), row("b_add100", 1.9), row("b_drop10", 1.7)];
+        let (points, references) = network_points(&summary, "unseen_single");
+        let of = |m: &str| points.iter().filter(|p| p.model == m).map(|p| (p.kind.as_str(), p.fraction, p.mean_l2)).collect::<Vec<_>>();
+        assert_eq!(of("a"), [("add", 0.0, 2.0), ("drop", 0.0, 2.0), ("drop", 0.1, 2.1)]);
+        assert_eq!(of("b"), [("add", 0.0, 1.8), ("add", 1.0, 1.9), ("drop", 0.0, 1.8), ("drop", 0.1, 1.7)]);
+        let labels: Vec<&str> = references.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(labels, ["mean", "a (intact network)", "b (intact network)"]);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct SummaryLine {
 
 #[derive(Debug, Clone, Default)]
 pub struct NetworkPoint {
+    /// The study model (retrained on each degraded network).
+    pub model: String,
     /// "drop" (fraction of edges removed) or "add" (random edges added, as a fraction of the edge count).
     pub kind: String,
     pub fraction: f64,
@@ -588,6 +590,37 @@ fn gi_chart(o: &mut String, task: &TaskSection, colours: &[(String, &'static str
     w!(o, "</svg>\n");
 }
 
+/// One study model's line over one panel of the network chart, with ± sd whiskers; with
+/// `label_row` (several models share the panel), the model's name above its last point,
+/// one text row higher per model so close lines keep readable names.
+fn network_series(o: &mut String, points: &[&&NetworkPoint], x: Scale, y: Scale, colour: &str, kind: &str, label_row: Option<usize>) {
+    let path: Vec<(f64, f64)> = points.iter().map(|p| (x.map(p.fraction), y.map(p.mean_l2))).collect();
+    if path.len() > 1 {
+        polyline(o, &path, &format!("stroke=\"{colour}\" stroke-width=\"2\""), kind);
+    }
+    for p in points {
+        let (px, py) = (x.map(p.fraction), y.map(p.mean_l2));
+        if p.sd_l2.is_finite() && p.sd_l2 > 0.0 {
+            let (ya, yb) = (y.map(p.mean_l2 - p.sd_l2), y.map(p.mean_l2 + p.sd_l2));
+            let style = format!("stroke=\"{colour}\" stroke-width=\"1.3\"");
+            line(o, (px, ya), (px, yb), &style, None);
+            line(o, (px - 4.0, ya), (px + 4.0, ya), &style, None);
+            line(o, (px - 4.0, yb), (px + 4.0, yb), &style, None);
+        }
+        let title = format!("{} {kind} {}: mean L2 {} ± {} (n={})", p.model, percent(p.fraction), sig(p.mean_l2), sig(p.sd_l2), p.n);
+        w!(o, "<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{colour}\"><title>{}</title></circle>\n", P(px), P(py), esc(&title));
+    }
+    if let (Some(row), Some(last)) = (label_row, path.last()) {
+        w!(
+            o,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{colour}\">{}</text>\n",
+            P(last.0 - 6.0),
+            P(last.1 - 8.0 - 14.0 * row as f64),
+            esc(&points[points.len() - 1].model)
+        );
+    }
+}
+
 fn network_chart(o: &mut String, task: &TaskSection, colours: &[(String, &'static str)]) {
     // The study's two kinds in a fixed order, whatever order the points came in; unknown kinds follow.
     let mut kinds: Vec<&str> = vec![];
@@ -628,24 +661,17 @@ fn network_chart(o: &mut String, task: &TaskSection, colours: &[(String, &'stati
                 w!(o, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}</text>\n", P(px), P(top + plot_h + 16.0), percent(p.fraction));
             }
         }
-        // One study model throughout, so a palette colour would wrongly suggest some other model.
-        let colour = NEUTRAL;
-        let finite: Vec<&&NetworkPoint> = pts.iter().filter(|p| p.mean_l2.is_finite()).collect();
-        let path: Vec<(f64, f64)> = finite.iter().map(|p| (x.map(p.fraction), y.map(p.mean_l2))).collect();
-        if path.len() > 1 {
-            polyline(o, &path, &format!("stroke=\"{colour}\" stroke-width=\"2\""), kind);
-        }
-        for p in finite {
-            let (px, py) = (x.map(p.fraction), y.map(p.mean_l2));
-            if p.sd_l2.is_finite() && p.sd_l2 > 0.0 {
-                let (ya, yb) = (y.map(p.mean_l2 - p.sd_l2), y.map(p.mean_l2 + p.sd_l2));
-                let style = format!("stroke=\"{colour}\" stroke-width=\"1.3\"");
-                line(o, (px, ya), (px, yb), &style, None);
-                line(o, (px - 4.0, ya), (px + 4.0, ya), &style, None);
-                line(o, (px - 4.0, yb), (px + 4.0, yb), &style, None);
+        let mut models: Vec<&str> = Vec::new();
+        for p in &pts {
+            if !models.contains(&p.model.as_str()) {
+                models.push(&p.model);
             }
-            let title = format!("{kind} {}: mean L2 {} ± {} (n={})", percent(p.fraction), sig(p.mean_l2), sig(p.sd_l2), p.n);
-            w!(o, "<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{colour}\"><title>{}</title></circle>\n", P(px), P(py), esc(&title));
+        }
+        for (row, model) in models.iter().enumerate() {
+            // With one study model a palette colour would wrongly suggest some other model.
+            let colour = if models.len() == 1 { NEUTRAL } else { colour_of(model, &task.baselines, colours) };
+            let finite: Vec<&&NetworkPoint> = pts.iter().filter(|p| p.model == *model && p.mean_l2.is_finite()).collect();
+            network_series(o, &finite, x, y, colour, kind, (models.len() > 1).then_some(row));
         }
     }
     // References span all panels; their labels sit in the right margin, nudged apart so close values stay readable.
@@ -744,7 +770,7 @@ mod tests {
         let mut network = vec![];
         for (kind, fracs) in [("drop", [0.0, 0.1, 0.25, 0.5]), ("add", [0.0, 0.25, 0.5, 1.0])] {
             for f in fracs {
-                network.push(NetworkPoint { kind: kind.into(), fraction: f, mean_l2: 2.1 + f * 1.5, sd_l2: 0.6, n: 60 });
+                network.push(NetworkPoint { model: "app_full".into(), kind: kind.into(), fraction: f, mean_l2: 2.1 + f * 1.5, sd_l2: 0.6, n: 60 });
             }
         }
         let double = TaskSection {
@@ -923,7 +949,7 @@ mod tests {
             task: "weird".into(),
             l2_points: vec![("zero".into(), vec![0.0; 5]), ("huge".into(), vec![1e300, f64::MAX, f64::INFINITY]), ("none".into(), vec![])],
             gi_curves: vec![("one".into(), vec![(0.5, 0.5)]), ("bad".into(), vec![(f64::NAN, 1.0), (2.0, -1.0)])],
-            network: vec![NetworkPoint { kind: "drop".into(), fraction: f64::NAN, mean_l2: f64::NAN, sd_l2: f64::NAN, n: 0 }],
+            network: vec![NetworkPoint { model: "m".into(), kind: "drop".into(), fraction: f64::NAN, mean_l2: f64::NAN, sd_l2: f64::NAN, n: 0 }],
             network_references: vec![("r".into(), f64::NEG_INFINITY)],
             summary: vec![SummaryLine { model: "zero".into(), metrics: vec![("l2".into(), f64::NAN, f64::NAN, 0)] }],
             ..Default::default()

@@ -144,9 +144,9 @@ fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| p.to_string()).collect()
 }
 
-/// Model name of the network-quality study's variant on a degraded network.
-pub fn network_model_name(kind: &str, fraction: f64) -> String {
-    format!("{}_{kind}{}", variants::NETWORK_STUDY_VARIANT, (fraction * 100.0).round() as i64)
+/// Model name of a network-quality study variant on a degraded network.
+pub fn network_model_name(variant: &str, kind: &str, fraction: f64) -> String {
+    format!("{variant}_{kind}{}", (fraction * 100.0).round() as i64)
 }
 
 /// Which benchmark tasks the ingested screen supports.
@@ -305,14 +305,17 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
         .collect();
     if plan.network_study {
         let (drops, adds) = o.scale.network_study();
-        let study_flags: Vec<String> = variants::flags(variants::NETWORK_STUDY_VARIANT)?.iter().map(|f| f.to_string()).collect();
+        // app_plus always; the variants that learn which edges to trust when the study trains them.
+        let study_variants: Vec<&str> = std::iter::once(variants::NETWORK_STUDY_VARIANT)
+            .chain(variants::NETWORK_STUDY_WHEN_TRAINED.iter().copied().filter(|v| o.variants.iter().any(|x| x == v)))
+            .collect();
         // The network matters most where nothing of the perturbed gene was measured.
         let study_tasks: Vec<&str> = tasks.iter().copied().filter(|t| *t == "unseen_single").collect();
         let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
         for (kind, fractions) in [("drop", drops), ("add", adds)] {
             for f in fractions {
-                let name = network_model_name(kind, f);
-                let dir = out.join("network").join(&name);
+                // One degraded network per (kind, fraction), shared by the study's variants.
+                let dir = out.join("network").join(network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
                 let option = if kind == "drop" { "--drop-edges" } else { "--add-edges" };
                 let job = push(Job::new(
                     format!("graph {} {kind} {f}", o.grn),
@@ -320,7 +323,10 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
                     &dir,
                     vec![],
                 ));
-                models.push((name, study_flags.clone(), dir, job, study_tasks.clone()));
+                for variant in &study_variants {
+                    let study_flags: Vec<String> = variants::flags(variant)?.iter().map(|f| f.to_string()).collect();
+                    models.push((network_model_name(variant, kind, f), study_flags, dir.clone(), job, study_tasks.clone()));
+                }
             }
         }
     }

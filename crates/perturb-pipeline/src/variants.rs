@@ -96,6 +96,10 @@ pub const RECOMMENDED: &str = "app_plus";
 /// The variant whose dependence on the network the network-quality study measures.
 pub const NETWORK_STUDY_VARIANT: &str = "app_plus";
 
+/// Variants the network-quality study also measures when the study trains them: those
+/// that learn which prior edges to trust, where random edges should hurt less.
+pub const NETWORK_STUDY_WHEN_TRAINED: &[&str] = &["app_plus_trust"];
+
 pub fn flags(name: &str) -> Result<&'static [&'static str], String> {
     VARIANTS
         .iter()
@@ -114,6 +118,7 @@ mod tests {
             assert!(flags(v).is_ok(), "{v}");
         }
         assert!(flags(NETWORK_STUDY_VARIANT).is_ok());
+        assert!(NETWORK_STUDY_WHEN_TRAINED.iter().all(|v| flags(v).is_ok()));
         assert!(DEFAULT_VARIANTS.contains(&RECOMMENDED), "the recommended model is among those every study compares");
         assert_eq!(structure_artifact(flags("modules_no_align").unwrap()), Some(("--programs", "programs.parquet")));
         assert_eq!(structure_artifact(flags("grn_vae_fixed_grn").unwrap()), Some(("--grn", "grn.parquet")));
