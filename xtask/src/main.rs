@@ -80,3 +80,32 @@ pub fn build_release() -> Result<PathBuf, String> {
     }
     Ok(root.join("target/release/perturb"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The names of a manifest's `[dependencies]` (not dev- or build-dependencies).
+    fn dependencies(manifest: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(super::workspace_root().join(manifest)).unwrap();
+        let mut in_section = false;
+        let mut names = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_section = line == "[dependencies]";
+            } else if in_section && !line.is_empty() && !line.starts_with('#') {
+                names.push(line.split(['.', ' ', '=']).next().unwrap().to_string());
+            }
+        }
+        names
+    }
+
+    /// `cargo xtask` builds xtask alone: with every dependency of the `perturb` binary it
+    /// resolves the same features as the README's `cargo build --release --workspace`,
+    /// so the README's first command compiles the dependencies once.
+    #[test]
+    fn xtask_depends_on_everything_the_perturb_binary_does() {
+        let (cli, xtask) = (dependencies("crates/perturb-cli/Cargo.toml"), dependencies("xtask/Cargo.toml"));
+        assert!(cli.len() >= 10 && cli.contains(&"burn".to_string()), "{cli:?}");
+        let missing: Vec<&String> = cli.iter().filter(|d| !xtask.contains(d)).collect();
+        assert!(missing.is_empty(), "xtask/Cargo.toml lacks {missing:?}: `cargo xtask` would compile them again with other features");
+    }
+}
