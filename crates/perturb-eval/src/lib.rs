@@ -355,14 +355,8 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
         }
     }
     // A prediction file belongs to one split: with several seeds (tasks) its path must
-    // name them through {seed} ({task}).
-    for (option, list) in [
-        ("--predictions", &opts.predictions),
-        ("--timing", &opts.timing),
-        ("--validation", &opts.validation),
-        ("--grn", &opts.grn),
-        ("--programs", &opts.programs),
-    ] {
+    // name them through {seed} ({task}). Attention tables come one per task, named as given.
+    for (option, list) in opts.named_files().into_iter().filter(|(option, _)| *option != "--attention") {
         for (name, path) in list {
             let p = path.to_string_lossy();
             if (opts.seeds.len() > 1 && !p.contains("{seed}")) || (opts.tasks.len() > 1 && !p.contains("{task}")) {
