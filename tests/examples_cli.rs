@@ -1,6 +1,6 @@
 //! End-to-end tests of `perturb` on the real screens committed under `data/examples/`
 //! (Papalexi 2021 and Datlinger 2021; see data/examples/NOTICE.md): they ingest with no
-//! options, contexts split with `--subset`, the mistakes a user makes on them stop with
+//! options, contexts split with `--subset` or `--context-key`, the mistakes a user makes on them stop with
 //! one line, and real cells go on through graph and eval.
 //! (Registered as an integration test of crates/perturb-cli, which builds the binary.)
 
@@ -139,8 +139,128 @@ fn datlinger_contexts_become_two_screens_and_pooling_is_noted() {
         notes.contains("note: obs/perturbation_2 has 2 values (stimulated: 3859 cells, unstimulated: 3641 cells) that are pooled into every pseudobulk"),
         "{notes}"
     );
-    assert!(notes.contains("--subset perturbation_2=stimulated"), "{notes}");
+    assert!(notes.contains("pass --context-key perturbation_2 (or keep one with --subset perturbation_2=stimulated)"), "{notes}");
     assert_eq!(conditions(&pooled).iter().map(|r| r.2).sum::<i64>(), 7500);
+}
+
+/// `--context-key`: one ingest folder per context, each against its own control, each
+/// equal to scanpy's pseudobulk of that context alone; later stages refuse the top folder.
+#[test]
+fn datlinger_contexts_ingest_each_against_its_own_control() {
+    use perturb_core::schema::{contexts as xs, pseudobulk as ps};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jurkat");
+    let input = example(DATLINGER);
+    let (code, o, e) = perturb(&["ingest", "--input", s(&input), "--context-key", "perturbation_2", "--out", s(&out)]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains("context stimulated: 3859 cells, 21 conditions (20 singles, 0 doubles)"), "{o}");
+    assert!(o.contains("in 2 contexts, each against its own control"), "{o}");
+    assert!(!e.contains("pooled"), "the context column is not pooled: {e}");
+    assert_eq!(e.matches("note: control cells: the label 'control'").count(), 1, "a note every context shares is said once: {e}");
+
+    let listing = out.join(xs::FILE);
+    let t = Table::read_parquet(&listing).unwrap();
+    assert_eq!(t.strings(xs::CONTEXT, &listing).unwrap(), ["stimulated", "unstimulated"]);
+    assert_eq!(t.strings(xs::FOLDER, &listing).unwrap(), ["stimulated", "unstimulated"]);
+    assert_eq!(t.ints(xs::N_CELLS, &listing).unwrap(), [3859, 3641]);
+    assert_eq!(t.ints(xs::N_CONTROL_CELLS, &listing).unwrap(), [140, 60]);
+    assert!(!out.join(ps::FILE).exists(), "no table mixes the contexts");
+
+    // Two controls: each context's control row is its own.
+    let screens: Vec<perturb_core::ingested::IngestedScreen> =
+        ["stimulated", "unstimulated"].iter().map(|c| perturb_core::ingested::IngestedScreen::read(&out.join(c)).unwrap()).collect();
+    assert_eq!(screens[0].n_cells[0], 140);
+    assert_eq!(screens[1].n_cells[0], 60);
+    assert_ne!(screens[0].control(), screens[1].control());
+    for (context, screen) in ["stimulated", "unstimulated"].iter().zip(&screens) {
+        let p = out.join(context).join(cs::FILE);
+        let t = Table::read_parquet(&p).unwrap();
+        assert!(t.strings(perturb_core::schema::CONTEXT, &p).unwrap().iter().all(|c| c == context), "{context}");
+        assert_eq!(parameters(&out.join(context))["context"], serde_json::json!({ "perturbation_2": context }));
+        assert_eq!(screen.conditions.len(), 21);
+    }
+
+    // The stimulated folder against scanpy on the stimulated cells alone
+    // (tests/reference/make_context_fixtures.py).
+    let reference = std::fs::read_to_string(root().join("tests/fixtures/reference/datlinger_stimulated_pseudobulk.csv")).unwrap();
+    let stimulated = &screens[0];
+    let mut compared = 0;
+    for line in reference.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let condition = if f[0] == "control" { "ctrl".to_string() } else { f[0].to_string() };
+        let c = stimulated.index_of(&condition).unwrap_or_else(|| panic!("{condition}"));
+        let g = stimulated.genes.iter().position(|x| x == f[1]).unwrap();
+        let (mean, variance, n): (f64, f64, i64) = (f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap());
+        assert!((stimulated.row(c)[g] - mean).abs() <= 1e-9 * mean.abs().max(1.0), "{line}: {}", stimulated.row(c)[g]);
+        assert!((stimulated.variance_row(c)[g] - variance).abs() <= 1e-9 * variance.abs().max(1.0), "{line}");
+        assert_eq!(stimulated.n_cells[c], n, "{line}");
+        compared += 1;
+    }
+    assert_eq!(compared, 5 * 150);
+
+    // Later stages work within one context and say so when given the top folder.
+    let (code, _, e) = perturb(&["eval", "--data", s(&out), "--task", "unseen_single", "--seeds", "1", "--out", s(&dir.path().join("eval"))]);
+    assert_eq!(code, 1, "{e}");
+    assert!(e.contains("holds one ingest per context (contexts.parquet: stimulated, unstimulated)") && e.contains("jurkat/stimulated"), "{e}");
+    let (code, _, e) = perturb(&["graph", "--genes", s(&out.join("genes.parquet")), "--source", "go", "--out", s(&dir.path().join("graph"))]);
+    assert_eq!(code, 1, "{e}");
+    assert!(e.contains("holds one ingest per context"), "{e}");
+    let (code, o, e) =
+        perturb(&["eval", "--data", s(&out.join("stimulated")), "--task", "unseen_single", "--seeds", "1", "--out", s(&dir.path().join("eval"))]);
+    assert_eq!(code, 0, "{o}{e}");
+}
+
+/// A rerun with `--context-key` over a pooled ingest of the same screen leaves no pooled
+/// table beside the contexts, and never touches the user's own files.
+#[test]
+fn a_context_ingest_replaces_a_pooled_one_and_keeps_the_users_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jurkat");
+    ingest_ok(DATLINGER, &out, &[]);
+    std::fs::write(out.join("my_notes.txt"), "mine").unwrap();
+    let input = example(DATLINGER);
+    let (code, o, e) = perturb(&["ingest", "--input", s(&input), "--context-key", "perturbation_2", "--out", s(&out)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let mut names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["contexts.parquet", "manifest.json", "my_notes.txt", "stimulated", "unstimulated"]);
+}
+
+/// The mistakes of `--context-key`: one line naming the file, the context and the
+/// problem, and nothing written.
+#[test]
+fn context_mistakes_stop_with_one_line_and_write_nothing() {
+    let fixture = root().join("tests/fixtures/h5ad/contexts.h5ad");
+    let cases: [(&[&str], &[&str]); 5] = [
+        (&["--context-key", "cell_type"], &["--context-key cell_type: obs has no column 'cell_type' (columns: condition, cell_line, donor, lane)"]),
+        (&["--context-key", "donor"], &["context 'd2' (donor=d2): has no control cells (label 'ctrl' of obs/condition)"]),
+        (&["--context-key", "lane"], &["context 'L9' (lane=L9): has one cell"]),
+        (&["--context-key", "condition"], &["obs/condition holds the condition labels"]),
+        (&["--context-key", "cell_line", "--context-key", "cell_line"], &["--context-key", "given twice"]),
+    ];
+    for (extra, expect) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut args = vec!["ingest", "--input", s(&fixture), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let (code, o, e) = perturb(&args);
+        assert_eq!(code, 1, "{extra:?}\n{o}{e}");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        for x in expect {
+            assert!(lines[0].contains(x), "{extra:?}: should say '{x}': {}", lines[0]);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{extra:?}: nothing written");
+    }
+    // Two keys make the contexts their combinations.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, o, e) = perturb(&["ingest", "--input", s(&fixture), "--subset", "donor=d1", "--context-key", "cell_line", "--out", s(&out)]);
+    assert_eq!(code, 1, "line B keeps only its control cells under donor=d1: {o}{e}");
+    assert!(e.contains("context 'B' (cell_line=B): has only control cells (12)"), "{e}");
+    let (code, o, e) = perturb(&["ingest", "--input", s(&fixture), "--context-key", "cell_line", "--context-key", "lane", "--out", s(&out)]);
+    assert_eq!(code, 1, "{o}{e}");
+    assert!(e.contains("context 'B|L9' (cell_line=B lane=L9): has one cell"), "{e}");
 }
 
 #[test]

@@ -643,6 +643,11 @@ struct IngestArgs {
         _ => Err(format!("'{s}': expected KEY=VALUE, e.g. perturbation_2=stimulated")),
     })]
     subset: Vec<(String, String)>,
+    /// obs column whose values are contexts (a cell line, a stimulation state): each
+    /// context is ingested into DIR/<value>/ against its own control, and DIR/contexts.parquet
+    /// lists them; repeat to combine columns.
+    #[arg(long = "context-key", value_name = "COLUMN")]
+    context_keys: Vec<String>,
     /// gears (A+B, A+ctrl) | scperturb (A_B) | auto (gears if any label has '+')
     #[arg(long, default_value = "auto", value_parser = parse::<ConditionSyntax>)]
     condition_syntax: ConditionSyntax,
@@ -944,6 +949,7 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         condition_key: a.condition_key,
         control: a.control,
         subset: a.subset,
+        context_keys: a.context_keys,
         syntax: a.condition_syntax,
         assume: a.assume,
         target_sum: a.target_sum,
@@ -956,6 +962,40 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
     let s = perturb_ingest::ingest(&opts)?;
     for w in &s.warnings {
         eprintln!("note: {w}");
+    }
+    // A context's note that every context shares is said once.
+    let shared = |w: &String| s.contexts.iter().all(|c| c.warnings.contains(w));
+    for w in s.contexts.first().map_or(&[][..], |c| &c.warnings[..]).iter().filter(|w| shared(w)) {
+        eprintln!("note: {w}");
+    }
+    for c in &s.contexts {
+        for w in c.warnings.iter().filter(|w| !shared(w)) {
+            eprintln!("note: context {}: {w}", c.context.as_deref().unwrap_or(""));
+        }
+    }
+    if !s.contexts.is_empty() {
+        for c in &s.contexts {
+            println!(
+                "context {}: {} cells, {} conditions ({} singles, {} doubles), {} highly variable genes -> {}",
+                c.context.as_deref().unwrap_or(""),
+                c.n_cells,
+                c.n_conditions,
+                c.n_singles,
+                c.n_doubles,
+                c.n_highly_variable,
+                c.out.display()
+            );
+        }
+        println!(
+            "ingested {} cells x {} genes from {} in {} contexts, each against its own control -> {} in {:.1}s",
+            s.n_cells,
+            s.n_genes,
+            s.matrix,
+            s.contexts.len(),
+            s.out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
     }
     println!(
         "ingested {} cells x {} genes from {} ({}; genes from {}): {} conditions ({} singles, {} doubles), {} highly variable genes -> {} in {:.1}s",

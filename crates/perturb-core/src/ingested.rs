@@ -21,8 +21,25 @@ pub struct IngestedScreen {
     pub variance: Vec<f64>,
 }
 
+/// Refuses the top folder of an ingest with `--context-key`: it holds `contexts.parquet`
+/// and one ingest folder per context, and every later stage works within one context.
+pub fn refuse_context_root(dir: &Path) -> Result<()> {
+    let listing = dir.join(crate::schema::contexts::FILE);
+    if dir.join(gs::FILE).exists() || !listing.exists() {
+        return Ok(());
+    }
+    let table = Table::read_parquet(&listing)?;
+    let folders = table.strings(crate::schema::contexts::FOLDER, &listing)?;
+    let first = folders.first().map_or_else(String::new, |f| format!(", e.g. {}", dir.join(f).display()));
+    Err(Error::bad_input(
+        dir,
+        format!("holds one ingest per context ({}: {}), not one screen; pass one context's folder{first}", crate::schema::contexts::FILE, folders.join(", ")),
+    ))
+}
+
 impl IngestedScreen {
     pub fn read(dir: &Path) -> Result<IngestedScreen> {
+        refuse_context_root(dir)?;
         let gp = dir.join(gs::FILE);
         let cp = dir.join(cs::FILE);
         let pp = dir.join(ps::FILE);

@@ -59,6 +59,24 @@ pub mod pseudobulk {
     pub const VARIANCE: &str = "variance";
 }
 
+/// The column that names the context (`perturb ingest --context-key`: a cell line, a
+/// stimulation) in the genes, conditions and pseudobulk tables of a per-context ingest;
+/// absent when the screen was ingested as one context.
+pub const CONTEXT: &str = "context";
+
+/// `contexts.parquet`: one row per context of an ingest with `--context-key`, whose
+/// tables sit in the context's own folder (an ingest folder of its own).
+pub mod contexts {
+    pub const FILE: &str = "contexts.parquet";
+    /// The context's values of the `--context-key` columns, joined by `|`.
+    pub const CONTEXT: &str = "context";
+    /// The context's ingest folder, relative to the folder holding this file.
+    pub const FOLDER: &str = "folder";
+    pub const N_CELLS: &str = "n_cells";
+    pub const N_CONTROL_CELLS: &str = "n_control_cells";
+    pub const N_CONDITIONS: &str = "n_conditions";
+}
+
 /// Flag on a condition whose perturbed gene is not among the measured genes.
 pub const FLAG_TARGET_NOT_MEASURED: &str = "target_not_measured";
 

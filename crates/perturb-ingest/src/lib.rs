@@ -10,10 +10,13 @@
 //! control is the one label that is a known control label
 //! ([`perturb_core::condition::CONTROL_LABELS`]). Guide-level labels (`ZAP70_1`, `ATF2g1`)
 //! are refused rather than read as fake doubles or genes. `--subset KEY=VALUE` keeps one
-//! context (a stimulation, a cell line); without it, a context column with several values
-//! ([`CONTEXT_COLUMNS`]) gets a note that its values are pooled.
+//! context (a stimulation, a cell line); `--context-key KEY` ingests every context into a
+//! folder of its own, against its own control (see [`contexts`]); without either, a
+//! context column with several values ([`CONTEXT_COLUMNS`]) gets a note that its values
+//! are pooled.
 
 pub mod accumulate;
+mod contexts;
 mod csv_input;
 pub mod h5ad;
 pub mod hvg;
@@ -24,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use perturb_core::manifest::{InputFile, Manifest};
+use perturb_core::manifest::{InputFile, Manifest, PendingHash};
 use perturb_core::schema::{self, conditions as cs, genes as gs, pseudobulk as ps};
 use perturb_core::staging::StagedDir;
 use perturb_core::{condition, Column, Condition, ConditionSyntax, Error, Result, Table};
@@ -100,6 +103,9 @@ pub struct IngestOptions {
     pub control: Option<String>,
     /// Keep only cells whose obs column KEY equals VALUE, for every pair (h5ad only).
     pub subset: Vec<(String, String)>,
+    /// obs columns whose values make a cell's context (h5ad only): each context is
+    /// ingested into a folder of its own, against its own control ([`contexts`]).
+    pub context_keys: Vec<String>,
     pub syntax: ConditionSyntax,
     pub assume: AssumeScale,
     pub target_sum: f64,
@@ -124,6 +130,7 @@ impl IngestOptions {
             condition_key: None,
             control: None,
             subset: Vec::new(),
+            context_keys: Vec::new(),
             syntax: ConditionSyntax::Auto,
             assume: AssumeScale::Auto,
             target_sum: 1e4,
@@ -162,6 +169,23 @@ impl IngestOptions {
         if !self.subset.is_empty() && self.resolved_format() != InputFormat::H5ad {
             return Err(Error::bad_option("--subset", "filters cells by obs columns of an .h5ad input; for a CSV, keep the rows you want in the file"));
         }
+        for (i, key) in self.context_keys.iter().enumerate() {
+            if key.trim().is_empty() {
+                return Err(Error::bad_option("--context-key", "must name an obs column"));
+            }
+            if self.context_keys[..i].contains(key) {
+                return Err(Error::bad_option("--context-key", format!("column '{key}' given twice")));
+            }
+            if self.condition_key.as_deref() == Some(key.as_str()) {
+                return Err(Error::bad_option(
+                    "--context-key",
+                    format!("'{key}' is the --condition-key; a context is another column (a cell line, a stimulation)"),
+                ));
+            }
+        }
+        if !self.context_keys.is_empty() && self.resolved_format() != InputFormat::H5ad {
+            return Err(Error::bad_option("--context-key", "reads contexts from obs columns of an .h5ad input; for a CSV, write one file per context"));
+        }
         Ok(())
     }
 
@@ -199,9 +223,22 @@ pub struct IngestSummary {
     pub cells_without_condition: u64,
     /// Cells left out by `--subset`.
     pub cells_outside_subset: u64,
+    /// With `--context-key`: this ingest's context (`None` for the whole screen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// With `--context-key`, in a context's summary: the cells of the other contexts.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cells_in_other_contexts: u64,
+    /// With `--context-key`, in the top summary: each context's own summary.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<IngestSummary>,
     pub cells_below_min_counts: u64,
     pub targets_not_measured: Vec<String>,
     pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// obs (or CSV) columns tried in order for the condition labels when no
@@ -235,6 +272,10 @@ struct CellMeta {
     key: ConditionKey,
     /// Cells left out by `--subset` (their labels are `None`).
     outside_subset: u64,
+    /// With `--context-key`: the context these labels keep, and the cells of the others
+    /// (their labels are `None` too).
+    context: Option<contexts::ContextTag>,
+    other_contexts: u64,
     notes: Vec<String>,
 }
 
@@ -298,7 +339,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     opts.validate()?;
     // Fail on a missing input before starting the hash thread.
     std::fs::metadata(&opts.input).map_err(|e| Error::io(&opts.input, e))?;
-    let staged = Staged { dir: StagedDir::new(&opts.out)?, input_hash: std::cell::Cell::new(Some(InputFile::hash_in_background(&opts.input))) };
+    let input_hash = InputHash::start(&opts.input);
+    let staged = Staged { dir: StagedDir::new(&opts.out)?, input: &input_hash };
     let summary = match opts.resolved_format() {
         InputFormat::H5ad | InputFormat::Auto => {
             let file = h5ad::H5ad::open(&opts.input)?;
@@ -329,8 +371,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             }
             let mut notes: Vec<String> = key.note().into_iter().collect();
             let mut outside_subset = 0;
-            if let Some(mask) = subset_mask(&file, opts, &columns, labels.len())? {
-                for (label, keep) in labels.iter_mut().zip(&mask) {
+            let mask = subset_mask(&file, opts, &columns, labels.len())?;
+            if let Some(mask) = &mask {
+                for (label, keep) in labels.iter_mut().zip(mask) {
                     if !keep {
                         *label = None;
                         outside_subset += 1;
@@ -339,9 +382,26 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                 let shown: Vec<String> = opts.subset.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 notes.push(format!("--subset {} keeps {} of {} cells", shown.join(" "), labels.len() as u64 - outside_subset, labels.len()));
             }
-            notes.extend(context_notes(&file, &columns, &key.name, &labels));
-            let meta = CellMeta { labels, genes: names.symbols, gene_ids: names.ids, gene_source: names.source, key, outside_subset, notes };
-            run_cells(opts, &staged, meta, &matrix, &matrix.describe())?
+            notes.extend(context_notes(&file, &columns, &key.name, &opts.context_keys, &labels));
+            let cell_contexts = contexts::read(&file, opts, &columns, &key.name, labels.len())?;
+            let meta = CellMeta {
+                labels,
+                genes: names.symbols,
+                gene_ids: names.ids,
+                gene_source: names.source,
+                key,
+                outside_subset,
+                context: None,
+                other_contexts: 0,
+                notes,
+            };
+            match cell_contexts {
+                None => run_cells(opts, &staged, meta, &matrix, &matrix.describe())?,
+                Some(cell_contexts) => {
+                    let outside = mask.map_or_else(|| vec![false; meta.labels.len()], |m| m.iter().map(|keep| !keep).collect());
+                    contexts::run(opts, &staged, meta, &cell_contexts, &outside, &matrix, &matrix.describe())?
+                }
+            }
         }
         InputFormat::CsvCounts => {
             let columns = csv_input::header(&opts.input)?;
@@ -355,6 +415,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                 notes: key.note().into_iter().collect(),
                 key,
                 outside_subset: 0,
+                context: None,
+                other_contexts: 0,
             };
             let describe = format!("CSV count table ({} x {})", table.matrix.n_obs, table.matrix.n_vars);
             run_cells(opts, &staged, meta, &table.matrix, &describe)?
@@ -435,9 +497,9 @@ fn subset_mask(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], n_ob
 
 /// Notes on context columns ([`CONTEXT_COLUMNS`]) whose several values, among the cells
 /// ingested, are pooled into every pseudobulk.
-fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, labels: &[Option<String>]) -> Vec<String> {
+fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, context_keys: &[String], labels: &[Option<String>]) -> Vec<String> {
     let mut notes = Vec::new();
-    for key in columns.iter().filter(|k| *k != condition_key && is_context_column(k)) {
+    for key in columns.iter().filter(|k| *k != condition_key && !context_keys.contains(k) && is_context_column(k)) {
         // A column that cannot be read is not worth failing the run over: this is a note.
         let Ok(h5ad::FrameColumn::Labels(values)) = file.frame_column("obs", key) else { continue };
         if values.len() != labels.len() {
@@ -449,7 +511,7 @@ fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, lab
         }
         let shown: Vec<String> = counts.iter().map(|(v, n)| format!("{v}: {n} cells")).collect();
         notes.push(format!(
-            "obs/{key} has {} values ({}) that are pooled into every pseudobulk; to keep one context pass --subset {key}={} (and ingest each one separately)",
+            "obs/{key} has {} values ({}) that are pooled into every pseudobulk; to ingest each context against its own control pass --context-key {key} (or keep one with --subset {key}={})",
             counts.len(),
             list_some(&shown, 6),
             counts[0].0
@@ -636,7 +698,7 @@ fn check_unique_genes(path: &Path, genes: &[String], source: &str) -> Result<()>
 fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn BlockSource, matrix: &str) -> Result<IngestSummary> {
     check_unique_genes(&opts.input, &meta.genes, &meta.gene_source)?;
     let mut index = index_conditions(opts, &meta.key, &meta.labels)?;
-    index.cells_without_condition -= meta.outside_subset;
+    index.cells_without_condition -= meta.outside_subset + meta.other_contexts;
     let scale = match opts.assume {
         AssumeScale::Auto => None,
         AssumeScale::Counts => Some(ValueScale::Counts),
@@ -732,7 +794,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     let detected: Vec<i64> = pass.detected.iter().map(|&d| d as i64).collect();
     let cond_cells: Vec<i64> = pass.cond_cells.iter().map(|&n| n as i64).collect();
     let cells_below_min_counts = pass.cond_filtered.iter().sum();
-    let parameters = json!({
+    let mut parameters = json!({
         "format": format!("{:?}", opts.resolved_format()),
         "matrix": matrix,
         "layer": opts.layer.as_deref().unwrap_or("X"),
@@ -751,10 +813,15 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         "min_counts": opts.min_counts,
         "missing_as_zero": opts.missing_as_zero,
     });
+    if let Some(tag) = &meta.context {
+        parameters["context_keys"] = json!(opts.context_keys);
+        parameters["context"] = tag.values_json();
+    }
     write_outputs(
-        opts,
         staged,
         Outputs {
+            context: meta.context.as_ref().map(|t| t.name.as_str()),
+            cells_in_other_contexts: meta.other_contexts,
             genes: &meta.genes,
             gene_ids: &meta.gene_ids,
             gene_source: &meta.gene_source,
@@ -820,9 +887,10 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
         warnings.push("pseudobulk table has no n_cells column: n_cells written as 0 (unknown)".to_string());
     }
     write_outputs(
-        opts,
         staged,
         Outputs {
+            context: None,
+            cells_in_other_contexts: 0,
             genes: &table.genes,
             gene_ids: &table.genes,
             gene_source: "CSV header",
@@ -845,6 +913,9 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
 }
 
 struct Outputs<'a> {
+    /// With `--context-key`: the context, written as a column of every table.
+    context: Option<&'a str>,
+    cells_in_other_contexts: u64,
     genes: &'a [String],
     gene_ids: &'a [String],
     gene_source: &'a str,
@@ -864,19 +935,39 @@ struct Outputs<'a> {
     parameters: serde_json::Value,
 }
 
-/// The staging folder of this run and the input's hash, computed while the run reads.
-struct Staged {
+/// A staging folder of this run, and the input's hash.
+struct Staged<'h> {
     dir: StagedDir,
-    input_hash: std::cell::Cell<Option<perturb_core::manifest::PendingHash>>,
+    input: &'h InputHash,
 }
 
-impl Staged {
+impl Staged<'_> {
     fn path(&self, file: &str) -> PathBuf {
         self.dir.path(file)
     }
 }
 
-fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
+/// The input's hash, computed while the run reads; every manifest of the run records it.
+struct InputHash {
+    pending: std::cell::Cell<Option<PendingHash>>,
+    done: std::cell::OnceCell<InputFile>,
+}
+
+impl InputHash {
+    fn start(path: &Path) -> InputHash {
+        InputHash { pending: std::cell::Cell::new(Some(InputFile::hash_in_background(path))), done: std::cell::OnceCell::new() }
+    }
+
+    fn get(&self) -> Result<InputFile> {
+        if let Some(done) = self.done.get() {
+            return Ok(done.clone());
+        }
+        let done = self.pending.take().expect("the hash is started once").wait()?;
+        Ok(self.done.get_or_init(|| done).clone())
+    }
+}
+
+fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
 
@@ -903,7 +994,11 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         .with(gs::VARIANCES_NORM, f(|h| &h.variances_norm))
         .with(gs::HIGHLY_VARIABLE, Column::Bool(hvg.map_or_else(|| vec![false; n_genes], |h| h.highly_variable.clone())))
         .with(gs::HIGHLY_VARIABLE_RANK, f(|h| &h.highly_variable_rank));
-    genes.write_parquet(&staged.path(gs::FILE))?;
+    let with_context = |table: Table, n: usize| match o.context {
+        Some(c) => table.with(schema::CONTEXT, Column::Dict { values: vec![c.to_string()], keys: vec![0; n] }),
+        None => table,
+    };
+    with_context(genes, n_genes).write_parquet(&staged.path(gs::FILE))?;
 
     let measured: std::collections::HashSet<&str> = o.genes.iter().map(String::as_str).collect();
     let mut not_measured = Vec::new();
@@ -931,7 +1026,7 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         .with(cs::N_CELLS, Column::I64(o.cond_cells.to_vec()))
         .with(cs::KIND, Column::Str(o.index.conditions.iter().map(|c| c.kind().as_str().to_string()).collect()))
         .with(cs::FLAGS, Column::StrList(flags));
-    conditions.write_parquet(&staged.path(cs::FILE))?;
+    with_context(conditions, n_cond).write_parquet(&staged.path(cs::FILE))?;
 
     // Long form, condition-major; names are stored once (dictionary columns).
     let cond_keys: Vec<u32> = (0..n_cond as u32).flat_map(|c| std::iter::repeat_n(c, n_genes)).collect();
@@ -941,7 +1036,7 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         .with(ps::GENE, Column::Dict { values: o.genes.to_vec(), keys: gene_keys })
         .with(ps::MEAN, Column::F64(o.pseudobulk_mean.to_vec()))
         .with(ps::VARIANCE, Column::F64(o.pseudobulk_var.to_vec()));
-    pseudobulk.write_parquet(&staged.path(ps::FILE))?;
+    with_context(pseudobulk, n_cond * n_genes).write_parquet(&staged.path(ps::FILE))?;
 
     let count = |k| o.index.conditions.iter().filter(|c| c.kind() == k).count();
     let mut warnings = o.warnings;
@@ -957,7 +1052,7 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         warnings.push(format!("{} cells have no condition label and were left out", o.index.cells_without_condition));
     }
     let summary = IngestSummary {
-        out: opts.out.clone(),
+        out: staged.dir.out().to_path_buf(),
         n_cells: o.cond_cells.iter().map(|&n| n as u64).sum(),
         n_genes,
         n_conditions: n_cond,
@@ -971,11 +1066,14 @@ fn write_outputs(opts: &IngestOptions, staged: &Staged, o: Outputs<'_>) -> Resul
         n_highly_variable: hvg.map_or(0, HvgTable::n_selected),
         cells_without_condition: o.index.cells_without_condition,
         cells_outside_subset: o.cells_outside_subset,
+        context: o.context.map(str::to_string),
+        cells_in_other_contexts: o.cells_in_other_contexts,
+        contexts: Vec::new(),
         cells_below_min_counts: o.cells_below_min_counts,
         targets_not_measured: not_measured,
         warnings,
     };
-    let input = staged.input_hash.take().expect("the input is hashed once").wait()?;
+    let input = staged.input.get()?;
     let mut manifest = Manifest::new("ingest", vec![input], o.parameters);
     manifest.summary = serde_json::to_value(&summary).expect("summary serialises");
     manifest.outputs = vec![gs::FILE.into(), cs::FILE.into(), ps::FILE.into()];
