@@ -208,6 +208,50 @@ fn datlinger_contexts_ingest_each_against_its_own_control() {
     let (code, o, e) =
         perturb(&["eval", "--data", s(&out.join("stimulated")), "--task", "unseen_single", "--seeds", "1", "--out", s(&dir.path().join("eval"))]);
     assert_eq!(code, 0, "{o}{e}");
+    let report = std::fs::read_to_string(dir.path().join("eval/report.md")).unwrap();
+    assert!(report.contains("this screen is one context of its input (perturbation_2=stimulated)"), "the report says which context it is");
+}
+
+/// `--batch-key`: each cell read against its own replicate's controls, as the scanpy-side
+/// reference computes it (tests/reference/make_context_fixtures.py).
+#[test]
+fn papalexi_effects_against_batch_matched_controls_equal_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("thp1");
+    let notes = ingest_ok(PAPALEXI, &out, &["--batch-key", "bio_rep"]);
+    assert!(
+        notes.contains("note: effects against batch-matched controls: each cell is read against the control cells of its own batch (obs/bio_rep, 3 batches)"),
+        "{notes}"
+    );
+    assert_eq!(parameters(&out)["batches"], serde_json::json!(["rep_1", "rep_2", "rep_3"]));
+    let screen = perturb_core::ingested::IngestedScreen::read(&out).unwrap();
+    let pooled_dir = dir.path().join("pooled");
+    ingest_ok(PAPALEXI, &pooled_dir, &[]);
+    let pooled = perturb_core::ingested::IngestedScreen::read(&pooled_dir).unwrap();
+    let largest = screen.control().iter().zip(pooled.control()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(largest < 1e-12, "the control row is the pooled control mean (largest difference {largest})");
+    assert_ne!(screen.mean, pooled.mean, "the perturbed rows move");
+    let reference = std::fs::read_to_string(root().join("tests/fixtures/reference/papalexi_batch_matched_pseudobulk.csv")).unwrap();
+    let mut compared = 0;
+    for line in reference.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let condition = if f[0] == "non-targeting" { "ctrl" } else { f[0] };
+        let c = screen.index_of(condition).unwrap();
+        let g = screen.genes.iter().position(|x| x == f[1]).unwrap();
+        let (mean, variance): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!((screen.row(c)[g] - mean).abs() <= 1e-9 * mean.abs().max(1.0), "{line}: {}", screen.row(c)[g]);
+        assert!((screen.variance_row(c)[g] - variance).abs() <= 1e-9 * variance.abs().max(1.0), "{line}: {}", screen.variance_row(c)[g]);
+        assert_eq!(screen.n_cells[c], f[4].parse::<i64>().unwrap());
+        compared += 1;
+    }
+    assert_eq!(compared, 5 * 100);
+    let eval = dir.path().join("eval");
+    let (code, o, e) = perturb(&["eval", "--data", s(&out), "--task", "unseen_single", "--seeds", "1", "--out", s(&eval)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let report = std::fs::read_to_string(eval.join("report.md")).unwrap();
+    assert!(
+        report.contains("effects against batch-matched controls: ingest read each cell against the control cells of its own batch (obs/bio_rep, 3 batches)")
+    );
 }
 
 /// A rerun with `--context-key` over a pooled ingest of the same screen leaves no pooled
@@ -226,17 +270,21 @@ fn a_context_ingest_replaces_a_pooled_one_and_keeps_the_users_files() {
     assert_eq!(names, ["contexts.parquet", "manifest.json", "my_notes.txt", "stimulated", "unstimulated"]);
 }
 
-/// The mistakes of `--context-key`: one line naming the file, the context and the
+/// The mistakes of `--context-key` and `--batch-key`: one line naming the file, the context and the
 /// problem, and nothing written.
 #[test]
 fn context_mistakes_stop_with_one_line_and_write_nothing() {
     let fixture = root().join("tests/fixtures/h5ad/contexts.h5ad");
-    let cases: [(&[&str], &[&str]); 5] = [
+    let cases: [(&[&str], &[&str]); 9] = [
         (&["--context-key", "cell_type"], &["--context-key cell_type: obs has no column 'cell_type' (columns: condition, cell_line, donor, lane)"]),
         (&["--context-key", "donor"], &["context 'd2' (donor=d2): has no control cells (label 'ctrl' of obs/condition)"]),
         (&["--context-key", "lane"], &["context 'L9' (lane=L9): has one cell"]),
         (&["--context-key", "condition"], &["obs/condition holds the condition labels"]),
         (&["--context-key", "cell_line", "--context-key", "cell_line"], &["--context-key", "given twice"]),
+        (&["--batch-key", "gem_group"], &["--batch-key gem_group: obs has no column 'gem_group' (columns: condition, cell_line, donor, lane)"]),
+        (&["--batch-key", "donor"], &["--batch-key donor: batch 'd2' has 16 perturbed cells and no control cells (label 'ctrl')"]),
+        (&["--context-key", "cell_line", "--batch-key", "lane"], &["--batch-key lane: batch 'L9' has 1 perturbed cells and no control cells"]),
+        (&["--context-key", "lane", "--batch-key", "lane"], &["--batch-key", "also a --context-key"]),
     ];
     for (extra, expect) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -648,6 +648,10 @@ struct IngestArgs {
     /// lists them; repeat to combine columns.
     #[arg(long = "context-key", value_name = "COLUMN")]
     context_keys: Vec<String>,
+    /// obs column of each cell's batch (a 10x lane, gem_group): each cell is read against
+    /// its batch's own control cells, then the effects are averaged.
+    #[arg(long, value_name = "COLUMN")]
+    batch_key: Option<String>,
     /// gears (A+B, A+ctrl) | scperturb (A_B) | auto (gears if any label has '+')
     #[arg(long, default_value = "auto", value_parser = parse::<ConditionSyntax>)]
     condition_syntax: ConditionSyntax,
@@ -950,6 +954,7 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         control: a.control,
         subset: a.subset,
         context_keys: a.context_keys,
+        batch_key: a.batch_key,
         syntax: a.condition_syntax,
         assume: a.assume,
         target_sum: a.target_sum,

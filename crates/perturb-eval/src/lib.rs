@@ -402,7 +402,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         None => None,
     };
     let prior = opts.graph.as_deref().map(prior::PriorGraph::read).transpose()?;
-    let mut notes = Vec::new();
+    let mut notes = screen_notes(&opts.data);
     if prior.is_none() {
         notes.push("the prior-network baselines (graph_knn, linear_prior) need --graph and were not run".to_string());
     }
@@ -575,6 +575,26 @@ fn selection_tables(
         tables.extend(selection::on_test_table(model, how, &all));
     }
     tables
+}
+
+/// What the report says of how the screen was ingested: the context it is (`perturb
+/// ingest --context-key`) and whether its effects are against batch-matched controls
+/// (`--batch-key`). A folder without a readable manifest says nothing.
+fn screen_notes(data: &std::path::Path) -> Vec<String> {
+    let Ok(manifest) = Manifest::read(&data.join(schema::MANIFEST)) else { return Vec::new() };
+    let p = &manifest.parameters;
+    let mut notes = Vec::new();
+    if let Some(values) = p.get("context").and_then(|c| c.as_object()) {
+        let pairs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+        notes.push(format!("this screen is one context of its input ({}): its effects are against that context's own control cells", pairs.join(" ")));
+    }
+    if let (Some(key), Some(batches)) = (p.get("batch_key").and_then(|k| k.as_str()), p.get("batches").and_then(|b| b.as_array())) {
+        notes.push(format!(
+            "effects against batch-matched controls: ingest read each cell against the control cells of its own batch (obs/{key}, {} batches), then averaged them over the condition's cells",
+            batches.len()
+        ));
+    }
+    notes
 }
 
 /// The file of each (task, seed) for every NAME=PATTERN. A model with no file for any

@@ -160,6 +160,7 @@ pub(crate) fn run(
             outside_subset: meta.outside_subset,
             context: Some(tag.clone()),
             other_contexts,
+            batches: meta.batches.clone(),
             notes: Vec::new(),
         };
         tracing::info!(context = %tag.name, "ingesting context");

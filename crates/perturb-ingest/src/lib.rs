@@ -16,6 +16,7 @@
 //! are pooled.
 
 pub mod accumulate;
+mod batches;
 mod contexts;
 mod csv_input;
 pub mod h5ad;
@@ -106,6 +107,9 @@ pub struct IngestOptions {
     /// obs columns whose values make a cell's context (h5ad only): each context is
     /// ingested into a folder of its own, against its own control ([`contexts`]).
     pub context_keys: Vec<String>,
+    /// obs column of each cell's batch (a lane, a `gem_group`; h5ad only): effects are
+    /// read against the batch's own controls ([`batches`]).
+    pub batch_key: Option<String>,
     pub syntax: ConditionSyntax,
     pub assume: AssumeScale,
     pub target_sum: f64,
@@ -131,6 +135,7 @@ impl IngestOptions {
             control: None,
             subset: Vec::new(),
             context_keys: Vec::new(),
+            batch_key: None,
             syntax: ConditionSyntax::Auto,
             assume: AssumeScale::Auto,
             target_sum: 1e4,
@@ -181,6 +186,17 @@ impl IngestOptions {
                     "--context-key",
                     format!("'{key}' is the --condition-key; a context is another column (a cell line, a stimulation)"),
                 ));
+            }
+        }
+        if let Some(key) = &self.batch_key {
+            if key.trim().is_empty() {
+                return Err(Error::bad_option("--batch-key", "must name an obs column"));
+            }
+            if self.context_keys.contains(key) {
+                return Err(Error::bad_option("--batch-key", format!("'{key}' is also a --context-key; a batch is read within a context")));
+            }
+            if self.resolved_format() != InputFormat::H5ad {
+                return Err(Error::bad_option("--batch-key", "reads batches from an obs column of an .h5ad input"));
             }
         }
         if !self.context_keys.is_empty() && self.resolved_format() != InputFormat::H5ad {
@@ -276,6 +292,8 @@ struct CellMeta {
     /// (their labels are `None` too).
     context: Option<contexts::ContextTag>,
     other_contexts: u64,
+    /// With `--batch-key`: every cell's batch.
+    batches: Option<batches::CellBatches>,
     notes: Vec<String>,
 }
 
@@ -384,6 +402,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             }
             notes.extend(context_notes(&file, &columns, &key.name, &opts.context_keys, &labels));
             let cell_contexts = contexts::read(&file, opts, &columns, &key.name, labels.len())?;
+            let cell_batches = batches::read(&file, opts, &columns, &key.name, &labels)?;
             let meta = CellMeta {
                 labels,
                 genes: names.symbols,
@@ -393,6 +412,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                 outside_subset,
                 context: None,
                 other_contexts: 0,
+                batches: cell_batches,
                 notes,
             };
             match cell_contexts {
@@ -417,6 +437,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                 outside_subset: 0,
                 context: None,
                 other_contexts: 0,
+                batches: None,
             };
             let describe = format!("CSV count table ({} x {})", table.matrix.n_obs, table.matrix.n_vars);
             run_cells(opts, &staged, meta, &table.matrix, &describe)?
@@ -710,12 +731,13 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         HvgFlavor::CellRanger => GeneMoments::None,
     };
     tracing::info!(%matrix, cells = source.n_obs(), genes = source.n_vars(), conditions = index.conditions.len(), "streaming matrix");
+    let groups = meta.batches.as_ref().map(|b| batches::Groups::new(&index.cell_condition, b, index.conditions.len()));
     let cfg = PassConfig {
         path: &opts.input,
         matrix_name: matrix,
         gene_names: &meta.genes,
-        cell_condition: &index.cell_condition,
-        n_conditions: index.conditions.len(),
+        cell_condition: groups.as_ref().map_or(&index.cell_condition, |g| &g.cell_group),
+        n_conditions: groups.as_ref().map_or(index.conditions.len(), batches::Groups::n_groups),
         scale,
         target_sum: opts.target_sum,
         min_counts: opts.min_counts,
@@ -723,6 +745,22 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     };
     let pass = accumulate::accumulate(source, &cfg)?;
     tracing::info!(scale = pass.scale.as_str(), kept = pass.n_kept(), "matrix streamed");
+    let n_kept = pass.n_kept();
+    let n_genes = meta.genes.len();
+    // Gene-level moments of the log-normalised values, summed from the pseudobulk sums
+    // before any batch adjustment: highly variable genes are the data's, not the model's.
+    let mut log_sum = vec![0.0; n_genes];
+    let mut log_sum_sq = vec![0.0; n_genes];
+    for c in 0..pass.cond_cells.len() {
+        for g in 0..n_genes {
+            log_sum[g] += pass.cond_sum[c * n_genes + g];
+            log_sum_sq[g] += pass.cond_sum_sq[c * n_genes + g];
+        }
+    }
+    let pass = match (&groups, &meta.batches) {
+        (Some(groups), Some(b)) => groups.collapse(pass, b, &opts.input, &index.control)?,
+        _ => pass,
+    };
 
     for (c, cond) in index.conditions.iter().enumerate() {
         if pass.cond_cells[c] == 0 {
@@ -739,18 +777,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         ));
     }
 
-    let n_kept = pass.n_kept();
-    let n_genes = meta.genes.len();
     let n_cond = index.conditions.len();
-    // Gene-level moments of the log-normalised values, summed from the pseudobulk sums.
-    let mut log_sum = vec![0.0; n_genes];
-    let mut log_sum_sq = vec![0.0; n_genes];
-    for c in 0..n_cond {
-        for g in 0..n_genes {
-            log_sum[g] += pass.cond_sum[c * n_genes + g];
-            log_sum_sq[g] += pass.cond_sum_sq[c * n_genes + g];
-        }
-    }
     let moments_of = |sum: &[f64], sq: &[f64]| -> (Vec<f64>, Vec<f64>) { (0..n_genes).map(|g| accumulate::mean_var(sum[g], sq[g], n_kept)).unzip() };
     let selection = if opts.hvg_cutoffs { HvgSelection::SCANPY_CUTOFFS } else { HvgSelection::TopGenes(opts.n_top_genes) };
     let hvg = match opts.hvg_flavor {
@@ -816,6 +843,15 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     if let Some(tag) = &meta.context {
         parameters["context_keys"] = json!(opts.context_keys);
         parameters["context"] = tag.values_json();
+    }
+    if let Some(b) = &meta.batches {
+        parameters["batch_key"] = json!(b.key);
+        parameters["batches"] = json!(b.names);
+        warnings.push(format!(
+            "effects against batch-matched controls: each cell is read against the control cells of its own batch (obs/{}, {} batches), then averaged over the condition's cells",
+            b.key,
+            b.names.len()
+        ));
     }
     write_outputs(
         staged,
