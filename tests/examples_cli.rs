@@ -210,6 +210,45 @@ fn datlinger_contexts_ingest_each_against_its_own_control() {
     assert_eq!(code, 0, "{o}{e}");
     let report = std::fs::read_to_string(dir.path().join("eval/report.md")).unwrap();
     assert!(report.contains("this screen is one context of its input (perturbation_2=stimulated)"), "the report says which context it is");
+    unseen_context_from_the_other_state(&out, dir.path());
+}
+
+/// `unseen_context`: every stimulated perturbation predicted from the unstimulated cells,
+/// the transfer baselines paired with the screen's own; and its mistakes.
+fn unseen_context_from_the_other_state(contexts: &Path, dir: &Path) {
+    use perturb_core::schema::pseudobulk as ps;
+    let (data, other, eval) = (contexts.join("stimulated"), contexts.join("unstimulated"), dir.join("transfer"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["eval", "--data", s(&data), "--task", "unseen_context", "--out", s(&eval)];
+        args.extend_from_slice(extra);
+        perturb(&args)
+    };
+    for (extra, expect) in [
+        (&["--seeds", "1"][..], "name their ingest folders with --other-context"),
+        (&["--seeds", "1,2", "--other-context", s(&other)][..], "the same for every seed; pass one seed"),
+        (&["--seeds", "1", "--other-context", s(&data)][..], "is the evaluated screen itself"),
+    ] {
+        let (code, _, e) = run(extra);
+        assert_eq!((code, e.lines().count()), (1, 1), "{extra:?}: {e}");
+        assert!(e.contains(expect), "{extra:?}: {e}");
+        assert!(!eval.exists());
+    }
+    let (code, o, e) = run(&["--seeds", "1", "--other-context", s(&other)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let p = eval.join("metrics.parquet");
+    let t = Table::read_parquet(&p).unwrap();
+    let models = t.strings("model", &p).unwrap();
+    let count = |m: &str| models.iter().filter(|x| *x == m).count();
+    for m in ["no_change", "mean", "other_contexts", "other_contexts_mean"] {
+        assert_eq!(count(m), 20, "{m}: every stimulated perturbation");
+    }
+    assert_eq!(count("linear") + count("other_contexts_fit"), 0, "nothing of the stimulated perturbations trains, so nothing is fitted");
+    let p = eval.join("comparisons.parquet");
+    let t = Table::read_parquet(&p).unwrap();
+    let (model, baseline) = (t.strings("model", &p).unwrap(), t.strings("baseline", &p).unwrap());
+    assert!(model.iter().zip(baseline).any(|(m, b)| m == "other_contexts" && b == "no_change"), "the transfer baselines are paired with no_change");
+    let manifest = std::fs::read_to_string(eval.join("manifest.json")).unwrap();
+    assert!(manifest.contains(&format!("{}", other.join(ps::FILE).display())), "the other context's pseudobulk is an input");
 }
 
 /// `--batch-key`: each cell read against its own replicate's controls, as the scanpy-side

@@ -437,7 +437,8 @@ struct EvalArgs {
     /// The ingest stage's output folder.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// double (Norman protocol) and/or unseen_single (GEARS simulation split), comma-separated.
+    /// double (Norman protocol), unseen_single (GEARS simulation split) and/or unseen_context
+    /// (every perturbation, predicted from --other-context folders; one seed), comma-separated.
     #[arg(long, default_value = "double", value_delimiter = ',', value_parser = parse::<Task>)]
     task: Vec<Task>,
     /// Split seeds, comma-separated.
@@ -478,6 +479,13 @@ struct EvalArgs {
     /// its perturbation embeddings P taken from that screen's singles (PCA, K = 10).
     #[arg(long, value_name = "DIR")]
     linear_p_from: Option<PathBuf>,
+    /// The ingest folder of another context of the same screen (`perturb ingest
+    /// --context-key`; repeat for each): also score `other_contexts` (the perturbation's
+    /// effect there) and `other_contexts_fit` (the mean baseline plus the perturbation's
+    /// departure there from those contexts' mean, scaled by a factor fitted on the training
+    /// perturbations).
+    #[arg(long = "other-context", value_name = "DIR")]
+    other_contexts: Vec<PathBuf>,
     /// The network a simulated screen was generated with (`perturb simulate` writes
     /// <screen>.network.parquet): --grn and --programs are scored against it.
     #[arg(long, value_name = "FILE")]
@@ -814,6 +822,7 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     let mut o = EvalOptions::new(a.data, a.out);
     o.tasks = a.task;
     o.linear_p_from = a.linear_p_from;
+    o.other_contexts = a.other_contexts;
     o.graph = a.graph;
     o.seeds = a.seeds;
     o.top_genes = a.top_genes;
@@ -827,6 +836,7 @@ fn run_eval(a: EvalArgs) -> perturb_core::Result<()> {
     o.programs = named_files("--programs", &a.programs)?;
     let mut inputs = vec![NamedPath::new("--data", &o.data)];
     inputs.extend(o.linear_p_from.as_deref().map(|p| NamedPath::new("--linear-p-from", p)));
+    inputs.extend(o.other_contexts.iter().map(|p| NamedPath::new("--other-context", p)));
     inputs.extend(o.graph.as_deref().map(|p| NamedPath::new("--graph", p)));
     inputs.extend(o.truth_network.as_deref().map(|p| NamedPath::new("--truth-network", p)));
     inputs.extend(o.named_files().into_iter().flat_map(|(option, files)| files.iter().map(move |(_, path)| NamedPath::new(option, path))));

@@ -1,7 +1,8 @@
 //! The honest baselines. Each predicts the pseudobulk expression profile (all genes) of
 //! every test condition from the training conditions only: four that need nothing but the
-//! screen ([`NAMES`]), two that read the prior network ([`PRIOR_NAMES`]) and one that reads
-//! another screen ([`LINEAR_OTHER_P`]).
+//! screen ([`NAMES`]), two that read the prior network ([`PRIOR_NAMES`]), one that reads
+//! another screen ([`LINEAR_OTHER_P`]) and two that read the same perturbations in other
+//! contexts of the screen ([`OTHER_CONTEXT_NAMES`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,10 +24,106 @@ pub const GRAPH_KNN_K: usize = 10;
 /// The linear baseline with P taken from another data set (`EvalOptions::linear_p_from`).
 pub const LINEAR_OTHER_P: &str = "linear_p_other";
 
+/// The baselines that read the same perturbation in other contexts (cell lines,
+/// stimulation states: `EvalOptions::other_contexts`): its effect there, averaged over the
+/// contexts that measured it; the other contexts' mean effect (the `mean` baseline carried
+/// over); and this context's mean shift plus the perturbation's
+/// departure from the other contexts' mean shift, scaled by a factor fitted on the
+/// training perturbations (see [`other_contexts`]).
+pub const OTHER_CONTEXT_NAMES: [&str; 3] = ["other_contexts", "other_contexts_mean", "other_contexts_fit"];
+
 /// Every model name a baseline can take, in report order; a model scored beside the
 /// baselines must be called otherwise, or its rows would merge into the baseline's.
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    NAMES.into_iter().chain(PRIOR_NAMES).chain([LINEAR_OTHER_P])
+    NAMES.into_iter().chain(PRIOR_NAMES).chain([LINEAR_OTHER_P]).chain(OTHER_CONTEXT_NAMES)
+}
+
+/// Each perturbation's effect in the other contexts of a screen, on the evaluated
+/// screen's genes: the mean over the contexts that measured it.
+pub struct OtherContexts {
+    pub effects: HashMap<String, Vec<f64>>,
+    /// The mean of `effects` over their perturbations: the shift the other contexts'
+    /// perturbations share.
+    pub mean_effect: Vec<f64>,
+}
+
+impl OtherContexts {
+    /// The effects of `others` (ingest folders of the other contexts) on `screen`'s genes;
+    /// every gene of `screen` must be measured in each of them.
+    pub fn read(screen: &Screen, others: &[std::path::PathBuf]) -> perturb_core::Result<OtherContexts> {
+        let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
+        for dir in others {
+            let other = Screen::read(dir)?;
+            let index: HashMap<&str, usize> = other.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
+            let columns: Vec<usize> = screen
+                .genes
+                .iter()
+                .map(|g| {
+                    index.get(g.as_str()).copied().ok_or_else(|| {
+                        perturb_core::Error::bad_input(
+                            dir,
+                            format!("does not measure gene '{g}' of the evaluated screen; the contexts of one ingest share their genes"),
+                        )
+                    })
+                })
+                .collect::<perturb_core::Result<_>>()?;
+            for c in 1..other.conditions.len() {
+                let (row, control) = (other.row(c), other.control());
+                let entry = sums.entry(other.conditions[c].clone()).or_insert_with(|| (vec![0.0; columns.len()], 0));
+                for (sum, &g) in entry.0.iter_mut().zip(&columns) {
+                    *sum += row[g] - control[g];
+                }
+                entry.1 += 1;
+            }
+        }
+        let effects: HashMap<String, Vec<f64>> = sums.into_iter().map(|(c, (sum, n))| (c, sum.into_iter().map(|v| v / n as f64).collect())).collect();
+        let mut mean_effect = vec![0.0; screen.n_genes()];
+        for e in effects.values() {
+            for (m, v) in mean_effect.iter_mut().zip(e) {
+                *m += v / effects.len() as f64;
+            }
+        }
+        Ok(OtherContexts { effects, mean_effect })
+    }
+}
+
+/// The [`OTHER_CONTEXT_NAMES`] baselines on the test conditions the other contexts
+/// measured. `other_contexts`: the control plus the perturbation's effect there.
+/// `other_contexts_mean`: the control plus the other contexts' mean effect.
+/// `other_contexts_fit`: the `mean` baseline's profile plus β times the perturbation's
+/// departure from the other contexts' mean effect, where β is the least-squares factor
+/// (over every gene) from those departures to this context's departures from its mean
+/// shift, on the training perturbations. Every context shifts its perturbed cells in its
+/// own way (depth, stress), so only the perturbation-specific part is carried over; β = 0
+/// is `mean`. Without a training perturbation the other contexts measured, β cannot be
+/// fitted and only `other_contexts` is given.
+pub fn other_contexts(screen: &Screen, train: &[usize], test: &[usize], others: &OtherContexts) -> Vec<(&'static str, HashMap<usize, Vec<f64>>)> {
+    let control = screen.control();
+    let effect_of = |i: usize| others.effects.get(&screen.conditions[i]);
+    let carried = |effect: &[f64]| -> Vec<f64> { control.iter().zip(effect).map(|(c, x)| c + x).collect() };
+    let mut out = vec![
+        (OTHER_CONTEXT_NAMES[0], test.iter().filter_map(|&i| effect_of(i).map(|e| (i, carried(e)))).collect()),
+        (OTHER_CONTEXT_NAMES[1], test.iter().filter(|&&i| effect_of(i).is_some()).map(|&i| (i, carried(&others.mean_effect))).collect()),
+    ];
+    let shift = perturbed_shift(screen, train);
+    let (mut xy, mut xx) = (0.0, 0.0);
+    for &k in train {
+        let Some(x) = effect_of(k) else { continue };
+        for g in 0..screen.n_genes() {
+            let departure = x[g] - others.mean_effect[g];
+            xy += departure * (screen.row(k)[g] - control[g] - shift[g]);
+            xx += departure * departure;
+        }
+    }
+    if xx > 0.0 {
+        let beta = xy / xx;
+        let fit = test
+            .iter()
+            .filter_map(|&i| effect_of(i).map(|e| (i, (0..screen.n_genes()).map(|g| control[g] + shift[g] + beta * (e[g] - others.mean_effect[g])).collect())))
+            .collect();
+        out.push((OTHER_CONTEXT_NAMES[2], fit));
+    }
+    out
 }
 
 /// What the baselines are fitted with beyond the screen and its split.
@@ -38,6 +135,8 @@ pub struct BaselineInputs<'a> {
     pub other_p: Option<&'a HashMap<String, Vec<f64>>>,
     /// The prior network: adds [`PRIOR_NAMES`].
     pub prior: Option<&'a PriorGraph>,
+    /// The screen's other contexts: adds [`OTHER_CONTEXT_NAMES`].
+    pub other_contexts: Option<&'a OtherContexts>,
 }
 
 /// Predictions per baseline: test condition index -> profile. `additive` only covers
@@ -71,9 +170,17 @@ pub fn predict_all(screen: &Screen, split: &Split, inputs: &BaselineInputs) -> V
         }
     }
 
+    let mut out = vec![("no_change", no_change), ("mean", mean), ("additive", additive)];
+    if let Some(others) = inputs.other_contexts {
+        out.extend(other_contexts(screen, &train, &test, others));
+    }
+    if train.is_empty() {
+        // Nothing to fit (the unseen_context task): a regression on no perturbation is no
+        // baseline, and `mean` is the control.
+        return out;
+    }
     let model = LinearModel::fit(screen, &train, linear_k, ridge, None);
-    let linear = test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect();
-    let mut out = vec![("no_change", no_change), ("mean", mean), ("additive", additive), ("linear", linear)];
+    out.push(("linear", test.iter().map(|&i| (i, model.predict(screen, &screen.targets[i]))).collect()));
     if let Some(prior) = inputs.prior {
         out.push((PRIOR_NAMES[0], graph_knn(screen, &train, &test, &mean_shift, prior)));
         out.push((PRIOR_NAMES[1], linear_prior(screen, &train, &test, prior, ridge)));
@@ -354,5 +461,46 @@ impl LinearModel {
         let p = self.embed(genes);
         let wp: Vec<f64> = (0..k).map(|r| (0..k).map(|c| self.w[r * k + c] * p[c]).sum()).collect();
         (0..screen.n_genes()).map(|g| self.offset[g] + (0..k).map(|c| self.gene_embedding[g * k + c] * wp[c]).sum::<f64>()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A screen of two genes: the control, then one row per perturbed gene.
+    fn screen(rows: &[(&str, [f64; 2])]) -> Screen {
+        Screen {
+            genes: vec!["G1".into(), "G2".into()],
+            conditions: rows.iter().map(|r| r.0.to_string()).collect(),
+            targets: rows.iter().map(|r| if r.0 == "ctrl" { vec![] } else { vec![r.0.to_string()] }).collect(),
+            n_cells: vec![10; rows.len()],
+            mean: rows.iter().flat_map(|r| r.1).collect(),
+            variance: vec![0.1; rows.len() * 2],
+        }
+    }
+
+    #[test]
+    fn other_contexts_carry_the_effect_the_mean_and_the_fitted_departure() {
+        // Here: control (1, 1); A and B train, C tests.
+        let here = screen(&[("ctrl", [1.0, 1.0]), ("A", [3.0, 1.0]), ("B", [1.0, 3.0]), ("C", [2.0, 2.0])]);
+        // There (one other context): effects A (+1, 0), B (0, +1), C (+1, +1); mean (2/3, 2/3).
+        let others = OtherContexts {
+            effects: [("A", vec![1.0, 0.0]), ("B", vec![0.0, 1.0]), ("C", vec![1.0, 1.0])].into_iter().map(|(c, e)| (c.to_string(), e)).collect(),
+            mean_effect: vec![2.0 / 3.0, 2.0 / 3.0],
+        };
+        let out: HashMap<&str, HashMap<usize, Vec<f64>>> = other_contexts(&here, &[1, 2], &[3], &others).into_iter().collect();
+        assert_eq!(out["other_contexts"][&3], vec![2.0, 2.0]);
+        assert_eq!(out["other_contexts_mean"][&3], vec![1.0 + 2.0 / 3.0, 1.0 + 2.0 / 3.0]);
+        // Here's training departures from its mean shift (+1, +1): A (+1, −1), B (−1, +1);
+        // there's: A (1/3, −2/3), B (−2/3, 1/3). β = Σxy / Σxx = (1/3+2/3+2/3+1/3) / (1/9+4/9+4/9+1/9) = 2 / (10/9).
+        let beta = 2.0 / (10.0 / 9.0);
+        let fit = &out["other_contexts_fit"][&3];
+        for g in 0..2 {
+            assert!((fit[g] - (2.0 + beta * (1.0 - 2.0 / 3.0))).abs() < 1e-12, "{fit:?}");
+        }
+        // Nothing of this context trains: no factor to fit.
+        let strict: Vec<&str> = other_contexts(&here, &[], &[1, 2, 3], &others).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(strict, ["other_contexts", "other_contexts_mean"]);
     }
 }

@@ -68,6 +68,10 @@ pub struct EvalOptions {
     /// Another screen's ingest folder: adds the `linear_p_other` baseline, the linear model
     /// with perturbation embeddings P from that screen's singles.
     pub linear_p_from: Option<PathBuf>,
+    /// Ingest folders of the same screen's other contexts (`perturb ingest --context-key`):
+    /// adds the baselines that read the same perturbation there
+    /// ([`baselines::OTHER_CONTEXT_NAMES`]).
+    pub other_contexts: Vec<PathBuf>,
     /// The network a simulated screen was generated with (`<screen>.network.parquet`):
     /// learned networks and gene programs are scored against it.
     pub truth_network: Option<PathBuf>,
@@ -107,6 +111,7 @@ impl EvalOptions {
             recommended: None,
             graph: None,
             linear_p_from: None,
+            other_contexts: Vec::new(),
             truth_network: None,
             grn: Vec::new(),
             programs: Vec::new(),
@@ -322,6 +327,19 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
             return Err(Error::bad_option(option, "must be at least 1 (got 0)"));
         }
     }
+    if opts.tasks.contains(&Task::UnseenContext) {
+        if opts.other_contexts.is_empty() {
+            return Err(Error::bad_option(
+                "--task",
+                "unseen_context predicts this context's perturbations from other contexts of the screen; name their ingest folders with --other-context",
+            ));
+        }
+        if opts.seeds.len() > 1 {
+            // Identical splits under several seeds would count every pair once per seed and
+            // narrow the bootstrap intervals without any new evidence.
+            return Err(Error::bad_option("--seeds", "the unseen_context split holds every perturbation in test, the same for every seed; pass one seed"));
+        }
+    }
     if !(opts.ridge.is_finite() && opts.ridge >= 0.0) {
         return Err(Error::bad_option("ridge", format!("must be a finite number >= 0 (got {})", opts.ridge)));
     }
@@ -402,11 +420,25 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         None => None,
     };
     let prior = opts.graph.as_deref().map(prior::PriorGraph::read).transpose()?;
+    let same = |dir: &Path| dir.canonicalize().ok().is_some_and(|d| Some(d) == opts.data.canonicalize().ok());
+    if let Some(dir) = opts.other_contexts.iter().find(|d| same(d)) {
+        return Err(Error::bad_option(
+            "--other-context",
+            format!("{} is the evaluated screen itself (--data): its own effects would be the prediction", dir.display()),
+        ));
+    }
+    let other_contexts = (!opts.other_contexts.is_empty()).then(|| baselines::OtherContexts::read(&screen, &opts.other_contexts)).transpose()?;
     let mut notes = screen_notes(&opts.data);
     if prior.is_none() {
         notes.push("the prior-network baselines (graph_knn, linear_prior) need --graph and were not run".to_string());
     }
-    let baseline_inputs = baselines::BaselineInputs { linear_k: opts.linear_k, ridge: opts.ridge, other_p: other_p.as_ref(), prior: prior.as_ref() };
+    let baseline_inputs = baselines::BaselineInputs {
+        linear_k: opts.linear_k,
+        ridge: opts.ridge,
+        other_p: other_p.as_ref(),
+        prior: prior.as_ref(),
+        other_contexts: other_contexts.as_ref(),
+    };
     let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
     let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
     let validation_files = model_files(&opts.validation, &opts.tasks, &opts.seeds, "--validation", &mut Vec::new())?;
@@ -512,6 +544,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if let Some(truth) = &opts.truth_network {
         inputs.push(InputFile::hash(truth)?);
     }
+    for dir in &opts.other_contexts {
+        inputs.push(InputFile::hash(&dir.join(ps::FILE))?);
+    }
     if let Some(graph) = &opts.graph {
         inputs.push(InputFile::hash(&graph.join(schema::edges::FILE))?);
     }
@@ -527,6 +562,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         "linear_k": opts.linear_k, "ridge": opts.ridge,
         "graph": opts.graph.as_ref().map(|p| p.display().to_string()),
         "linear_p_from": opts.linear_p_from.as_ref().map(|p| p.display().to_string()),
+        "other_contexts": opts.other_contexts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "truth_network": opts.truth_network.as_ref().map(|p| p.display().to_string()),
         "recommended": opts.recommended,
     });
@@ -760,7 +796,9 @@ pub struct SummaryRow {
 /// per-perturbation metrics' means, the VCC score per seed against `mean`, and each model
 /// against each baseline.
 pub fn summarise_sets(rows: &[MetricRow], sets: &[coverage::PerturbationSet]) -> Result<(Vec<SummaryRow>, Vec<paired::Comparison>)> {
-    let baseline_names: Vec<&str> = baselines::all_names().collect();
+    // The baselines that carry effects over from other contexts are the transfer task's
+    // challengers: each is paired with the screen's own baselines, as a model is.
+    let baseline_names: Vec<&str> = baselines::all_names().filter(|b| !baselines::OTHER_CONTEXT_NAMES.contains(b)).collect();
     let (mut summary, mut comparisons) = (Vec::new(), Vec::new());
     for set in sets {
         let in_set = set.rows(rows);

@@ -50,6 +50,9 @@ fn task_description(task: &str) -> &'static str {
         "unseen_single" => {
             "Unseen single perturbations (GEARS simulation split): singles of a quarter of the perturbed genes are predicted, none of them seen in training."
         }
+        "unseen_context" => {
+            "Unseen context: every perturbation of this context (a cell line, a stimulation state) is predicted, none of its perturbed cells seen, from the same perturbations in the screen's other contexts (--other-context). With nothing of this context to train on, mean and linear have only its control and equal no_change."
+        }
         _ => "",
     }
 }

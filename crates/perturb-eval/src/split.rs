@@ -5,6 +5,9 @@
 //!   other doubles test.
 //! - `unseen_single` (GEARS "simulation" style): 75% of the singly perturbed genes train
 //!   (a tenth of those held out as validation), the singles of the other genes test.
+//! - `unseen_context` (the stricter transfer task): every perturbation of the screen
+//!   tests, none trains; they are predicted from the same perturbations in the screen's
+//!   other contexts (`perturb eval --other-context`). The split is the same for every seed.
 //!
 //! Test doubles carry `combo_seen`: how many of their two genes were perturbed alone in
 //! training (GEARS' combo_seen0/1/2).
@@ -23,6 +26,7 @@ use crate::data::Screen;
 pub enum Task {
     Double,
     UnseenSingle,
+    UnseenContext,
 }
 
 impl std::str::FromStr for Task {
@@ -31,7 +35,8 @@ impl std::str::FromStr for Task {
         match s {
             "double" => Ok(Task::Double),
             "unseen_single" => Ok(Task::UnseenSingle),
-            other => Err(format!("unknown task '{other}' (choose double or unseen_single)")),
+            "unseen_context" => Ok(Task::UnseenContext),
+            other => Err(format!("unknown task '{other}' (choose double, unseen_single or unseen_context)")),
         }
     }
 }
@@ -41,6 +46,7 @@ impl Task {
         match self {
             Task::Double => "double",
             Task::UnseenSingle => "unseen_single",
+            Task::UnseenContext => "unseen_context",
         }
     }
 }
@@ -120,6 +126,11 @@ pub fn make(screen: &Screen, task: Task, seed: u64, data_dir: &Path) -> Result<S
                 } else {
                     Set::Test
                 });
+            }
+        }
+        Task::UnseenContext => {
+            for i in 1..n {
+                set[i] = Some(Set::Test);
             }
         }
     }

@@ -104,7 +104,7 @@ fn a_model_named_like_a_baseline_or_twice_is_refused() {
         o.predictions = vec![(baseline.to_string(), file.clone())];
         let e = refused(&o);
         assert!(
-            e.starts_with(&format!("invalid option --predictions: '{baseline}' is the name of a baseline (no_change, mean, additive, linear, graph_knn, linear_prior, linear_p_other)")),
+            e.starts_with(&format!("invalid option --predictions: '{baseline}' is the name of a baseline (no_change, mean, additive, linear, graph_knn, linear_prior, linear_p_other, other_contexts, other_contexts_mean, other_contexts_fit)")),
             "{e}"
         );
     }
