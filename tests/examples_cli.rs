@@ -14,6 +14,7 @@ use perturb_core::Table;
 
 const PAPALEXI: &str = "papalexi2021_lowmoi_299genes_20729cells.h5ad";
 const DATLINGER: &str = "datlinger2021_subset_7500cells_2000genes.h5ad";
+const MCFALINE: &str = "mcfaline2023_3lines_9targets_500genes.h5ad";
 
 fn example(name: &str) -> PathBuf {
     root().join("data/examples").join(name)
@@ -73,7 +74,7 @@ fn assert_refused(file: &str, extra: &[&str], expect: &[&str]) -> String {
 #[test]
 fn committed_files_match_the_notice() {
     let notice = std::fs::read_to_string(example("NOTICE.md")).unwrap();
-    for file in [PAPALEXI, DATLINGER] {
+    for file in [PAPALEXI, DATLINGER, MCFALINE] {
         let (sha, bytes) = perturb_core::manifest::sha256_file(&example(file)).unwrap();
         let row = notice.lines().find(|l| l.starts_with(&format!("| `{file}`"))).unwrap_or_else(|| panic!("NOTICE.md has no row for {file}"));
         assert!(row.contains(&sha), "{file}: sha256 {sha} is not the NOTICE's: {row}");

@@ -198,10 +198,54 @@ pub const EXAMPLES: &[ExampleScreen] = &[
     },
 ];
 
+/// The real screens whose contexts share perturbations: every study without `--input`
+/// ingests each with `--context-key` and predicts each context's perturbations from the
+/// other contexts' (the `unseen_context` task, baselines only): the three glioblastoma
+/// lines of McFaline-Figueroa 2023, and the two Jurkat stimulation states.
+pub const TRANSFERS: &[ExampleScreen] = &[
+    ExampleScreen {
+        name: "mcfaline2023_gbm_lines",
+        file: "data/examples/mcfaline2023_3lines_9targets_500genes.h5ad",
+        ingest_args: &["--condition-key", "condition", "--control", "control", "--context-key", "cell_type"],
+    },
+    ExampleScreen {
+        name: "datlinger2021_jurkat_states",
+        file: "data/examples/datlinger2021_subset_7500cells_2000genes.h5ad",
+        ingest_args: &["--condition-key", "target", "--control", "control", "--context-key", "perturbation_2"],
+    },
+];
+
+/// The context folders of an ingest with `--context-key`, from its `contexts.parquet`.
+fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
+    let path = ingest.join(perturb_core::schema::contexts::FILE);
+    let table = perturb_core::Table::read_parquet(&path).map_err(|e| e.to_string())?;
+    Ok(table.strings(perturb_core::schema::contexts::FOLDER, &path).map_err(|e| e.to_string())?.to_vec())
+}
+
+/// Per context of a transfer screen, the evaluation predicting its perturbations from the
+/// other contexts'; returns (report title, evaluation folder) per context.
+fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
+    let contexts = context_folders(ingest)?;
+    let mut evals = Vec::new();
+    for target in &contexts {
+        let eval = ingest.parent().expect("transfer/NAME/ingest").join(format!("to_{target}"));
+        let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), "unseen_context".into(), "--seeds".into(), "1".into()];
+        for other in contexts.iter().filter(|c| *c != target) {
+            a.extend(["--other-context".into(), s(&ingest.join(other))]);
+        }
+        a.extend(["--out".into(), s(&eval)]);
+        let mut job = Job::new(format!("{name}: predict {target} from the other contexts"), a, &eval, vec![]);
+        job.salt = ingest_key.to_string();
+        jobs.push(job);
+        evals.push((format!("Transfer across contexts: {name}, {target} from the others"), eval));
+    }
+    Ok(evals)
+}
+
 /// The headline `report.md` / `report.html` with a section per example screen appended
 /// (each screen's own evaluation report, its headings one level down); other files as
 /// they are.
-fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(&str, PathBuf)]) -> Result<Vec<u8>, String> {
+fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(String, PathBuf)]) -> Result<Vec<u8>, String> {
     let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{}: {e}", dir.join(file).display()));
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|e| format!("{file}: {e}"));
     match file {
@@ -209,7 +253,7 @@ fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(&str, PathBuf)]) 
             let mut text = text(main)?;
             for (name, eval) in screens {
                 let section: String = read(eval)?.lines().map(|l| if l.starts_with('#') { format!("#{l}\n") } else { format!("{l}\n") }).collect();
-                text.push_str(&format!("\n# Real screen: {name}\n\n{section}"));
+                text.push_str(&format!("\n# {name}\n\n{section}"));
             }
             Ok(text.into_bytes())
         }
@@ -221,7 +265,8 @@ fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(&str, PathBuf)]) 
                 let page = read(eval)?;
                 let body = page.split_once("<main>").and_then(|(_, rest)| rest.rsplit_once("</main>")).map(|(b, _)| b).unwrap_or("");
                 let body = body.replace("<h2>", "<h3>").replace("</h2>", "</h3>").replace("<h1>", "<h2>").replace("</h1>", "</h2>");
-                sections.push_str(&format!("<section>\n<h1>Real screen: {name}</h1>\n{body}</section>\n"));
+                // The titles are the study's own (screen and context names), no user text.
+                sections.push_str(&format!("<section>\n<h1>{name}</h1>\n{body}</section>\n"));
             }
             text.insert_str(at, &sections);
             Ok(text.into_bytes())
@@ -464,6 +509,19 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         data_jobs.push(job);
         example_ingests.push((data_jobs.len() - 1, dir));
     }
+    let transfers: &[ExampleScreen] = if o.input.is_none() && o.examples { TRANSFERS } else { &[] };
+    let mut transfer_ingests = Vec::new();
+    for screen in transfers {
+        let file = o.workdir.join(screen.file);
+        let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
+        let dir = out.join("transfer").join(screen.name).join("ingest");
+        let mut a = args(&["ingest", "--input", &s(&file), "--out", &s(&dir)]);
+        a.extend(screen.ingest_args.iter().map(|x| x.to_string()));
+        let mut job = Job::new(format!("{}: ingest each context", screen.name), a, &dir, vec![]);
+        job.salt = sha;
+        data_jobs.push(job);
+        transfer_ingests.push((data_jobs.len() - 1, dir));
+    }
     refuse_inputs_inside(o, &data_jobs)?;
     let summary = runner.run(&data_jobs)?;
     let state = runner.state.clone();
@@ -501,7 +559,10 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
             label: format!("{}: ", example.name),
             select_on_validation: false,
         };
-        example_evals.push((example.name, screen_jobs(o, &seeds, &plan, &mut jobs)?));
+        example_evals.push((format!("Real screen: {}", example.name), screen_jobs(o, &seeds, &plan, &mut jobs)?));
+    }
+    for (screen, (job, dir)) in transfers.iter().zip(&transfer_ingests) {
+        example_evals.extend(transfer_jobs(screen.name, dir, &keys[*job], &mut jobs)?);
     }
     refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;
@@ -533,7 +594,7 @@ mod tests {
         std::fs::create_dir_all(&eval).unwrap();
         std::fs::write(eval.join("report.md"), "# Evaluation\n\n## Task: unseen_single\ntext\n").unwrap();
         std::fs::write(eval.join("report.html"), "<html><body><main>\n<h1>Evaluation</h1>\n<section><h2>Task</h2></section>\n</main></body></html>").unwrap();
-        let screens = [("thp1", eval.clone())];
+        let screens = [("Real screen: thp1".to_string(), eval.clone())];
         let md = String::from_utf8(with_screen_sections("report.md", b"# Main\n".to_vec(), &screens).unwrap()).unwrap();
         assert_eq!(md, "# Main\n\n# Real screen: thp1\n\n## Evaluation\n\n### Task: unseen_single\ntext\n");
         let main = b"<html><body><main>\n<h1>Main</h1>\n</main></body></html>".to_vec();
