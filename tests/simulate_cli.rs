@@ -33,6 +33,39 @@ fn same_seed_same_file_and_ingest_reads_it() {
     assert!(stdout.contains("raw counts"), "{stdout}");
 }
 
+/// `--contexts 2`: two cell lines, each with the whole design, that ingest as two contexts
+/// with the same conditions and different controls.
+#[test]
+fn two_lines_hold_the_whole_design_each_and_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = dir.path().join("lines.h5ad");
+    let (code, o, e) = perturb(&["simulate", "--contexts", "2", "--n-genes", "300", "--n-cells", "4000", "--out", screen.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let out = dir.path().join("ingested");
+    let (code, o, e) = perturb(&["ingest", "--input", screen.to_str().unwrap(), "--context-key", "cell_type", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let lines: Vec<perturb_core::ingested::IngestedScreen> =
+        ["line1", "line2"].iter().map(|l| perturb_core::ingested::IngestedScreen::read(&out.join(l)).unwrap()).collect();
+    assert_eq!(lines[0].conditions, lines[1].conditions, "the same perturbations in both lines");
+    assert_eq!(lines[0].conditions.len(), 225);
+    let shift: f64 = lines[0].control().iter().zip(lines[1].control()).map(|(a, b)| (a - b).abs()).sum::<f64>() / 300.0;
+    assert!(shift > 0.05, "the second line has a baseline of its own (mean |difference| {shift})");
+
+    // One line is the screen as it was before --contexts: the same bytes.
+    let (one, default) = (dir.path().join("one.h5ad"), dir.path().join("default.h5ad"));
+    for (path, extra) in [(&one, &["--contexts", "1"][..]), (&default, &[][..])] {
+        let mut args = vec!["simulate", "--n-genes", "300", "--n-cells", "4000", "--out", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        assert_eq!(perturb(&args).0, 0);
+    }
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&default).unwrap());
+
+    let x = dir.path().join("x.h5ad");
+    assert_fails(&["simulate", "--contexts", "2", "--report", "--out", x.to_str().unwrap()], "leave it out with --contexts", 1);
+    assert_fails(&["simulate", "--contexts", "9", "--out", x.to_str().unwrap()], "9 is not in 1..=8", 2);
+    assert!(!x.exists());
+}
+
 fn assert_fails(args: &[&str], expect: &str, code_wanted: i32) {
     let (code, stdout, stderr) = perturb(args);
     assert_eq!(code, code_wanted, "{stdout}\n{stderr}");

@@ -602,6 +602,11 @@ struct SimulateArgs {
     /// Replogle figures.
     #[arg(long)]
     report: bool,
+    /// Cell lines: each holds the whole design, later ones with another baseline and 30% of
+    /// the true edges inactive; obs `cell_type` names them line1, line2, … (ingest with
+    /// --context-key cell_type).
+    #[arg(long, default_value_t = 1, value_parser = ranges::count(1, 8))]
+    contexts: usize,
     /// Share of the prior's regulon edges that are true in the simulated cell type
     /// [default: the calibrated realistic world, see `perturb_simulate::PriorNoise`].
     #[arg(long, value_parser = ranges::fraction)]
@@ -923,6 +928,7 @@ fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
     opts.targets = a.targets;
     opts.sizes = Sizes { n_genes: a.n_genes, n_cells: a.n_cells };
     opts.report = a.report;
+    opts.contexts = a.contexts;
     let base = if a.exact_prior { perturb_simulate::PriorNoise::EXACT } else { perturb_simulate::PriorNoise::REALISTIC };
     opts.prior_noise = perturb_simulate::PriorNoise {
         precision: a.prior_precision.unwrap_or(base.precision),

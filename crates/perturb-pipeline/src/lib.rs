@@ -215,6 +215,12 @@ pub const TRANSFERS: &[ExampleScreen] = &[
     },
 ];
 
+/// The simulated two-line screen of every study without `--input` (`perturb simulate
+/// --contexts 2`: the lines share the network and guides but differ in baseline and in
+/// 30% of the true edges), and its size.
+const SIMULATED_LINES: &str = "simulated_two_lines";
+const SIMULATED_LINES_SIZE: [&str; 4] = ["--n-genes", "1000", "--n-cells", "20000"];
+
 /// The context folders of an ingest with `--context-key`, from its `contexts.parquet`.
 fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
     let path = ingest.join(perturb_core::schema::contexts::FILE);
@@ -222,22 +228,30 @@ fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
     Ok(table.strings(perturb_core::schema::contexts::FOLDER, &path).map_err(|e| e.to_string())?.to_vec())
 }
 
-/// Per context of a transfer screen, the evaluation predicting its perturbations from the
-/// other contexts'; returns (report title, evaluation folder) per context.
-fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
+/// Per context of a transfer screen, two evaluations: its perturbations predicted from the
+/// other contexts' alone (`unseen_context`, folder `to_CONTEXT`), and its unseen singles
+/// with its other perturbations training too (`unseen_single` with the other contexts,
+/// `to_CONTEXT_with_own`, the study's seeds); returns (report title, evaluation folder).
+fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, seeds: &[u64], jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
     let contexts = context_folders(ingest)?;
+    let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let mut evals = Vec::new();
     for target in &contexts {
-        let eval = ingest.parent().expect("transfer/NAME/ingest").join(format!("to_{target}"));
-        let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), "unseen_context".into(), "--seeds".into(), "1".into()];
-        for other in contexts.iter().filter(|c| *c != target) {
-            a.extend(["--other-context".into(), s(&ingest.join(other))]);
+        let others: Vec<String> = contexts.iter().filter(|c| *c != target).flat_map(|c| ["--other-context".to_string(), s(&ingest.join(c))]).collect();
+        let home = ingest.parent().expect("transfer/NAME/ingest");
+        for (task, seeds, folder, what) in [
+            ("unseen_context", "1", format!("to_{target}"), format!("{target} from the other contexts")),
+            ("unseen_single", seed_list.as_str(), format!("to_{target}_with_own"), format!("{target}'s unseen singles from its own and the other contexts")),
+        ] {
+            let eval = home.join(folder);
+            let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), task.into(), "--seeds".into(), seeds.into()];
+            a.extend(others.iter().cloned());
+            a.extend(["--out".into(), s(&eval)]);
+            let mut job = Job::new(format!("{name}: predict {what}"), a, &eval, vec![]);
+            job.salt = ingest_key.to_string();
+            jobs.push(job);
+            evals.push((format!("Transfer across contexts: {name}, {what}"), eval));
         }
-        a.extend(["--out".into(), s(&eval)]);
-        let mut job = Job::new(format!("{name}: predict {target} from the other contexts"), a, &eval, vec![]);
-        job.salt = ingest_key.to_string();
-        jobs.push(job);
-        evals.push((format!("Transfer across contexts: {name}, {target} from the others"), eval));
     }
     Ok(evals)
 }
@@ -511,6 +525,21 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     }
     let transfers: &[ExampleScreen] = if o.input.is_none() && o.examples { TRANSFERS } else { &[] };
     let mut transfer_ingests = Vec::new();
+    let mut transfer_names: Vec<&str> = Vec::new();
+    if o.input.is_none() && o.examples {
+        // A simulated screen of two lines whose truth is known to carry over in part.
+        let home = out.join("transfer").join(SIMULATED_LINES);
+        std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+        let (screen, ingest) = (home.join("screen.h5ad"), home.join("ingest"));
+        let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--contexts", "2"]);
+        a.extend(SIMULATED_LINES_SIZE.iter().map(|x| x.to_string()));
+        a.extend(["--out".into(), s(&screen)]);
+        data_jobs.push(Job::new(format!("{SIMULATED_LINES}: simulate"), a, &screen, vec![]));
+        let a = args(&["ingest", "--input", &s(&screen), "--context-key", "cell_type", "--out", &s(&ingest)]);
+        data_jobs.push(Job::new(format!("{SIMULATED_LINES}: ingest each context"), a, &ingest, vec![data_jobs.len() - 1]));
+        transfer_ingests.push((data_jobs.len() - 1, ingest));
+        transfer_names.push(SIMULATED_LINES);
+    }
     for screen in transfers {
         let file = o.workdir.join(screen.file);
         let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
@@ -521,6 +550,7 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         job.salt = sha;
         data_jobs.push(job);
         transfer_ingests.push((data_jobs.len() - 1, dir));
+        transfer_names.push(screen.name);
     }
     refuse_inputs_inside(o, &data_jobs)?;
     let summary = runner.run(&data_jobs)?;
@@ -561,8 +591,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         };
         example_evals.push((format!("Real screen: {}", example.name), screen_jobs(o, &seeds, &plan, &mut jobs)?));
     }
-    for (screen, (job, dir)) in transfers.iter().zip(&transfer_ingests) {
-        example_evals.extend(transfer_jobs(screen.name, dir, &keys[*job], &mut jobs)?);
+    for (name, (job, dir)) in transfer_names.iter().zip(&transfer_ingests) {
+        example_evals.extend(transfer_jobs(name, dir, &keys[*job], &seeds, &mut jobs)?);
     }
     refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;

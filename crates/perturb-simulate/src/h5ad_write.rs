@@ -15,7 +15,9 @@ pub struct CountScreen {
     pub condition_categories: Vec<String>,
     /// Per cell, an index into `condition_categories`.
     pub condition_codes: Vec<u16>,
-    pub cell_type: String,
+    /// The cell types (cell lines), and each cell's index into them.
+    pub cell_types: Vec<String>,
+    pub cell_type_codes: Vec<u8>,
     pub gene_names: Vec<String>,
     pub indptr: Vec<i64>,
     pub indices: Vec<i32>,
@@ -59,7 +61,7 @@ pub fn write_h5ad(path: &Path, screen: &CountScreen) -> Result<()> {
     x.create_dataset("indptr").with_i64_data(&screen.indptr);
     b.add_group(x.finish());
 
-    // obs: condition (categorical), cell_type (categorical, one level).
+    // obs: condition (categorical), cell_type (categorical, a level per cell line).
     let mut obs = b.create_group("obs");
     for (k, v) in encoding("dataframe", "0.2.0") {
         obs.set_attr(k, v);
@@ -76,8 +78,9 @@ pub fn write_h5ad(path: &Path, screen: &CountScreen) -> Result<()> {
     obs.add_group(condition.finish());
     let mut cell_type = obs.create_group("cell_type");
     categorical_attrs(&mut cell_type);
-    cell_type.create_dataset("codes").with_i8_data(&vec![0i8; n_obs]);
-    string_array(cell_type.create_dataset("categories"), &[screen.cell_type.as_str()]);
+    cell_type.create_dataset("codes").with_i8_data(&screen.cell_type_codes.iter().map(|&c| c as i8).collect::<Vec<_>>());
+    let types: Vec<&str> = screen.cell_types.iter().map(String::as_str).collect();
+    string_array(cell_type.create_dataset("categories"), &types);
     obs.add_group(cell_type.finish());
     b.add_group(obs.finish());
 
@@ -129,7 +132,8 @@ mod tests {
             cell_names: vec!["c0".into(), "c1".into(), "c2".into()],
             condition_categories: vec!["ctrl".into(), "A+ctrl".into()],
             condition_codes: vec![0, 1, 1],
-            cell_type: "K562".into(),
+            cell_types: vec!["K562".into()],
+            cell_type_codes: vec![0; 3],
             gene_names: vec!["A".into(), "B".into()],
             indptr: vec![0, 1, 2, 4],
             indices: vec![0, 1, 0, 1],

@@ -60,6 +60,20 @@ pub struct SimulateOptions {
     pub prior_noise: PriorNoise,
     pub report: bool,
     pub threads: usize,
+    /// Cell lines (≥ 1): every line holds the whole design; lines after the first differ
+    /// from it in baseline and in a share of inactive true edges ([`LINE_DIFFERENCES`]).
+    pub contexts: usize,
+}
+
+/// How the cell lines of a multi-line screen (`--contexts`) differ from the first: each
+/// gene's baseline rate times a log-normal factor of this spread, and this share of the
+/// true edges inactive (drawn per line). The same network, perturbations and guides.
+pub const LINE_DIFFERENCES: LineDifferences = LineDifferences { baseline_spread: 0.3, inactive_edges: 0.3 };
+
+#[derive(Debug, Clone, Copy)]
+pub struct LineDifferences {
+    pub baseline_spread: f64,
+    pub inactive_edges: f64,
 }
 
 impl SimulateOptions {
@@ -78,6 +92,7 @@ impl SimulateOptions {
             prior_noise: PriorNoise::REALISTIC,
             report: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            contexts: 1,
         }
     }
 }
@@ -108,6 +123,12 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         }
     }
     opts.prior_noise.check()?;
+    if !(1..=8).contains(&opts.contexts) {
+        return Err(Error::bad_option("--contexts", format!("must be 1 to 8 cell lines (got {})", opts.contexts)));
+    }
+    if opts.contexts > 1 && opts.report {
+        return Err(Error::bad_option("--report", "measures a one-line screen against Norman's statistics; leave it out with --contexts"));
+    }
     let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
     let symbols = match &opts.symbols {
         Some(path) => {
@@ -130,7 +151,7 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         replace_targets(&mut design, targets, &known, &opts.network, &mut rng)?;
     }
 
-    refuse_beyond_memory(&design)?;
+    refuse_beyond_memory(&design, opts.contexts)?;
     let genes = choose_genes(&design, &network, opts, &mut rng)?;
     let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
     let n_genes = genes.len();
@@ -158,9 +179,26 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         hill_n: (0..n_genes).map(|_| if rng.random::<f64>() < p.threshold_share { 2 } else { 1 }).collect(),
         half_saturation: p.half_saturation,
     };
+    // Lines after the first: the same regulation with a share of its edges inactive.
+    let lines: Vec<dynamics::Regulation> = std::iter::once(regulation.clone())
+        .chain((1..opts.contexts).map(|_| {
+            dynamics::Regulation {
+                inputs: regulation
+                    .inputs
+                    .iter()
+                    .map(|edges| edges.iter().copied().filter(|_| rng.random::<f64>() >= LINE_DIFFERENCES.inactive_edges).collect())
+                    .collect(),
+                ..regulation.clone()
+            }
+        }))
+        .collect();
 
     // Control expression: K562-like log-normalised means, turned into expected counts.
     let rate = control_rates(n_genes, &calibration, &mut rng);
+    // Each later line's baseline, as a log-scale shift of every gene (the first's is 0).
+    let baseline_shift = LogNormal::new(0.0, LINE_DIFFERENCES.baseline_spread).expect("valid spread");
+    let line_baseline: Vec<Vec<f32>> =
+        (0..opts.contexts).map(|k| (0..n_genes).map(|_| if k == 0 { 0.0 } else { baseline_shift.sample(&mut rng).ln() as f32 }).collect()).collect();
     let dispersion_dist = LogNormal::new(p.dispersion.ln(), 0.4).expect("valid");
     let dispersion: Vec<f64> = (0..n_genes).map(|_| dispersion_dist.sample(&mut rng)).collect();
     let program: Vec<f64> = (0..n_genes).map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 }).collect();
@@ -177,25 +215,36 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     // CRISPR efficiency levels: a few cells escape, the rest vary around full strength.
     let levels = [0.0, 0.6, 0.8, 1.0, 1.2, 1.4];
     let level_weights = [0.08, 0.184, 0.184, 0.184, 0.184, 0.184];
-    let deviation: Vec<Vec<Vec<f32>>> = design
-        .conditions
+    // Per line, per condition (line-major): the deviation of each efficiency level, the
+    // line's baseline shift included.
+    let deviation: Vec<Vec<Vec<f32>>> = lines
         .iter()
-        .map(|c| {
-            levels
+        .zip(&line_baseline)
+        .flat_map(|(regulation, base)| {
+            design
+                .conditions
                 .iter()
-                .map(|&lambda| {
-                    if c.targets.is_empty() {
-                        return vec![0.0f32; n_genes];
-                    }
-                    let clamped: Vec<(usize, f64)> = c.targets.iter().map(|t| (index[t.as_str()], shift[t] * lambda)).collect();
-                    regulation.steady_state(&clamped).into_iter().map(|d| d as f32).collect()
+                .map(|c| {
+                    levels
+                        .iter()
+                        .map(|&lambda| {
+                            if c.targets.is_empty() {
+                                return base.clone();
+                            }
+                            let clamped: Vec<(usize, f64)> = c.targets.iter().map(|t| (index[t.as_str()], shift[t] * lambda)).collect();
+                            regulation.steady_state(&clamped).into_iter().zip(base).map(|(d, b)| d as f32 + b).collect()
+                        })
+                        .collect()
                 })
-                .collect()
+                .collect::<Vec<Vec<Vec<f32>>>>()
         })
         .collect();
 
-    // Cells, shuffled as a pooled screen's are.
-    let mut plan: Vec<sample::CellPlan> = design.conditions.iter().enumerate().flat_map(|(i, c)| std::iter::repeat_n(i as u16, c.n_cells)).collect();
+    // Cells, shuffled as a pooled screen's are; each line holds the whole design.
+    let n_conditions = design.conditions.len();
+    let mut plan: Vec<sample::CellPlan> = (0..opts.contexts)
+        .flat_map(|k| design.conditions.iter().enumerate().flat_map(move |(i, c)| std::iter::repeat_n((k * n_conditions + i) as u16, c.n_cells)))
+        .collect();
     plan.shuffle(&mut rng);
     let model =
         sample::CellModel { rate: &rate, dispersion: &dispersion, program: &program, deviation: &deviation, level_weights: &level_weights, depth_spread: 0.35 };
@@ -208,8 +257,9 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     let screen = CountScreen {
         cell_names: (0..plan.len()).map(|i| format!("cell{i:06}")).collect(),
         condition_categories: design.conditions.iter().map(|c| c.gears_label()).collect(),
-        condition_codes: plan.clone(),
-        cell_type: "K562".to_string(),
+        condition_codes: plan.iter().map(|&c| c % n_conditions as u16).collect(),
+        cell_types: line_names(opts.contexts),
+        cell_type_codes: plan.iter().map(|&c| (c as usize / n_conditions) as u8).collect(),
         gene_names: genes.clone(),
         indptr: sampled.indptr,
         indices: sampled.indices,
@@ -240,9 +290,19 @@ fn estimated_bytes(design: &design::Design) -> f64 {
     design.n_cells() as f64 * (design.n_genes as f64 * NONZERO_SHARE * BYTES_PER_NONZERO + BYTES_PER_CELL)
 }
 
-fn refuse_beyond_memory(design: &design::Design) -> Result<()> {
-    let what = format!("a screen of {} cells x {} genes", design.n_cells(), design.n_genes);
-    perturb_core::guard::refuse_beyond_memory("--n-cells", &what, estimated_bytes(design))
+fn refuse_beyond_memory(design: &design::Design, lines: usize) -> Result<()> {
+    let what = format!("a screen of {} cells x {} genes", design.n_cells() * lines, design.n_genes);
+    perturb_core::guard::refuse_beyond_memory("--n-cells", &what, estimated_bytes(design) * lines as f64)
+}
+
+/// The `cell_type` of each line: the calibration's K562 for a one-line screen, else
+/// `line1`, `line2`, … (simulated lines, no real cell type).
+fn line_names(lines: usize) -> Vec<String> {
+    if lines == 1 {
+        vec!["K562".to_string()]
+    } else {
+        (1..=lines).map(|k| format!("line{k}")).collect()
+    }
 }
 
 /// Replaces the preset's perturbations by singles of `targets` (and, for norman-like,
