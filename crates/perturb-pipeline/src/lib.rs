@@ -230,8 +230,9 @@ fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
 
 /// Per context of a transfer screen, two evaluations: its perturbations predicted from the
 /// other contexts' alone (`unseen_context`, folder `to_CONTEXT`), and its unseen singles
-/// with its other perturbations training too (`unseen_single` with the other contexts,
-/// `to_CONTEXT_with_own`, the study's seeds); returns (report title, evaluation folder).
+/// with its other perturbations training too (`unseen_single` with the other contexts and
+/// `linear_p_other` from the first of them, `to_CONTEXT_with_own`, the study's seeds);
+/// returns (report title, evaluation folder).
 fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, seeds: &[u64], jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
     let contexts = context_folders(ingest)?;
     let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
@@ -246,6 +247,11 @@ fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, seeds: &[u64], job
             let eval = home.join(folder);
             let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), task.into(), "--seeds".into(), seeds.into()];
             a.extend(others.iter().cloned());
+            if task == "unseen_single" {
+                // The linear baseline with its perturbation embeddings from another context
+                // (the first other one): Ahlmann-Eltze's transfer across screens.
+                a.extend(["--linear-p-from".to_string(), others[1].clone()]);
+            }
             a.extend(["--out".into(), s(&eval)]);
             let mut job = Job::new(format!("{name}: predict {what}"), a, &eval, vec![]);
             job.salt = ingest_key.to_string();
