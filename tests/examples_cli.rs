@@ -367,3 +367,43 @@ fn mistakes_on_the_real_screens_stop_with_one_line() {
     let line = assert_refused(PAPALEXI, &["--control", "NOPE"], &["no control cells: no label of obs/target is 'NOPE'", "(labels: non-targeting, ATF2"]);
     assert!(line.contains("--control"), "{line}");
 }
+
+/// `perturb train --other-context`: the head reads the other lines' single effects, which
+/// travel with the model folder; predictions follow from it alone.
+#[test]
+fn a_model_reads_the_other_lines_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("gbm");
+    let input = example(MCFALINE);
+    let (code, o, e) = perturb(&["ingest", "--input", s(&input), "--context-key", "cell_type", "--out", s(&lines)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let (a172, t98g) = (lines.join("A172"), lines.join("T98G"));
+    let (graph, eval) = (dir.path().join("graph"), dir.path().join("splits"));
+    let (code, o, e) = perturb(&["graph", "--genes", s(&a172.join("genes.parquet")), "--source", "go+regulon", "--out", s(&graph)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let (code, o, e) = perturb(&["eval", "--data", s(&a172), "--task", "unseen_single", "--seeds", "1", "--out", s(&eval)]);
+    assert_eq!(code, 0, "{o}{e}");
+    let split = eval.join("split_unseen_single_seed1.parquet");
+    let model = dir.path().join("model");
+    let train = |extra: &[&str], out: &Path| {
+        let mut args = vec!["train", "--data", s(&a172), "--graph", s(&graph), "--split", s(&split), "--epochs", "3", "--out", s(out)];
+        args.extend_from_slice(extra);
+        perturb(&args)
+    };
+    let (code, o, e) = train(&["--other-context", s(&t98g)], &model);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(model.join("context_effects.parquet").is_file());
+    let manifest = std::fs::read_to_string(model.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"context_effects\": true") && manifest.contains("T98G"), "{manifest}");
+    let pred = dir.path().join("pred.parquet");
+    let (code, o, e) = perturb(&["predict", "--model", s(&model), "--split", s(&split), "--out", s(&pred)]);
+    assert_eq!(code, 0, "{o}{e}");
+
+    let (code, _, e) = train(&["--model", "grn_vae", "--other-context", s(&t98g)], &dir.path().join("vae"));
+    assert_eq!(code, 1, "{e}");
+    assert!(e.contains("--other-context is an option of app, not of grn_vae"), "{e}");
+    std::fs::remove_file(model.join("context_effects.parquet")).unwrap();
+    let (code, _, e) = perturb(&["predict", "--model", s(&model), "--split", s(&split), "--out", s(&dir.path().join("p2.parquet"))]);
+    assert_eq!(code, 1, "{e}");
+    assert!(e.contains("context_effects.parquet: missing"), "{e}");
+}

@@ -200,6 +200,12 @@ struct TrainArgs {
     /// design).
     #[arg(long)]
     additive_gate: bool,
+    /// The ingest folder of another context of the same screen (`perturb ingest
+    /// --context-key`; repeat for each): the gene-wise head also reads the perturbed genes'
+    /// single effects measured there, and learns how much of them carries over (beyond the
+    /// seed design).
+    #[arg(long = "other-context", value_name = "DIR")]
+    other_contexts: Vec<PathBuf>,
     /// Learn how far to trust each prior edge the head's propagation features run over
     /// (a weight 2σ(10ℓ) per edge, ℓ held near 0 = the prior unless the training
     /// perturbations' responses say otherwise; needs --propagation; beyond the seed design).
@@ -302,7 +308,12 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
     if let Some(preset) = &a.preset {
         tracing::info!("preset {preset}: {}", perturb_pipeline::preset_flags(preset).map_err(|e| perturb_core::Error::bad_option("--preset", e))?.join(" "));
     }
-    let mut features = FeatureSpec { propagation_hops: a.propagation, additive_gate: a.additive_gate, ..FeatureSpec::default() };
+    let mut features = FeatureSpec {
+        propagation_hops: a.propagation,
+        additive_gate: a.additive_gate,
+        context_effects: !a.other_contexts.is_empty(),
+        ..FeatureSpec::default()
+    };
     let mut learned_vectors = false;
     for f in &a.gene_features {
         match f.as_str() {
@@ -348,8 +359,9 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         },
         other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
     };
-    let _lock =
-        claim(NamedPath::new("--out", &a.out), &[NamedPath::new("--data", &a.data), NamedPath::new("--graph", &a.graph), NamedPath::new("--split", &a.split)])?;
+    let mut inputs = vec![NamedPath::new("--data", &a.data), NamedPath::new("--graph", &a.graph), NamedPath::new("--split", &a.split)];
+    inputs.extend(a.other_contexts.iter().map(|p| NamedPath::new("--other-context", p)));
+    let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
     let device = device_for(&a.device)?;
     let stage = TrainStage {
         model,
@@ -357,6 +369,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         graph: a.graph,
         split: a.split,
         out: a.out,
+        other_contexts: a.other_contexts,
         config: AppConfigChoice {
             hidden: a.hidden,
             layers: a.layers,

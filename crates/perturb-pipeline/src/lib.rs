@@ -228,36 +228,48 @@ fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
     Ok(table.strings(perturb_core::schema::contexts::FOLDER, &path).map_err(|e| e.to_string())?.to_vec())
 }
 
-/// Per context of a transfer screen, two evaluations: its perturbations predicted from the
-/// other contexts' alone (`unseen_context`, folder `to_CONTEXT`), and its unseen singles
-/// with its other perturbations training too (`unseen_single` with the other contexts and
-/// `linear_p_other` from the first of them, `to_CONTEXT_with_own`, the study's seeds);
-/// returns (report title, evaluation folder).
-fn transfer_jobs(name: &str, ingest: &Path, ingest_key: &str, seeds: &[u64], jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
+/// Per context of a transfer screen: its perturbations predicted from the other contexts'
+/// alone (`unseen_context`, baselines, folder `to_CONTEXT`); and its unseen singles with
+/// its other perturbations training too (`unseen_single`, folder `CONTEXT`), where the
+/// recommended model is trained as it is and as `{RECOMMENDED}_context`, reading the
+/// other contexts' single effects (`perturb train --other-context`), beside the transfer
+/// baselines and `linear_p_other` from the first other context. Returns (report title,
+/// evaluation folder) per evaluation.
+fn transfer_jobs(o: &Options, seeds: &[u64], name: &str, ingest: &Path, ingest_key: &str, jobs: &mut Vec<Job>) -> Result<Vec<(String, PathBuf)>, String> {
     let contexts = context_folders(ingest)?;
-    let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let home = ingest.parent().expect("transfer/NAME/ingest");
     let mut evals = Vec::new();
     for target in &contexts {
         let others: Vec<String> = contexts.iter().filter(|c| *c != target).flat_map(|c| ["--other-context".to_string(), s(&ingest.join(c))]).collect();
-        let home = ingest.parent().expect("transfer/NAME/ingest");
-        for (task, seeds, folder, what) in [
-            ("unseen_context", "1", format!("to_{target}"), format!("{target} from the other contexts")),
-            ("unseen_single", seed_list.as_str(), format!("to_{target}_with_own"), format!("{target}'s unseen singles from its own and the other contexts")),
-        ] {
-            let eval = home.join(folder);
-            let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), task.into(), "--seeds".into(), seeds.into()];
-            a.extend(others.iter().cloned());
-            if task == "unseen_single" {
-                // The linear baseline with its perturbation embeddings from another context
-                // (the first other one): Ahlmann-Eltze's transfer across screens.
-                a.extend(["--linear-p-from".to_string(), others[1].clone()]);
-            }
-            a.extend(["--out".into(), s(&eval)]);
-            let mut job = Job::new(format!("{name}: predict {what}"), a, &eval, vec![]);
-            job.salt = ingest_key.to_string();
-            jobs.push(job);
-            evals.push((format!("Transfer across contexts: {name}, {what}"), eval));
-        }
+        let eval = home.join(format!("to_{target}"));
+        let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), "unseen_context".into(), "--seeds".into(), "1".into()];
+        a.extend(others.iter().cloned());
+        a.extend(["--out".into(), s(&eval)]);
+        let mut job = Job::new(format!("{name}: predict {target} from the other contexts"), a, &eval, vec![]);
+        job.salt = ingest_key.to_string();
+        jobs.push(job);
+        evals.push((format!("Transfer across contexts: {name}, {target} from the other contexts"), eval));
+
+        let flags: Vec<String> = variants::flags(variants::RECOMMENDED)?.iter().map(|f| f.to_string()).collect();
+        let reading: Vec<String> = flags.iter().cloned().chain(others.iter().cloned()).collect();
+        // The linear baseline with its perturbation embeddings from another context (the
+        // first other one): Ahlmann-Eltze's transfer across screens.
+        let mut eval_args = others.clone();
+        eval_args.extend(["--linear-p-from".to_string(), others[1].clone()]);
+        let plan = ScreenPlan {
+            home: home.join(target),
+            ingest: ingest.join(target),
+            ingest_key: ingest_key.to_string(),
+            tasks: vec!["unseen_single"],
+            network_study: false,
+            truth_network: None,
+            label: format!("{name} {target}: "),
+            select_on_validation: false,
+            models: Some(vec![(variants::RECOMMENDED.to_string(), flags), (format!("{}_context", variants::RECOMMENDED), reading)]),
+            eval_args,
+        };
+        let eval = screen_jobs(o, seeds, &plan, jobs)?;
+        evals.push((format!("Transfer across contexts: {name}, {target}'s unseen singles from its own and the other contexts"), eval));
     }
     Ok(evals)
 }
@@ -334,6 +346,10 @@ struct ScreenPlan {
     /// Whether the evaluation picks a model on this screen's validation perturbations
     /// (the main screen; an example screen only reports the recommended model).
     select_on_validation: bool,
+    /// The models to train, (name, `perturb train` flags); `None`: the study's variants.
+    models: Option<Vec<(String, Vec<String>)>>,
+    /// More arguments of the screen's evaluation (a transfer context's other contexts).
+    eval_args: Vec<String>,
 }
 
 /// Appends the jobs of one screen — graphs, splits and baselines, every model variant per
@@ -363,11 +379,12 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     ));
 
     // Models: (name, flags, graph folder, graph job, tasks).
-    let mut models: Vec<(String, Vec<String>, PathBuf, usize, Vec<&str>)> = o
-        .variants
-        .iter()
-        .map(|v| (v.clone(), variants::flags(v).expect("checked").iter().map(|f| f.to_string()).collect(), graph.clone(), graph_job, tasks.clone()))
-        .collect();
+    let chosen: Vec<(String, Vec<String>)> = match &plan.models {
+        Some(models) => models.clone(),
+        None => o.variants.iter().map(|v| (v.clone(), variants::flags(v).expect("checked").iter().map(|f| f.to_string()).collect())).collect(),
+    };
+    let mut models: Vec<(String, Vec<String>, PathBuf, usize, Vec<&str>)> =
+        chosen.into_iter().map(|(name, flags)| (name, flags, graph.clone(), graph_job, tasks.clone())).collect();
     if plan.network_study {
         let (drops, adds) = o.scale.network_study();
         // app_plus always; the variants that learn which edges to trust when the study trains them.
@@ -458,6 +475,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
         a.extend(["--validation".into(), v.clone()]);
     }
     a.extend(["--recommended".into(), variants::RECOMMENDED.into()]);
+    a.extend(plan.eval_args.iter().cloned());
     // A simulated screen comes with the network it was generated with: what the siblings
     // learned about the structure is scored against it.
     // The attention tables are scored against it too.
@@ -575,6 +593,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
         label: String::new(),
         select_on_validation: true,
+        models: None,
+        eval_args: Vec::new(),
     };
     let eval = screen_jobs(o, &seeds, &main, &mut jobs)?;
     let mut example_evals = Vec::new();
@@ -594,11 +614,13 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
             truth_network: None,
             label: format!("{}: ", example.name),
             select_on_validation: false,
+            models: None,
+            eval_args: Vec::new(),
         };
         example_evals.push((format!("Real screen: {}", example.name), screen_jobs(o, &seeds, &plan, &mut jobs)?));
     }
     for (name, (job, dir)) in transfer_names.iter().zip(&transfer_ingests) {
-        example_evals.extend(transfer_jobs(name, dir, &keys[*job], &seeds, &mut jobs)?);
+        example_evals.extend(transfer_jobs(o, &seeds, name, dir, &keys[*job], &mut jobs)?);
     }
     refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;

@@ -2,9 +2,10 @@
 //!
 //! - Node features (`--gene-features control,prior`): per graph node, control-expression
 //!   statistics and network degrees, standardised per column; the GNN reads them.
-//! - Head features (`--propagation K`, `--additive-gate`): per (perturbation, output
-//!   gene), computed from the perturbation, the network and the measured singles; the
-//!   gene-wise head reads them. They are the same at training and prediction time, and
+//! - Head features (`--propagation K`, `--additive-gate`, `--other-context`): per
+//!   (perturbation, output gene), computed from the perturbation, the network, the
+//!   measured singles and the same perturbations' effects in other contexts of the screen;
+//!   the gene-wise head reads them. They are the same at training and prediction time, and
 //!   depend only on training data.
 
 use std::collections::HashMap;
@@ -23,26 +24,38 @@ pub struct FeatureSpec {
     /// Head input: the measured singles' effects on each gene, and their sum as the base
     /// the head's output is added to (perturbations of two or more genes only).
     pub additive_gate: bool,
+    /// Head input: the perturbed genes' single effects measured in other contexts of the
+    /// screen (`--other-context`), summed, and the share of them measured there.
+    #[serde(default)]
+    pub context_effects: bool,
 }
 
 /// Propagation channels per hop: signed (sign × weight), weighted sum, weighted mean.
 const CHANNELS: usize = 3;
 /// Singles' features: sum, product, max, min, sum of magnitudes, share measured.
 const SINGLES: usize = 6;
+/// Other contexts' features: the perturbed genes' summed effect there, share measured.
+const CONTEXT: usize = 2;
 pub const CONTROL_NODE_FEATURES: usize = 4;
 pub const PRIOR_NODE_FEATURES: usize = 6;
 
 impl FeatureSpec {
     pub fn has_head(&self) -> bool {
-        self.propagation_hops > 0 || self.additive_gate
+        self.propagation_hops > 0 || self.additive_gate || self.context_effects
     }
 
-    /// Width of the head features: self indicator, propagation, singles, control mean.
+    /// Width of the head features: self indicator, propagation, singles, other contexts,
+    /// control mean.
     pub fn head_width(&self) -> usize {
         if !self.has_head() {
             return 0;
         }
-        1 + CHANNELS * self.propagation_hops + if self.additive_gate { SINGLES } else { 0 } + 1
+        self.context_column() + if self.context_effects { CONTEXT } else { 0 } + 1
+    }
+
+    /// The first column of the other contexts' features.
+    fn context_column(&self) -> usize {
+        1 + CHANNELS * self.propagation_hops + if self.additive_gate { SINGLES } else { 0 }
     }
 
     pub fn node_width(&self) -> usize {
@@ -134,6 +147,8 @@ pub struct HeadInputs {
     control_mean: Vec<f32>,
     /// Measured singles' log-fold changes over the outputs, by perturbed node.
     singles: HashMap<usize, Vec<f32>>,
+    /// The same in the screen's other contexts (`--other-context`), by perturbed node.
+    context: HashMap<usize, Vec<f32>>,
 }
 
 /// Signed log compression: keeps sign and order, tames multi-hop counts through hubs.
@@ -165,7 +180,15 @@ impl HeadInputs {
             inverse_in_weight: in_weight.iter().map(|&w| if w > 0.0 { 1.0 / w } else { 0.0 }).collect(),
             control_mean: control_mean.to_vec(),
             singles,
+            context: HashMap::new(),
         }
+    }
+
+    /// The perturbed genes' single effects in other contexts, by node (read when
+    /// `spec.context_effects`).
+    pub fn with_context(mut self, context: HashMap<usize, Vec<f32>>) -> HeadInputs {
+        self.context = context;
+        self
     }
 
     pub fn width(&self) -> usize {
@@ -245,6 +268,17 @@ impl HeadInputs {
             // batch of a gated model carries one.
             base = base.or_else(|| Some(vec![0.0; g]));
         }
+        if self.spec.context_effects {
+            let measured: Vec<&Vec<f32>> = perturbed.iter().filter_map(|p| self.context.get(p)).collect();
+            if !measured.is_empty() {
+                let share = measured.len() as f32 / perturbed.len() as f32;
+                let col = self.spec.context_column();
+                for o in 0..g {
+                    f[o * w + col] = measured.iter().map(|m| m[o]).sum();
+                    f[o * w + col + 1] = share;
+                }
+            }
+        }
         (f, base)
     }
 }
@@ -252,6 +286,25 @@ impl HeadInputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_contexts_effects_are_summed_with_the_share_measured() {
+        let spec = FeatureSpec { context_effects: true, ..Default::default() };
+        assert_eq!(spec.head_width(), 1 + CONTEXT + 1);
+        let context: HashMap<usize, Vec<f32>> = [(0, vec![1.0, -2.0]), (1, vec![0.5, 0.5])].into_iter().collect();
+        let inputs = HeadInputs::new(&spec, 3, &[], &[0, 1], &[3.0, 4.0], HashMap::new()).with_context(context);
+        let w = spec.head_width();
+        let (f, base) = inputs.build(&[0, 2]);
+        assert!(base.is_none(), "only the additive gate adds a base");
+        // Output 0: node 0 is perturbed; node 2 has no effect measured elsewhere.
+        assert_eq!(&f[..w], &[1.0, 1.0, 0.5, 3.0]);
+        assert_eq!(&f[w..], &[0.0, -2.0, 0.5, 4.0]);
+        let (f, _) = inputs.build(&[2]);
+        assert_eq!(&f[..w], &[0.0, 0.0, 0.0, 3.0], "nothing measured elsewhere: zeros");
+        let old: FeatureSpec =
+            serde_json::from_str(r#"{"control_node_features":false,"prior_node_features":false,"propagation_hops":3,"additive_gate":true}"#).unwrap();
+        assert!(!old.context_effects, "a model folder from before the option reads without it");
+    }
 
     /// 0 -(+)-> 1 -(-)-> 2, and 3 -(unsigned, w 0.5)-> 2; outputs are nodes 0..4.
     fn inputs(spec: &FeatureSpec, singles: HashMap<usize, Vec<f32>>) -> HeadInputs {

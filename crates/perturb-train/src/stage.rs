@@ -38,6 +38,8 @@ const WEIGHTS: &str = "model.bpk";
 const INDEX: &str = "index.json";
 const EDGES: &str = "edges.parquet";
 const SINGLES: &str = "singles.parquet";
+/// The other contexts' single effects the head reads (`--other-context`), by gene.
+const CONTEXT_EFFECTS: &str = "context_effects.parquet";
 /// The manifest's summary field holding the sha256 of the weights, checked at load.
 const WEIGHTS_SHA256: &str = "weights_sha256";
 /// The program of every gene (`modules`).
@@ -72,6 +74,9 @@ pub struct TrainStage {
     pub graph: PathBuf,
     pub split: PathBuf,
     pub out: PathBuf,
+    /// Ingest folders of the screen's other contexts (`--other-context`): their single
+    /// effects become head features (`FeatureSpec::context_effects`, set with them).
+    pub other_contexts: Vec<PathBuf>,
     pub config: AppConfigChoice,
     pub model: ModelChoice,
     pub options: TrainOptions,
@@ -154,6 +159,7 @@ impl AppConfigChoice {
             (self.features.propagation_hops > 0, "--propagation"),
             (self.features.additive_gate, "--additive-gate"),
             (self.edge_trust, "--edge-trust"),
+            (self.features.context_effects, "--other-context"),
         ] {
             if differs {
                 used.push(flag);
@@ -206,14 +212,16 @@ pub struct TrainSummary {
     pub n_params: usize,
 }
 
-/// Builds the model's fixed inputs from the graph, the control profile and the training
-/// singles' effects.
-fn model_inputs(index: &GeneIndex, edges: Vec<Edge>, singles: &HashMap<String, Vec<f32>>) -> ModelInputs {
+/// Builds the model's fixed inputs from the graph, the control profile, the training
+/// singles' effects and the other contexts' single effects.
+fn model_inputs(index: &GeneIndex, edges: Vec<Edge>, singles: &HashMap<String, Vec<f32>>, context: &HashMap<String, Vec<f32>>) -> ModelInputs {
     let node_of: HashMap<&str, usize> = index.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let by_node = |effects: &HashMap<String, Vec<f32>>| -> HashMap<usize, Vec<f32>> {
+        effects.iter().filter_map(|(g, v)| node_of.get(g.as_str()).map(|&n| (n, v.clone()))).collect()
+    };
     let head = index.features.has_head().then(|| {
-        let by_node: HashMap<usize, Vec<f32>> = singles.iter().filter_map(|(g, v)| node_of.get(g.as_str()).map(|&n| (n, v.clone()))).collect();
         let control: Vec<f32> = index.control_mean.iter().map(|&c| c as f32).collect();
-        HeadInputs::new(&index.features, index.nodes.len(), &edges, &index.output_nodes, &control, by_node)
+        HeadInputs::new(&index.features, index.nodes.len(), &edges, &index.output_nodes, &control, by_node(singles)).with_context(by_node(context))
     });
     ModelInputs {
         n_nodes: index.nodes.len(),
@@ -235,6 +243,10 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let train_conditions = split_conditions(&s.split, "train")?;
     let val_conditions = split_conditions(&s.split, "val")?;
     let singles = single_effects(&targets, &train_conditions);
+    if s.config.features.context_effects != !s.other_contexts.is_empty() {
+        return Err(Error::bad_option("--other-context", "the head reads the other contexts' effects exactly when their folders are given"));
+    }
+    let context = context_effects(&targets.genes, &s.other_contexts)?;
     let train_examples = examples(&targets, &graph, &train_conditions, &singles, &s.split, s.target_mode)?;
     if train_examples.is_empty() {
         return Err(Error::bad_input(&s.split, "the training split has no perturbed conditions"));
@@ -304,7 +316,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let kept_singles = spec.additive_gate || s.target_mode == TargetMode::ResidualOverAdditive;
     let trained_singles: Vec<String> = singles.keys().cloned().collect();
     let singles = if kept_singles { singles } else { HashMap::new() };
-    let mut inputs = model_inputs(&index, graph.edges.clone(), &singles);
+    let mut inputs = model_inputs(&index, graph.edges.clone(), &singles, &context);
     let (n_nodes, n_outputs) = (graph.nodes.len(), targets.genes.len());
     let config = match &s.model {
         ModelChoice::App => ModelConfig::App(s.config.config(n_nodes, n_outputs, graph.edges.len())),
@@ -342,6 +354,10 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let n_params = model.num_params();
     save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
     let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES, timing::FILE];
+    if spec.context_effects {
+        write_effects(&staged.path(CONTEXT_EFFECTS), &context, &index.outputs)?;
+        outputs.push(CONTEXT_EFFECTS);
+    }
     if let Some((programs, _)) = &index.programs {
         write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
         outputs.push(PROGRAMS);
@@ -355,6 +371,9 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         outputs.push(TRUST);
     }
     let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
+        .into_iter()
+        .chain(s.other_contexts.iter().map(|d| d.join(schema::pseudobulk::FILE)))
+        .collect::<Vec<_>>()
         .iter()
         .map(|p| InputFile::hash(p))
         .collect::<Result<Vec<_>>>()?;
@@ -368,6 +387,10 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden, "edge_trust": c.edge_trust,
         "target_mode": format!("{:?}", s.target_mode), "model": format!("{:?}", s.model),
     });
+    let mut parameters = parameters;
+    if !s.other_contexts.is_empty() {
+        parameters["other_contexts"] = serde_json::json!(s.other_contexts.iter().map(|d| d.display().to_string()).collect::<Vec<_>>());
+    }
     let mut manifest = Manifest::new("train", hashed, parameters);
     manifest.summary = serde_json::json!({
         "n_train_conditions": report.n_train, "n_validation_conditions": report.n_validation, "n_params": n_params,
@@ -488,14 +511,61 @@ fn save_model(staged: &StagedDir, config: &ModelConfig, model: &Model, index: &G
         .with("weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
         .with("sign", Column::F64(edges.iter().map(|e| f64::from(e.sign)).collect()))
         .write_parquet(&staged.path(EDGES))?;
-    let mut names: Vec<&String> = singles.keys().collect();
+    write_effects(&staged.path(SINGLES), singles, &index.outputs)
+}
+
+/// Single effects by perturbed gene, long form (single, gene, lfc) over the output genes.
+fn write_effects(path: &Path, effects: &HashMap<String, Vec<f32>>, outputs: &[String]) -> Result<()> {
+    let mut names: Vec<&String> = effects.keys().collect();
     names.sort();
-    let n = index.outputs.len();
+    let n = outputs.len();
     Table::new()
         .with("single", Column::Str(names.iter().flat_map(|s| std::iter::repeat_n((*s).clone(), n)).collect()))
-        .with("gene", Column::Str(names.iter().flat_map(|_| index.outputs.iter().cloned()).collect()))
-        .with("lfc", Column::F64(names.iter().flat_map(|s| singles[*s].iter().map(|&v| f64::from(v))).collect()))
-        .write_parquet(&staged.path(SINGLES))
+        .with("gene", Column::Str(names.iter().flat_map(|_| outputs.iter().cloned()).collect()))
+        .with("lfc", Column::F64(names.iter().flat_map(|s| effects[*s].iter().map(|&v| f64::from(v))).collect()))
+        .write_parquet(path)
+}
+
+/// What [`write_effects`] wrote, each single's effects covering every output gene.
+fn read_effects(path: &Path, n_outputs: usize) -> Result<HashMap<String, Vec<f32>>> {
+    let t = Table::read_parquet(path)?;
+    let (names, values) = (t.strings("single", path)?, t.floats("lfc", path)?);
+    let mut effects: HashMap<String, Vec<f32>> = HashMap::new();
+    for (name, v) in names.iter().zip(values) {
+        effects.entry(name.clone()).or_default().push(*v as f32);
+    }
+    if effects.values().any(|v| v.len() != n_outputs) {
+        return Err(Error::bad_input(path, "a single's effects do not cover every output gene"));
+    }
+    Ok(effects)
+}
+
+/// Each gene's single effect (log-fold change over `outputs`, by name) in the other
+/// contexts of the screen, averaged over the contexts that perturbed it alone. Every output
+/// gene must be measured in each.
+fn context_effects(outputs: &[String], dirs: &[PathBuf]) -> Result<HashMap<String, Vec<f32>>> {
+    let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
+    for dir in dirs {
+        let other = perturb_core::ingested::IngestedScreen::read(dir)?;
+        let index: HashMap<&str, usize> = other.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
+        let columns: Vec<usize> = outputs
+            .iter()
+            .map(|g| {
+                index.get(g.as_str()).copied().ok_or_else(|| {
+                    Error::bad_input(dir, format!("does not measure gene '{g}' of the training screen; the contexts of one ingest share their genes"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        for c in (1..other.conditions.len()).filter(|&c| other.targets[c].len() == 1) {
+            let (row, control) = (other.row(c), other.control());
+            let entry = sums.entry(other.targets[c][0].clone()).or_insert_with(|| (vec![0.0; columns.len()], 0));
+            for (sum, &g) in entry.0.iter_mut().zip(&columns) {
+                *sum += row[g] - control[g];
+            }
+            entry.1 += 1;
+        }
+    }
+    Ok(sums.into_iter().map(|(gene, (sum, n))| (gene, sum.into_iter().map(|v| (v / n as f64) as f32).collect())).collect())
 }
 
 pub struct LoadedModel {
@@ -560,16 +630,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
         return Err(Error::bad_input(&ep, format!("an edge names a node outside 0..{n}")));
     }
     let edges: Vec<Edge> = (0..s.len()).map(|i| Edge { source: s[i] as usize, target: tg[i] as usize, weight: w[i] as f32, sign: sign[i] as f32 }).collect();
-    let sp = dir.join(SINGLES);
-    let t = Table::read_parquet(&sp)?;
-    let (names, values) = (t.strings("single", &sp)?, t.floats("lfc", &sp)?);
-    let mut singles: HashMap<String, Vec<f32>> = HashMap::new();
-    for (name, v) in names.iter().zip(values) {
-        singles.entry(name.clone()).or_default().push(*v as f32);
-    }
-    if singles.values().any(|v| v.len() != index.outputs.len()) {
-        return Err(Error::bad_input(&sp, "a single's effects do not cover every output gene"));
-    }
+    let singles = read_effects(&dir.join(SINGLES), index.outputs.len())?;
+    let context = if index.features.context_effects {
+        let path = dir.join(CONTEXT_EFFECTS);
+        if !path.is_file() {
+            return Err(Error::bad_input(path, "missing: the model reads other contexts' effects (--other-context) and they were saved here"));
+        }
+        read_effects(&path, index.outputs.len())?
+    } else {
+        HashMap::new()
+    };
     if let ModelConfig::GrnVae(c) = &config {
         if c.n_edges != edges.len() {
             return Err(Error::bad_input(&ep, format!("has {} edges but the model's GRN has {}", edges.len(), c.n_edges)));
@@ -582,7 +652,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
         tracing::debug!("burnpack load error: {e:?}");
         Error::bad_input(dir.join(WEIGHTS), format!("its tensors do not match {} (from another model?; -vv shows burn's message)", dir.join(CONFIG).display()))
     })?;
-    let inputs = model_inputs(&index, edges, &singles);
+    let inputs = model_inputs(&index, edges, &singles, &context);
     Ok(LoadedModel { model, index, inputs, singles })
 }
 
