@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use perturb_core::{Error, Result};
 
 use crate::accumulate::{PassResult, NO_CONDITION};
-use crate::{h5ad, list_some, IngestOptions};
+use crate::{covariate_column, h5ad, IngestOptions};
 
 /// Every cell's batch (`None`: the value is missing) and the batch names, sorted.
 #[derive(Clone)]
@@ -29,22 +29,7 @@ pub(crate) struct CellBatches {
 pub(crate) fn read(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], condition_key: &str, labels: &[Option<String>]) -> Result<Option<CellBatches>> {
     let n_obs = labels.len();
     let Some(key) = &opts.batch_key else { return Ok(None) };
-    if !columns.iter().any(|c| c == key) {
-        return Err(Error::bad_input(&opts.input, format!("--batch-key {key}: obs has no column '{key}' (columns: {})", list_some(columns, 24))));
-    }
-    if key == condition_key {
-        return Err(Error::bad_input(
-            &opts.input,
-            format!("--batch-key {key}: obs/{key} holds the condition labels; a batch is another column (a lane, a gem_group)"),
-        ));
-    }
-    let values = match file.frame_column("obs", key)? {
-        h5ad::FrameColumn::Labels(l) => l,
-        h5ad::FrameColumn::Numeric(x) => x.iter().map(|v| (!v.is_nan()).then(|| format!("{v}"))).collect(),
-    };
-    if values.len() != n_obs {
-        return Err(Error::bad_input(&opts.input, format!("--batch-key {key}: obs/{key} has {} rows but the matrix {n_obs} cells", values.len())));
-    }
+    let values = covariate_column(file, opts, "--batch-key", key, columns, condition_key, "a batch is another column (a lane, a gem_group)", n_obs)?;
     let missing = values.iter().zip(labels).filter(|(v, l)| v.is_none() && l.is_some()).count();
     if missing > 0 {
         return Err(Error::bad_input(

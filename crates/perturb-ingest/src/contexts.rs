@@ -22,7 +22,7 @@ use perturb_core::{Column, Error, Result, Table};
 use serde_json::json;
 
 use crate::source::BlockSource;
-use crate::{h5ad, index_conditions, list_some, run_cells, CellMeta, IngestOptions, IngestSummary, Staged};
+use crate::{h5ad, index_conditions, run_cells, CellMeta, IngestOptions, IngestSummary, Staged};
 
 /// More contexts than this is not a context column (a barcode or a sample id).
 const MAX_CONTEXTS: usize = 64;
@@ -60,22 +60,8 @@ pub(crate) fn read(file: &h5ad::H5ad, opts: &IngestOptions, columns: &[String], 
     }
     let mut per_key: Vec<Vec<Option<String>>> = Vec::new();
     for key in &opts.context_keys {
-        if !columns.iter().any(|c| c == key) {
-            return Err(Error::bad_input(&opts.input, format!("--context-key {key}: obs has no column '{key}' (columns: {})", list_some(columns, 24))));
-        }
-        if key == condition_key {
-            return Err(Error::bad_input(
-                &opts.input,
-                format!("--context-key {key}: obs/{key} holds the condition labels; a context is another column (a cell line, a stimulation)"),
-            ));
-        }
-        let values = match file.frame_column("obs", key)? {
-            h5ad::FrameColumn::Labels(l) => l,
-            h5ad::FrameColumn::Numeric(x) => x.iter().map(|v| (!v.is_nan()).then(|| format!("{v}"))).collect(),
-        };
-        if values.len() != n_obs {
-            return Err(Error::bad_input(&opts.input, format!("--context-key {key}: obs/{key} has {} rows but the matrix {n_obs} cells", values.len())));
-        }
+        let what = "a context is another column (a cell line, a stimulation)";
+        let values = crate::covariate_column(file, opts, "--context-key", key, columns, condition_key, what, n_obs)?;
         per_key.push(values);
     }
     let names: Vec<Option<Vec<String>>> = (0..n_obs).map(|i| per_key.iter().map(|values| values[i].clone()).collect()).collect();

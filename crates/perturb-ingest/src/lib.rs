@@ -541,6 +541,36 @@ fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, con
     notes
 }
 
+/// A covariate column of obs named by `option` (`--context-key`, `--batch-key`), as
+/// labels per cell (numbers written out, NaN missing): it must exist, differ from the
+/// condition column (`what_it_is`: what the option's column should hold instead) and have
+/// a row per cell.
+fn covariate_column(
+    file: &h5ad::H5ad,
+    opts: &IngestOptions,
+    option: &str,
+    key: &str,
+    columns: &[String],
+    condition_key: &str,
+    what_it_is: &str,
+    n_obs: usize,
+) -> Result<Vec<Option<String>>> {
+    if !columns.iter().any(|c| c == key) {
+        return Err(Error::bad_input(&opts.input, format!("{option} {key}: obs has no column '{key}' (columns: {})", list_some(columns, 24))));
+    }
+    if key == condition_key {
+        return Err(Error::bad_input(&opts.input, format!("{option} {key}: obs/{key} holds the condition labels; {what_it_is}")));
+    }
+    let values = match file.frame_column("obs", key)? {
+        h5ad::FrameColumn::Labels(l) => l,
+        h5ad::FrameColumn::Numeric(x) => x.iter().map(|v| (!v.is_nan()).then(|| format!("{v}"))).collect(),
+    };
+    if values.len() != n_obs {
+        return Err(Error::bad_input(&opts.input, format!("{option} {key}: obs/{key} has {} rows but the matrix {n_obs} cells", values.len())));
+    }
+    Ok(values)
+}
+
 /// Canonical conditions of a screen, and each cell's condition index.
 struct ConditionIndex {
     conditions: Vec<Condition>,

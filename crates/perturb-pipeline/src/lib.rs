@@ -221,6 +221,17 @@ pub const TRANSFERS: &[ExampleScreen] = &[
 const SIMULATED_LINES: &str = "simulated_two_lines";
 const SIMULATED_LINES_SIZE: [&str; 4] = ["--n-genes", "1000", "--n-cells", "20000"];
 
+/// The job ingesting a committed screen into `dir`, keyed by the file's content.
+fn example_ingest(o: &Options, screen: &ExampleScreen, dir: &Path, what: &str) -> Result<Job, String> {
+    let file = o.workdir.join(screen.file);
+    let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
+    let mut a = args(&["ingest", "--input", &s(&file), "--out", &s(dir)]);
+    a.extend(screen.ingest_args.iter().map(|x| x.to_string()));
+    let mut job = Job::new(format!("{}: {what}", screen.name), a, dir, vec![]);
+    job.salt = sha;
+    Ok(job)
+}
+
 /// The context folders of an ingest with `--context-key`, from its `contexts.parquet`.
 fn context_folders(ingest: &Path) -> Result<Vec<String>, String> {
     let path = ingest.join(perturb_core::schema::contexts::FILE);
@@ -537,14 +548,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     let examples: &[ExampleScreen] = if o.input.is_none() && o.examples { EXAMPLES } else { &[] };
     let mut example_ingests = Vec::new();
     for example in examples {
-        let file = o.workdir.join(example.file);
-        let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
         let dir = out.join("screens").join(example.name).join("ingest");
-        let mut a = args(&["ingest", "--input", &s(&file), "--out", &s(&dir)]);
-        a.extend(example.ingest_args.iter().map(|x| x.to_string()));
-        let mut job = Job::new(format!("{}: ingest", example.name), a, &dir, vec![]);
-        job.salt = sha;
-        data_jobs.push(job);
+        data_jobs.push(example_ingest(o, example, &dir, "ingest")?);
         example_ingests.push((data_jobs.len() - 1, dir));
     }
     let transfers: &[ExampleScreen] = if o.input.is_none() && o.examples { TRANSFERS } else { &[] };
@@ -565,14 +570,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
         transfer_names.push(SIMULATED_LINES);
     }
     for screen in transfers {
-        let file = o.workdir.join(screen.file);
-        let (sha, _) = perturb_core::manifest::sha256_file(&file).map_err(|e| e.to_string())?;
         let dir = out.join("transfer").join(screen.name).join("ingest");
-        let mut a = args(&["ingest", "--input", &s(&file), "--out", &s(&dir)]);
-        a.extend(screen.ingest_args.iter().map(|x| x.to_string()));
-        let mut job = Job::new(format!("{}: ingest each context", screen.name), a, &dir, vec![]);
-        job.salt = sha;
-        data_jobs.push(job);
+        data_jobs.push(example_ingest(o, screen, &dir, "ingest each context")?);
         transfer_ingests.push((data_jobs.len() - 1, dir));
         transfer_names.push(screen.name);
     }
