@@ -75,3 +75,32 @@ fn killed_mid_training_then_rerun_gives_the_uninterrupted_metrics() {
     assert_eq!(c, 0, "{o}{e}");
     assert!(o.contains("0 stages run"), "{o}");
 }
+
+/// A screen of one's own with contexts (`--ingest-arg=--context-key`): the study runs in
+/// every context against its own control, then predicts each context from the others, and
+/// the headline report has a section per context and per transfer evaluation.
+#[test]
+fn a_screen_with_contexts_is_studied_per_context_and_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jurkat");
+    let input = root().join("data/examples/datlinger2021_subset_7500cells_2000genes.h5ad");
+    let mut args = STUDY.to_vec();
+    args.extend(["--input", input.to_str().unwrap(), "--ingest-arg=--condition-key", "--ingest-arg=target"]);
+    args.extend(["--ingest-arg=--context-key", "--ingest-arg=perturbation_2", "--out", out.to_str().unwrap()]);
+    let (code, o, e) = perturb(&args);
+    assert_eq!(code, 0, "{o}{e}");
+    for state in ["stimulated", "unstimulated"] {
+        assert!(out.join("contexts").join(state).join("eval/metrics.parquet").is_file(), "{state}: its own study");
+        assert!(out.join(format!("to_{state}")).join("comparisons.parquet").is_file(), "{state}: predicted from the other");
+        assert!(out.join(state).join("models/app_plus_context/unseen_single_s1/context_effects.parquet").is_file(), "{state}: the model reading the other");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("this screen is one context of its input (perturbation_2=stimulated)"), "the headline is the first context's");
+    for section in [
+        "# Context: unstimulated",
+        "# Transfer across contexts: the screen, stimulated from the other contexts",
+        "# Transfer across contexts: the screen, unstimulated's unseen singles from its own and the other contexts",
+    ] {
+        assert!(report.contains(section), "{section}");
+    }
+}

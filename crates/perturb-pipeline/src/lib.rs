@@ -221,6 +221,43 @@ pub const TRANSFERS: &[ExampleScreen] = &[
 const SIMULATED_LINES: &str = "simulated_two_lines";
 const SIMULATED_LINES_SIZE: [&str; 4] = ["--n-genes", "1000", "--n-cells", "20000"];
 
+/// The study of the main screen: one screen, or — when `--ingest-arg=--context-key` split
+/// it into contexts — every context on its own (`contexts/CONTEXT`, the first one's report
+/// the headline, the others its sections), then each context predicted from the others
+/// (see [`transfer_jobs`]). Returns the headline evaluation and the sections' (title,
+/// evaluation folder).
+fn main_screen_jobs(o: &Options, seeds: &[u64], out: &Path, ingest_key: &str, jobs: &mut Vec<Job>) -> Result<(PathBuf, Vec<(String, PathBuf)>), String> {
+    let ingest = &out.join("ingest");
+    let plan = |home: PathBuf, ingest: PathBuf, label: String| -> Result<ScreenPlan, String> {
+        Ok(ScreenPlan {
+            tasks: tasks_for(&ingest)?,
+            home,
+            ingest,
+            ingest_key: ingest_key.to_string(),
+            network_study: o.network_study,
+            truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
+            label,
+            select_on_validation: true,
+            models: None,
+            eval_args: Vec::new(),
+        })
+    };
+    if !ingest.join(perturb_core::schema::contexts::FILE).exists() {
+        return Ok((screen_jobs(o, seeds, &plan(out.to_path_buf(), ingest.to_path_buf(), String::new())?, jobs)?, Vec::new()));
+    }
+    let contexts = context_folders(ingest)?;
+    let mut evals = Vec::new();
+    for context in &contexts {
+        let p = plan(out.join("contexts").join(context), ingest.join(context), format!("{context}: "))?;
+        evals.push((format!("Context: {context}"), screen_jobs(o, seeds, &p, jobs)?));
+    }
+    if contexts.len() >= 2 {
+        evals.extend(transfer_jobs(o, seeds, "the screen", ingest, ingest_key, jobs)?);
+    }
+    let (_, headline) = evals.remove(0);
+    Ok((headline, evals))
+}
+
 /// The job ingesting a committed screen into `dir`, keyed by the file's content.
 fn example_ingest(o: &Options, screen: &ExampleScreen, dir: &Path, what: &str) -> Result<Job, String> {
     let file = o.workdir.join(screen.file);
@@ -579,24 +616,10 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     let summary = runner.run(&data_jobs)?;
     let state = runner.state.clone();
     let keys = runner.keys(&data_jobs)?;
-    let tasks = tasks_for(&ingest)?;
 
     // Phase 2: per screen, graphs, splits and baselines, models, evaluation.
     let mut jobs: Vec<Job> = Vec::new();
-    let main = ScreenPlan {
-        home: out.clone(),
-        ingest: ingest.clone(),
-        ingest_key: keys[main_ingest_job].clone(),
-        tasks,
-        network_study: o.network_study,
-        truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
-        label: String::new(),
-        select_on_validation: true,
-        models: None,
-        eval_args: Vec::new(),
-    };
-    let eval = screen_jobs(o, &seeds, &main, &mut jobs)?;
-    let mut example_evals = Vec::new();
+    let (eval, mut example_evals) = main_screen_jobs(o, &seeds, &out, &keys[main_ingest_job], &mut jobs)?;
     for (example, (job, dir)) in examples.iter().zip(&example_ingests) {
         // Real screens have no doubles: they are scored on unseen singles.
         let tasks: Vec<&'static str> = tasks_for(dir)?.into_iter().filter(|t| *t == "unseen_single").collect();
