@@ -41,7 +41,8 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
 /// Each perturbation's effect in the other contexts of a screen, on the evaluated
 /// screen's genes: the mean over the contexts that measured it.
 pub struct OtherContexts {
-    pub effects: HashMap<String, Vec<f64>>,
+    /// Ordered, so that `mean_effect` is summed in the same order in every run.
+    pub effects: BTreeMap<String, Vec<f64>>,
     /// The mean of `effects` over their perturbations: the shift the other contexts'
     /// perturbations share.
     pub mean_effect: Vec<f64>,
@@ -76,7 +77,7 @@ impl OtherContexts {
                 entry.1 += 1;
             }
         }
-        let effects: HashMap<String, Vec<f64>> = sums.into_iter().map(|(c, (sum, n))| (c, sum.into_iter().map(|v| v / n as f64).collect())).collect();
+        let effects: BTreeMap<String, Vec<f64>> = sums.into_iter().map(|(c, (sum, n))| (c, sum.into_iter().map(|v| v / n as f64).collect())).collect();
         let mut mean_effect = vec![0.0; screen.n_genes()];
         for e in effects.values() {
             for (m, v) in mean_effect.iter_mut().zip(e) {
