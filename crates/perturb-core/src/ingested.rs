@@ -2,8 +2,8 @@
 //! pseudobulk means and variances, the control profile, and each condition's genes. Every
 //! later stage (training, evaluation) reads the screen through this.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use crate::schema::{conditions as cs, genes as gs, pseudobulk as ps};
 use crate::{Condition, Error, Result, Table};
@@ -101,4 +101,50 @@ impl IngestedScreen {
     pub fn canonical(label: &str) -> std::result::Result<String, String> {
         Condition::parse_canonical(label).map(|c| c.canonical())
     }
+}
+
+/// A perturbation's effect in the other contexts of a screen (see [`effects_elsewhere`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectElsewhere {
+    /// Its perturbed genes.
+    pub targets: Vec<String>,
+    /// Its mean − the control's mean, on the genes asked for, averaged over the contexts.
+    pub effect: Vec<f64>,
+}
+
+/// Every perturbation's effect on `genes` (by name) in the ingest folders `dirs` — the
+/// other contexts of one screen (`perturb ingest --context-key`) — averaged over the
+/// folders that measured it, by canonical condition name. Each folder must measure every
+/// one of `genes`. The transfer baselines and the models that read other contexts share it.
+pub fn effects_elsewhere(dirs: &[PathBuf], genes: &[String]) -> Result<BTreeMap<String, EffectElsewhere>> {
+    let mut sums: BTreeMap<String, (EffectElsewhere, usize)> = BTreeMap::new();
+    for dir in dirs {
+        let other = IngestedScreen::read(dir)?;
+        let index: HashMap<&str, usize> = other.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
+        let columns: Vec<usize> = genes
+            .iter()
+            .map(|g| {
+                index.get(g.as_str()).copied().ok_or_else(|| {
+                    Error::bad_input(dir, format!("does not measure gene '{g}' of the screen it is read beside; the contexts of one ingest share their genes"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        for c in 1..other.conditions.len() {
+            let (row, control) = (other.row(c), other.control());
+            let entry = sums
+                .entry(other.conditions[c].clone())
+                .or_insert_with(|| (EffectElsewhere { targets: other.targets[c].clone(), effect: vec![0.0; columns.len()] }, 0));
+            for (sum, &g) in entry.0.effect.iter_mut().zip(&columns) {
+                *sum += row[g] - control[g];
+            }
+            entry.1 += 1;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(name, (mut e, n))| {
+            e.effect.iter_mut().for_each(|v| *v /= n as f64);
+            (name, e)
+        })
+        .collect())
 }

@@ -38,6 +38,12 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
     NAMES.into_iter().chain(PRIOR_NAMES).chain([LINEAR_OTHER_P]).chain(OTHER_CONTEXT_NAMES)
 }
 
+/// The baselines every model (and every [`OTHER_CONTEXT_NAMES`] challenger) is paired
+/// with in the comparisons: all but the transfer baselines, which are paired as models are.
+pub fn references() -> impl Iterator<Item = &'static str> {
+    all_names().filter(|b| !OTHER_CONTEXT_NAMES.contains(b))
+}
+
 /// Each perturbation's effect in the other contexts of a screen, on the evaluated
 /// screen's genes: the mean over the contexts that measured it.
 pub struct OtherContexts {
@@ -52,32 +58,8 @@ impl OtherContexts {
     /// The effects of `others` (ingest folders of the other contexts) on `screen`'s genes;
     /// every gene of `screen` must be measured in each of them.
     pub fn read(screen: &Screen, others: &[std::path::PathBuf]) -> perturb_core::Result<OtherContexts> {
-        let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
-        for dir in others {
-            let other = Screen::read(dir)?;
-            let index: HashMap<&str, usize> = other.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
-            let columns: Vec<usize> = screen
-                .genes
-                .iter()
-                .map(|g| {
-                    index.get(g.as_str()).copied().ok_or_else(|| {
-                        perturb_core::Error::bad_input(
-                            dir,
-                            format!("does not measure gene '{g}' of the evaluated screen; the contexts of one ingest share their genes"),
-                        )
-                    })
-                })
-                .collect::<perturb_core::Result<_>>()?;
-            for c in 1..other.conditions.len() {
-                let (row, control) = (other.row(c), other.control());
-                let entry = sums.entry(other.conditions[c].clone()).or_insert_with(|| (vec![0.0; columns.len()], 0));
-                for (sum, &g) in entry.0.iter_mut().zip(&columns) {
-                    *sum += row[g] - control[g];
-                }
-                entry.1 += 1;
-            }
-        }
-        let effects: BTreeMap<String, Vec<f64>> = sums.into_iter().map(|(c, (sum, n))| (c, sum.into_iter().map(|v| v / n as f64).collect())).collect();
+        let effects: BTreeMap<String, Vec<f64>> =
+            perturb_core::ingested::effects_elsewhere(others, &screen.genes)?.into_iter().map(|(c, e)| (c, e.effect)).collect();
         let mut mean_effect = vec![0.0; screen.n_genes()];
         for e in effects.values() {
             for (m, v) in mean_effect.iter_mut().zip(e) {

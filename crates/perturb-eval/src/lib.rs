@@ -796,9 +796,7 @@ pub struct SummaryRow {
 /// per-perturbation metrics' means, the VCC score per seed against `mean`, and each model
 /// against each baseline.
 pub fn summarise_sets(rows: &[MetricRow], sets: &[coverage::PerturbationSet]) -> Result<(Vec<SummaryRow>, Vec<paired::Comparison>)> {
-    // The baselines that carry effects over from other contexts are the transfer task's
-    // challengers: each is paired with the screen's own baselines, as a model is.
-    let baseline_names: Vec<&str> = baselines::all_names().filter(|b| !baselines::OTHER_CONTEXT_NAMES.contains(b)).collect();
+    let baseline_names: Vec<&str> = baselines::references().collect();
     let (mut summary, mut comparisons) = (Vec::new(), Vec::new());
     for set in sets {
         let in_set = set.rows(rows);

@@ -288,7 +288,8 @@ fn transfer_jobs(o: &Options, seeds: &[u64], name: &str, ingest: &Path, ingest_k
     let home = ingest.parent().expect("transfer/NAME/ingest");
     let mut evals = Vec::new();
     for target in &contexts {
-        let others: Vec<String> = contexts.iter().filter(|c| *c != target).flat_map(|c| ["--other-context".to_string(), s(&ingest.join(c))]).collect();
+        let other_dirs: Vec<String> = contexts.iter().filter(|c| *c != target).map(|c| s(&ingest.join(c))).collect();
+        let others: Vec<String> = other_dirs.iter().flat_map(|d| ["--other-context".to_string(), d.clone()]).collect();
         let eval = home.join(format!("to_{target}"));
         let mut a = vec!["eval".to_string(), "--data".into(), s(&ingest.join(target)), "--task".into(), "unseen_context".into(), "--seeds".into(), "1".into()];
         a.extend(others.iter().cloned());
@@ -303,7 +304,7 @@ fn transfer_jobs(o: &Options, seeds: &[u64], name: &str, ingest: &Path, ingest_k
         // The linear baseline with its perturbation embeddings from another context (the
         // first other one): Ahlmann-Eltze's transfer across screens.
         let mut eval_args = others.clone();
-        eval_args.extend(["--linear-p-from".to_string(), others[1].clone()]);
+        eval_args.extend(["--linear-p-from".to_string(), other_dirs[0].clone()]);
         let plan = ScreenPlan {
             home: home.join(target),
             ingest: ingest.join(target),

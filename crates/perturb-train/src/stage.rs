@@ -544,28 +544,8 @@ fn read_effects(path: &Path, n_outputs: usize) -> Result<HashMap<String, Vec<f32
 /// contexts of the screen, averaged over the contexts that perturbed it alone. Every output
 /// gene must be measured in each.
 fn context_effects(outputs: &[String], dirs: &[PathBuf]) -> Result<HashMap<String, Vec<f32>>> {
-    let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
-    for dir in dirs {
-        let other = perturb_core::ingested::IngestedScreen::read(dir)?;
-        let index: HashMap<&str, usize> = other.genes.iter().enumerate().map(|(g, name)| (name.as_str(), g)).collect();
-        let columns: Vec<usize> = outputs
-            .iter()
-            .map(|g| {
-                index.get(g.as_str()).copied().ok_or_else(|| {
-                    Error::bad_input(dir, format!("does not measure gene '{g}' of the training screen; the contexts of one ingest share their genes"))
-                })
-            })
-            .collect::<Result<_>>()?;
-        for c in (1..other.conditions.len()).filter(|&c| other.targets[c].len() == 1) {
-            let (row, control) = (other.row(c), other.control());
-            let entry = sums.entry(other.targets[c][0].clone()).or_insert_with(|| (vec![0.0; columns.len()], 0));
-            for (sum, &g) in entry.0.iter_mut().zip(&columns) {
-                *sum += row[g] - control[g];
-            }
-            entry.1 += 1;
-        }
-    }
-    Ok(sums.into_iter().map(|(gene, (sum, n))| (gene, sum.into_iter().map(|v| (v / n as f64) as f32).collect())).collect())
+    let elsewhere = perturb_core::ingested::effects_elsewhere(dirs, outputs)?;
+    Ok(elsewhere.into_values().filter(|e| e.targets.len() == 1).map(|e| (e.targets[0].clone(), e.effect.into_iter().map(|v| v as f32).collect())).collect())
 }
 
 pub struct LoadedModel {
