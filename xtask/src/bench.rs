@@ -48,6 +48,10 @@ pub struct IngestBench {
     seed: u64,
     #[arg(long, default_value_t = 2000)]
     n_top_genes: usize,
+    /// Runs of each tool, alternating; the table gives each tool's median wall time
+    /// (a shared machine's speed drifts by ±15% between runs) and its largest peak RSS.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    repeats: u32,
     /// A Python with anndata and scanpy (tests/reference/requirements.txt); default
     /// $PERTURB_PYTHON, else python3.
     #[arg(long)]
@@ -91,21 +95,23 @@ fn ingest(args: IngestBench) -> Result<(), String> {
     warm_page_cache(&screen)?;
 
     let out = workdir.join("perturb_ingest");
-    if out.exists() {
-        std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    }
-    let mut c = Command::new(&perturb);
-    c.args(["ingest", "--input"]).arg(&screen).arg("--out").arg(&out);
-    c.args(["--hvg-flavor", "seurat", "--n-top-genes", &args.n_top_genes.to_string()]);
-    let ours = run_measured(c, "perturb ingest")?;
-
     let hvg_list = workdir.join("scanpy_hvg.txt");
-    let mut c = Command::new(&python);
-    c.arg(root.join("xtask/python/scanpy_ingest.py")).arg(&screen).arg(args.n_top_genes.to_string()).arg(&hvg_list);
-    let scanpy = run_measured(c, "scanpy")?;
+    let (mut ours, mut scanpy) = (Vec::new(), Vec::new());
+    for _ in 0..args.repeats {
+        if out.exists() {
+            std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        let mut c = Command::new(&perturb);
+        c.args(["ingest", "--input"]).arg(&screen).arg("--out").arg(&out);
+        c.args(["--hvg-flavor", "seurat", "--n-top-genes", &args.n_top_genes.to_string()]);
+        ours.push(run_measured(c, "perturb ingest")?);
 
+        let mut c = Command::new(&python);
+        c.arg(root.join("xtask/python/scanpy_ingest.py")).arg(&screen).arg(args.n_top_genes.to_string()).arg(&hvg_list);
+        scanpy.push(run_measured(c, "scanpy")?);
+    }
     let agreement = compare_hvg(&out, &hvg_list)?;
-    report(&args, size, &ours, &scanpy, &agreement);
+    report(&args, size, &Runs(ours), &Runs(scanpy), &agreement);
     Ok(())
 }
 
@@ -148,19 +154,52 @@ fn compare_hvg(out: &Path, scanpy_list: &Path) -> Result<String, String> {
     Ok(format!("identical HVG sets ({} genes)", ours.len()))
 }
 
-fn report(args: &IngestBench, size: u64, ours: &Measured, scanpy: &Measured, agreement: &str) {
-    println!();
-    println!("ingest benchmark: {} cells x {} genes, h5ad {:.2} GiB, seurat HVG n_top_genes {}", args.cells, args.genes, gib(size), args.n_top_genes);
-    println!("{:<16} {:>10} {:>14}", "tool", "wall (s)", "peak RSS (GiB)");
-    for (name, m) in [("perturb ingest", ours), ("scanpy", scanpy)] {
-        println!("{:<16} {:>10.1} {:>14.2}", name, m.wall.as_secs_f64(), gib(m.peak_rss));
+/// One tool's repeated runs.
+struct Runs(Vec<Measured>);
+
+impl Runs {
+    fn median_wall(&self) -> f64 {
+        let mut w: Vec<f64> = self.0.iter().map(|m| m.wall.as_secs_f64()).collect();
+        w.sort_by(f64::total_cmp);
+        let n = w.len();
+        if n % 2 == 1 {
+            w[n / 2]
+        } else {
+            (w[n / 2 - 1] + w[n / 2]) / 2.0
+        }
     }
-    let speedup = scanpy.wall.as_secs_f64() / ours.wall.as_secs_f64();
-    let memory = ours.peak_rss as f64 / scanpy.peak_rss as f64;
+
+    fn walls(&self) -> String {
+        self.0.iter().map(|m| format!("{:.1}", m.wall.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    }
+
+    fn peak_rss(&self) -> u64 {
+        self.0.iter().map(|m| m.peak_rss).max().unwrap_or(0)
+    }
+}
+
+fn report(args: &IngestBench, size: u64, ours: &Runs, scanpy: &Runs, agreement: &str) {
+    println!();
+    println!(
+        "ingest benchmark: {} cells x {} genes, h5ad {:.2} GiB, seurat HVG n_top_genes {}, {} runs each (alternating)",
+        args.cells,
+        args.genes,
+        gib(size),
+        args.n_top_genes,
+        args.repeats
+    );
+    println!("{:<16} {:>16} {:>14}  {}", "tool", "median wall (s)", "peak RSS (GiB)", "every run (s)");
+    for (name, m) in [("perturb ingest", ours), ("scanpy", scanpy)] {
+        println!("{:<16} {:>16.2} {:>14.2}  {}", name, m.median_wall(), gib(m.peak_rss()), m.walls());
+    }
+    let speedup = scanpy.median_wall() / ours.median_wall();
+    let memory = ours.peak_rss() as f64 / scanpy.peak_rss() as f64;
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     println!("speed-up {speedup:.1}x (goal >= 5x: {}); memory {:.3} of scanpy's (goal <= 0.25: {})", verdict(speedup >= 5.0), memory, verdict(memory <= 0.25));
     println!("{agreement}");
-    println!("scanpy: {}", scanpy.stdout.trim());
+    if let Some(last) = scanpy.0.last() {
+        println!("scanpy: {}", last.stdout.trim());
+    }
 }
 
 /// Trains each variant once per seed on each screen, one process at a time so that the

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use perturb_core::{Error, Result};
 
-use crate::source::{Block, BlockSource, Orientation};
+use crate::source::{Block, BlockSource, Orientation, OwnedBlock};
 
 /// What the matrix values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +91,33 @@ struct Pass<'a> {
     n_genes: usize,
     /// Per condition × gene: [sum, sum of squares] of log-normalised values.
     cond: Vec<[f64; 2]>,
-    /// Per gene: [sum, sum of squares, cells detected].
-    gene: Vec<[f64; 3]>,
+    gene: GeneTable,
+}
+
+/// Per gene: [sum, sum of squares, cells detected] of the moments asked for.
+struct GeneTable {
+    moments: GeneMoments,
+    rows: Vec<[f64; 3]>,
+}
+
+impl GeneTable {
+    fn new(moments: GeneMoments, n_genes: usize) -> GeneTable {
+        GeneTable { moments, rows: vec![[0.0; 3]; n_genes] }
+    }
+
+    /// Adds stored value `v` of `gene`, whose normalised value is `normalized`.
+    #[inline]
+    fn add(&mut self, gene: usize, v: f64, normalized: f64) {
+        let x = match self.moments {
+            GeneMoments::Normalized => normalized,
+            GeneMoments::Raw => v,
+            GeneMoments::None => 0.0,
+        };
+        let g = &mut self.rows[gene];
+        g[0] += x;
+        g[1] += x * x;
+        g[2] += f64::from(u8::from(v != 0.0));
+    }
 }
 
 impl<'a> Pass<'a> {
@@ -104,7 +129,7 @@ impl<'a> Pass<'a> {
     /// Decides the scale from the first block: raw counts if every value is a
     /// non-negative integer.
     fn resolve_scale(&mut self, values: &[f64]) -> ValueScale {
-        *self.scale.get_or_insert_with(|| if values.iter().all(|&v| v >= 0.0 && v.fract() == 0.0) { ValueScale::Counts } else { ValueScale::LogNormalized })
+        *self.scale.get_or_insert_with(|| scale_of(values))
     }
 
     fn check(&self, scale: ValueScale, cell: usize, gene: usize, v: f64) -> Result<()> {
@@ -128,33 +153,12 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Adds one stored value `v`, already turned into its normalised value and its
-    /// log-normalised value by the caller.
+    /// Adds the log-normalised value `logv` of `gene` to condition `cond`.
     #[inline]
-    fn add(&mut self, cond: usize, gene: usize, v: f64, normalized: f64, logv: f64) {
+    fn add_to_condition(&mut self, cond: usize, gene: usize, logv: f64) {
         let c = &mut self.cond[cond * self.n_genes + gene];
         c[0] += logv;
         c[1] += logv * logv;
-        let x = match self.cfg.moments {
-            GeneMoments::Normalized => normalized,
-            GeneMoments::Raw => v,
-            GeneMoments::None => 0.0,
-        };
-        let g = &mut self.gene[gene];
-        g[0] += x;
-        g[1] += x * x;
-        g[2] += f64::from(u8::from(v != 0.0));
-    }
-
-    /// Fast validity test; only a value that fails it goes through [`Pass::check`] for
-    /// the detailed error.
-    #[inline]
-    fn plainly_valid(scale: ValueScale, v: f64) -> bool {
-        match scale {
-            // Non-negative, finite and integral (below 2^53 the cast round-trips exactly).
-            ValueScale::Counts => (0.0..9.0e15).contains(&v) && (v as u64) as f64 == v,
-            ValueScale::LogNormalized => v >= 0.0 && v.is_finite(),
-        }
     }
 }
 
@@ -188,25 +192,84 @@ fn prefetch<T>(item: &T) {
     let _ = item;
 }
 
-/// Owned copy of a block, handed from the reader thread to the accumulating thread.
-struct OwnedBlock {
-    first: usize,
-    indptr: Vec<usize>,
-    indices: Vec<u32>,
-    values: Vec<f64>,
+/// A block as the reader thread hands it over: besides the values, what it computed
+/// while they were in its cache — the scale (decided on the first block), each row's
+/// total, the first entry that is not a valid value (if any), and the kept rows in the
+/// order they are summed in.
+struct PreparedBlock {
+    block: OwnedBlock,
+    scale: ValueScale,
+    row_totals: Vec<f64>,
+    first_invalid: Option<usize>,
+    /// Rows of kept cells, grouped by condition: consecutive cells of one condition reuse
+    /// its row of the table while it is in cache.
+    order: Vec<usize>,
 }
 
-/// Runs `source.visit` on a reader thread and `consume` on this one, so that reading and
-/// decoding the file overlaps with the arithmetic. Blocks arrive in order.
-fn visit_pipelined(source: &dyn BlockSource, consume: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedBlock>(2);
+/// Decides the scale from the first block: raw counts if every value is a
+/// non-negative integer.
+fn scale_of(values: &[f64]) -> ValueScale {
+    if values.iter().all(|&v| v >= 0.0 && v.fract() == 0.0) {
+        ValueScale::Counts
+    } else {
+        ValueScale::LogNormalized
+    }
+}
+
+/// Whether `v` passes [`Pass::check`], without building its error.
+fn valid(scale: ValueScale, v: f64) -> bool {
+    v.is_finite() && v >= 0.0 && (scale != ValueScale::Counts || v.fract() == 0.0)
+}
+
+/// A fast validity test of many values (a value that fails it goes through [`valid`],
+/// and one that fails that through [`Pass::check`] for the detailed error), written so
+/// that it vectorises: for counts, `v + 2^52 - 2^52` rounds `v` to an integer (round to
+/// nearest), so it equals `v` only for integers below 2^52.
+fn all_plainly_valid(scale: ValueScale, values: &[f64]) -> bool {
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    match scale {
+        ValueScale::Counts => values.iter().fold(true, |ok, &v| ok & (v >= 0.0) & (v < TWO_52) & ((v + TWO_52) - TWO_52 == v)),
+        ValueScale::LogNormalized => values.iter().fold(true, |ok, &v| ok & (v >= 0.0) & (v < f64::INFINITY)),
+    }
+}
+
+/// The reader thread's share of a block: validation, totals and the kept rows' order.
+/// (The gene moments stay with the condition table: summed on the reader thread they
+/// cost it more than they save the other, whose time goes to waiting for memory.)
+fn prepare(block: OwnedBlock, scale: ValueScale, cfg: &PassConfig<'_>) -> PreparedBlock {
+    let first_invalid = if all_plainly_valid(scale, &block.values) { None } else { block.values.iter().position(|&v| !valid(scale, v)) };
+    let row_totals: Vec<f64> = block
+        .indptr
+        .windows(2)
+        .map(|w| {
+            let row = &block.values[w[0]..w[1]];
+            match scale {
+                // In order, one value at a time: the totals scanpy computes.
+                ValueScale::Counts => row.iter().fold(0.0, |t, &v| t + v),
+                ValueScale::LogNormalized => row.iter().fold(0.0, |t, &v| t + v.exp_m1()),
+            }
+        })
+        .collect();
+    let condition = |i: usize| cfg.cell_condition[block.first + i];
+    let mut order: Vec<usize> =
+        (0..row_totals.len()).filter(|&i| condition(i) != NO_CONDITION && (scale == ValueScale::LogNormalized || row_totals[i] >= cfg.min_counts)).collect();
+    order.sort_by_key(|&i| (condition(i), i));
+    PreparedBlock { block, scale, row_totals, first_invalid, order }
+}
+
+/// Streams a row-major source with reading, decoding and [`prepare`] on a reader thread
+/// and `consume` on this one, so that the file work overlaps with the accumulation.
+/// Blocks arrive in order.
+fn visit_prepared(source: &dyn BlockSource, cfg: &PassConfig<'_>, consume: &mut dyn FnMut(PreparedBlock) -> Result<()>) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PreparedBlock>(2);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            source.visit(&mut |b: Block<'_>| {
-                let owned = OwnedBlock { first: b.first, indptr: b.indptr.to_vec(), indices: b.indices.to_vec(), values: b.values.to_vec() };
+            let mut scale = cfg.scale;
+            source.visit_owned(&mut |block: OwnedBlock| {
+                let scale = *scale.get_or_insert_with(|| scale_of(&block.values));
                 // A closed channel means the consumer stopped on an error of its own,
                 // which is the one reported.
-                if tx.send(owned).is_err() {
+                if tx.send(prepare(block, scale, cfg)).is_err() {
                     return Err(Error::Other("consumer stopped".into()));
                 }
                 Ok(())
@@ -214,8 +277,7 @@ fn visit_pipelined(source: &dyn BlockSource, consume: &mut dyn FnMut(Block<'_>) 
         });
         let mut consumed: Result<()> = Ok(());
         for b in rx.iter() {
-            let block = Block { orientation: source.orientation(), first: b.first, indptr: &b.indptr, indices: &b.indices, values: &b.values };
-            if let Err(e) = consume(block) {
+            if let Err(e) = consume(b) {
                 consumed = Err(e);
                 break;
             }
@@ -243,41 +305,24 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
     let n_obs = source.n_obs();
     let n_genes = source.n_vars();
     let n_cond = cfg.n_conditions;
-    let mut pass = Pass { cfg, scale: cfg.scale, n_genes, cond: vec![[0.0; 2]; n_cond * n_genes], gene: vec![[0.0; 3]; n_genes] };
+    let mut pass = Pass { cfg, scale: cfg.scale, n_genes, cond: vec![[0.0; 2]; n_cond * n_genes], gene: GeneTable::new(cfg.moments, n_genes) };
     let mut totals = vec![0.0f64; n_obs];
     let mut kept = vec![false; n_obs];
 
     match source.orientation() {
         Orientation::Rows => {
             let mut small = [0.0f64; SMALL_COUNTS];
-            let mut order: Vec<usize> = Vec::new();
-            visit_pipelined(source, &mut |block: Block<'_>| {
-                let scale = pass.resolve_scale(block.values);
-                let n_rows = block.indptr.len() - 1;
-                // First validate and total every cell of the block.
-                for i in 0..n_rows {
-                    let cell = block.first + i;
-                    let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
-                    let mut total = 0.0;
-                    for k in lo..hi {
-                        let v = block.values[k];
-                        if !Pass::plainly_valid(scale, v) {
-                            pass.check(scale, cell, block.indices[k] as usize, v)?;
-                        }
-                        total += match scale {
-                            ValueScale::Counts => v,
-                            ValueScale::LogNormalized => v.exp_m1(),
-                        };
-                    }
-                    totals[cell] = total;
-                    let cond = cfg.cell_condition[cell];
-                    kept[cell] = cond != NO_CONDITION && (scale == ValueScale::LogNormalized || total >= cfg.min_counts);
+            visit_prepared(source, cfg, &mut |prepared: PreparedBlock| {
+                let PreparedBlock { block, scale, row_totals, first_invalid, order } = prepared;
+                pass.scale = Some(scale);
+                if let Some(k) = first_invalid {
+                    let i = block.indptr.partition_point(|&p| p <= k) - 1;
+                    pass.check(scale, block.first + i, block.indices[k] as usize, block.values[k])?;
                 }
-                // Then accumulate the kept cells grouped by condition: consecutive cells
-                // of one condition reuse its row of the table while it is in cache.
-                order.clear();
-                order.extend((0..n_rows).filter(|&i| kept[block.first + i]));
-                order.sort_by_key(|&i| (cfg.cell_condition[block.first + i], i));
+                totals[block.first..block.first + row_totals.len()].copy_from_slice(&row_totals);
+                for &i in &order {
+                    kept[block.first + i] = true;
+                }
                 for &i in &order {
                     let cell = block.first + i;
                     let cond = cfg.cell_condition[cell] as usize;
@@ -299,7 +344,9 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                         let v = block.values[k];
                         let (normalized, logv) =
                             if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 { (v * factor, small[v as usize]) } else { transform(scale, v, factor) };
-                        pass.add(cond, block.indices[k] as usize, v, normalized, logv);
+                        let gene = block.indices[k] as usize;
+                        pass.add_to_condition(cond, gene, logv);
+                        pass.gene.add(gene, v, normalized);
                     }
                 }
                 Ok(())
@@ -336,7 +383,8 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                             let cond = cfg.cell_condition[cell] as usize;
                             let v = block.values[k];
                             let (normalized, logv) = transform(scale, v, factors[cell]);
-                            pass.add(cond, gene, v, normalized, logv);
+                            pass.add_to_condition(cond, gene, logv);
+                            pass.gene.add(gene, v, normalized);
                         }
                     }
                 }
@@ -368,9 +416,9 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
         cond_sum_sq: pass.cond.iter().map(|c| c[1]).collect(),
         cond_cells,
         cond_filtered,
-        gene_sum: pass.gene.iter().map(|g| g[0]).collect(),
-        gene_sum_sq: pass.gene.iter().map(|g| g[1]).collect(),
-        detected: pass.gene.iter().map(|g| g[2] as u64).collect(),
+        gene_sum: pass.gene.rows.iter().map(|g| g[0]).collect(),
+        gene_sum_sq: pass.gene.rows.iter().map(|g| g[1]).collect(),
+        detected: pass.gene.rows.iter().map(|g| g[2] as u64).collect(),
         kept,
         cell_totals,
     })
@@ -415,4 +463,56 @@ pub fn mean_var(sum: f64, sum_sq: f64, n: u64) -> (f64, f64) {
     }
     let var = ((sum_sq - sum * mean) / (nf - 1.0)).max(0.0);
     (mean, var)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vectorised_test_agrees_with_the_exact_one() {
+        let values = [0.0, 1.0, 3.0, 1e15, 4_503_599_627_370_495.0, 0.5, -1.0, f64::NAN, f64::INFINITY, -0.0, 2.0f64.powi(60), 1e-300];
+        for scale in [ValueScale::Counts, ValueScale::LogNormalized] {
+            for &v in &values {
+                // The fast test may refuse a valid value (it then goes through `valid`),
+                // never pass an invalid one.
+                if all_plainly_valid(scale, &[v]) {
+                    assert!(valid(scale, v), "{scale:?} {v}");
+                }
+            }
+        }
+        assert!(all_plainly_valid(ValueScale::Counts, &[0.0, 7.0, 12345.0]));
+        assert!(!all_plainly_valid(ValueScale::Counts, &[0.0, 7.5, 12345.0]));
+        assert!(all_plainly_valid(ValueScale::LogNormalized, &[0.0, 7.5, 1.25]));
+        assert!(!all_plainly_valid(ValueScale::LogNormalized, &[0.0, f64::NAN]));
+    }
+
+    #[test]
+    fn preparing_a_block_totals_its_rows_and_finds_the_first_bad_value() {
+        let block = OwnedBlock {
+            orientation: Orientation::Rows,
+            first: 2,
+            indptr: vec![0, 2, 2, 5],
+            indices: vec![0, 3, 1, 2, 3],
+            values: vec![1.0, 2.0, 4.0, 0.5, -3.0],
+        };
+        let names: Vec<String> = (0..4).map(|g| format!("G{g}")).collect();
+        let cell_condition = [0, 0, 1, NO_CONDITION, 0];
+        let cfg = PassConfig {
+            path: Path::new("x.h5ad"),
+            matrix_name: "X",
+            gene_names: &names,
+            cell_condition: &cell_condition,
+            n_conditions: 2,
+            scale: None,
+            target_sum: 1e4,
+            min_counts: 0.0,
+            moments: GeneMoments::Normalized,
+        };
+        let prepared = prepare(block, ValueScale::Counts, &cfg);
+        assert_eq!(prepared.row_totals, vec![3.0, 0.0, 1.5]);
+        assert_eq!(prepared.first_invalid, Some(3), "0.5 is the first value that is not a count");
+        // Cell 3 has no condition; the others are grouped by condition.
+        assert_eq!(prepared.order, vec![2, 0]);
+    }
 }

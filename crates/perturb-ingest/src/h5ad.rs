@@ -287,6 +287,7 @@ impl H5ad {
             let (data, indices, indptr_ds) = (open("data")?, open("indices")?, open("indptr")?);
             let codec = self.value_codec(&data, &format!("{path}/data"), Wanted::Values)?;
             self.value_codec(&indices, &format!("{path}/indices"), Wanted::Integers)?;
+            let index_width = index_width(&indices.datatype().map_err(|e| self.h5err(&format!("{path}/indices"), e))?);
             self.value_codec(&indptr_ds, &format!("{path}/indptr"), Wanted::Integers)?;
             let indptr = indptr_ds.read_i64().map_err(|e| self.h5err(&format!("{path}/indptr"), e))?;
             let major = match compressed {
@@ -307,7 +308,7 @@ impl H5ad {
                 slot: slot.clone(),
                 n_obs: shape.0 as usize,
                 n_vars: shape.1 as usize,
-                storage: Storage::Sparse { orientation: compressed, data, codec, indices, indptr },
+                storage: Storage::Sparse { orientation: compressed, data, codec, indices, index_width, indptr },
             });
         }
         let ds = self.file.dataset(&path).map_err(|e| self.h5err(&path, e))?;
@@ -386,7 +387,7 @@ pub enum Orientation {
 }
 
 enum Storage {
-    Sparse { orientation: Orientation, data: Dataset, codec: ValueCodec, indices: Dataset, indptr: Vec<i64> },
+    Sparse { orientation: Orientation, data: Dataset, codec: ValueCodec, indices: Dataset, index_width: IndexWidth, indptr: Vec<i64> },
     Dense { data: Dataset, codec: ValueCodec },
 }
 
@@ -419,6 +420,53 @@ const IEEE754_BINARY16: FloatingPointLayout = FloatingPointLayout {
     mantissa_size: 10,
     exponent_bias: 15,
 };
+
+/// How sparse indices are decoded: 32-bit signed integers (what scipy and anndata
+/// write) straight into their final buffer, any other integer type through `i64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexWidth {
+    I32,
+    Other,
+}
+
+fn index_width(dt: &Datatype) -> IndexWidth {
+    match dt {
+        Datatype::FixedPoint {
+            size: 4,
+            byte_order: DatatypeByteOrder::LittleEndian | DatatypeByteOrder::BigEndian,
+            layout: FixedPointLayout { signed: true, bit_offset: 0, bit_precision: 32 },
+        } => IndexWidth::I32,
+        _ => IndexWidth::Other,
+    }
+}
+
+/// Sparse indices `start..start + count`, each checked to lie in `0..minor`. The
+/// `i32` → `u32` conversion reuses the decoded buffer, so an index is written once.
+fn read_index_rows(ds: &Dataset, width: IndexWidth, start: u64, count: u64, minor: usize) -> std::result::Result<Vec<u32>, IndexError> {
+    fn checked<T: Copy + Into<i64>>(raw: &[T], minor: usize) -> std::result::Result<(), IndexError> {
+        match raw.iter().map(|&i| i.into()).find(|&i: &i64| i < 0 || i as u64 >= minor as u64) {
+            Some(bad) => Err(IndexError::OutOfRange(bad)),
+            None => Ok(()),
+        }
+    }
+    match width {
+        IndexWidth::I32 => {
+            let raw = ds.read_i32_rows(start, count).map_err(IndexError::Read)?;
+            checked(&raw, minor)?;
+            Ok(raw.into_iter().map(|i| i as u32).collect())
+        }
+        IndexWidth::Other => {
+            let raw = ds.read_i64_rows(start, count).map_err(IndexError::Read)?;
+            checked(&raw, minor)?;
+            Ok(raw.into_iter().map(|i| i as u32).collect())
+        }
+    }
+}
+
+enum IndexError {
+    Read(hdf5_pure::Error),
+    OutOfRange(i64),
+}
 
 fn classify_codec(dt: &Datatype) -> Option<ValueCodec> {
     let plain_order = |o: &DatatypeByteOrder| matches!(o, DatatypeByteOrder::LittleEndian | DatatypeByteOrder::BigEndian);
@@ -522,6 +570,25 @@ pub struct Block<'b> {
     pub values: &'b [f64],
 }
 
+/// A [`Block`] that owns its buffers.
+pub struct OwnedBlock {
+    pub orientation: Orientation,
+    pub first: usize,
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl OwnedBlock {
+    pub fn copied(b: &Block<'_>) -> OwnedBlock {
+        OwnedBlock { orientation: b.orientation, first: b.first, indptr: b.indptr.to_vec(), indices: b.indices.to_vec(), values: b.values.to_vec() }
+    }
+
+    pub fn borrow(&self) -> Block<'_> {
+        Block { orientation: self.orientation, first: self.first, indptr: &self.indptr, indices: &self.indices, values: &self.values }
+    }
+}
+
 impl<'a> Matrix<'a> {
     pub fn n_obs(&self) -> usize {
         self.n_obs
@@ -570,16 +637,23 @@ impl<'a> Matrix<'a> {
     where
         F: FnMut(Block<'_>) -> Result<()>,
     {
+        self.visit_owned(|b| visit(b.borrow()))
+    }
+
+    /// [`Matrix::visit`] handing each block over with its buffers, so that a visitor on
+    /// another thread takes them without a copy.
+    pub fn visit_owned<F>(&self, mut visit: F) -> Result<()>
+    where
+        F: FnMut(OwnedBlock) -> Result<()>,
+    {
         match &self.storage {
-            Storage::Sparse { orientation, data, codec, indices, indptr } => {
+            Storage::Sparse { orientation, data, codec, indices, index_width, indptr } => {
                 let minor = match orientation {
                     Orientation::Rows => self.n_vars,
                     Orientation::Columns => self.n_obs,
                 };
                 let major = indptr.len() - 1;
                 let mut start = 0;
-                let mut local_ptr = Vec::new();
-                let mut idx = Vec::new();
                 while start < major {
                     // Grow the block until it holds BLOCK_VALUES entries (at least one row).
                     let base = indptr[start];
@@ -589,19 +663,18 @@ impl<'a> Matrix<'a> {
                     }
                     let (lo, hi) = (base as u64, indptr[end] as u64);
                     let values = if hi > lo { read_rows(data, *codec, lo, hi - lo).map_err(|e| self.err("reading data", e))? } else { Vec::new() };
-                    let raw_idx = if hi > lo { indices.read_i64_rows(lo, hi - lo).map_err(|e| self.err("reading indices", e))? } else { Vec::new() };
+                    let idx = if hi > lo {
+                        read_index_rows(indices, *index_width, lo, hi - lo, minor).map_err(|e| match e {
+                            IndexError::Read(e) => self.err("reading indices", e),
+                            IndexError::OutOfRange(i) => self.h5ad.err(format!("{}: index {i} out of range 0..{minor}", self.slot)),
+                        })?
+                    } else {
+                        Vec::new()
+                    };
                     self.check_count("data", values.len(), hi - lo)?;
-                    self.check_count("indices", raw_idx.len(), hi - lo)?;
-                    idx.clear();
-                    for &i in &raw_idx {
-                        if i < 0 || i as usize >= minor {
-                            return Err(self.h5ad.err(format!("{}: index {i} out of range 0..{minor}", self.slot)));
-                        }
-                        idx.push(i as u32);
-                    }
-                    local_ptr.clear();
-                    local_ptr.extend(indptr[start..=end].iter().map(|&p| (p - base) as usize));
-                    visit(Block { orientation: *orientation, first: start, indptr: &local_ptr, indices: &idx, values: &values })?;
+                    self.check_count("indices", idx.len(), hi - lo)?;
+                    let local_ptr = indptr[start..=end].iter().map(|&p| (p - base) as usize).collect();
+                    visit(OwnedBlock { orientation: *orientation, first: start, indptr: local_ptr, indices: idx, values })?;
                     start = end;
                 }
                 Ok(())
@@ -609,16 +682,11 @@ impl<'a> Matrix<'a> {
             Storage::Dense { data, codec } => {
                 let rows_per_block = ((BLOCK_VALUES as usize) / self.n_vars.max(1)).max(1);
                 let mut start = 0;
-                let mut local_ptr = Vec::new();
-                let mut idx = Vec::new();
-                let mut vals = Vec::new();
                 while start < self.n_obs {
                     let count = rows_per_block.min(self.n_obs - start);
                     let dense = read_rows(data, *codec, start as u64, count as u64).map_err(|e| self.err("reading rows", e))?;
                     self.check_count("rows", dense.len(), (count * self.n_vars) as u64)?;
-                    local_ptr.clear();
-                    idx.clear();
-                    vals.clear();
+                    let (mut local_ptr, mut idx, mut vals) = (Vec::with_capacity(count + 1), Vec::new(), Vec::new());
                     local_ptr.push(0);
                     for r in 0..count {
                         for (j, &v) in dense[r * self.n_vars..(r + 1) * self.n_vars].iter().enumerate() {
@@ -629,7 +697,7 @@ impl<'a> Matrix<'a> {
                         }
                         local_ptr.push(idx.len());
                     }
-                    visit(Block { orientation: Orientation::Rows, first: start, indptr: &local_ptr, indices: &idx, values: &vals })?;
+                    visit(OwnedBlock { orientation: Orientation::Rows, first: start, indptr: local_ptr, indices: idx, values: vals })?;
                     start += count;
                 }
                 Ok(())

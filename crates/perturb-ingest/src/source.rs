@@ -2,7 +2,7 @@
 
 use perturb_core::Result;
 
-pub use crate::h5ad::{Block, Orientation};
+pub use crate::h5ad::{Block, Orientation, OwnedBlock};
 
 /// Anything the ingest pass can stream: an h5ad matrix or a table parsed from CSV.
 /// `Sync` because the streaming pass reads on one thread and accumulates on another.
@@ -11,6 +11,11 @@ pub trait BlockSource: Sync {
     fn n_vars(&self) -> usize;
     fn orientation(&self) -> Orientation;
     fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()>;
+    /// [`BlockSource::visit`] with owned blocks; a source that builds each block anyway
+    /// hands it over instead of having it copied.
+    fn visit_owned(&self, f: &mut dyn FnMut(OwnedBlock) -> Result<()>) -> Result<()> {
+        self.visit(&mut |b| f(OwnedBlock::copied(&b)))
+    }
 }
 
 impl BlockSource for crate::h5ad::Matrix<'_> {
@@ -25,6 +30,9 @@ impl BlockSource for crate::h5ad::Matrix<'_> {
     }
     fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
         crate::h5ad::Matrix::visit(self, f)
+    }
+    fn visit_owned(&self, f: &mut dyn FnMut(OwnedBlock) -> Result<()>) -> Result<()> {
+        crate::h5ad::Matrix::visit_owned(self, f)
     }
 }
 
