@@ -16,6 +16,26 @@ pub enum Bench {
     Ingest(IngestBench),
     /// Training and prediction of APP variants on the simulated quick and full screens.
     Train(TrainBench),
+    /// The whole default study at a scale: wall time and peak memory of each kind of stage.
+    Study(StudyBench),
+}
+
+#[derive(Args)]
+pub struct StudyBench {
+    /// quick | default | norman (GEARS' Norman file: 91,205 cells x 5,045 genes) | full.
+    #[arg(long, default_value = "norman")]
+    scale: String,
+    /// The study's results folder; it must not exist yet, so that every stage runs and
+    /// is timed.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the table of the study already in --out (e.g. one run on a cluster, or
+    /// stopped part-way) instead of running one.
+    #[arg(long, requires = "out")]
+    existing: bool,
+    /// Further `perturb reproduce` arguments, e.g. --seeds 1.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    reproduce_args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -65,6 +85,7 @@ pub fn run(what: Bench) -> Result<(), String> {
     match what {
         Bench::Ingest(args) => ingest(args),
         Bench::Train(args) => train(args),
+        Bench::Study(args) => study(args),
     }
 }
 
@@ -285,4 +306,98 @@ fn train(args: TrainBench) -> Result<(), String> {
     }
     println!("goals: < 60 s per seed at full scale on 2 cores, < 1 ms per single prediction");
     Ok(())
+}
+
+/// Runs `perturb reproduce` at a scale into a new folder, then prints, per kind of
+/// stage, how many ran, their summed and longest wall time and their largest peak RSS
+/// (from the runner's stage records), and the whole study's wall time.
+fn study(args: StudyBench) -> Result<(), String> {
+    let flag = match args.scale.as_str() {
+        "quick" => Some("--quick"),
+        "default" => None,
+        "norman" => Some("--norman"),
+        "full" => Some("--full"),
+        other => return Err(format!("--scale: unknown scale '{other}' (quick, default, norman, full)")),
+    };
+    let root = crate::workspace_root();
+    let out = args.out.clone().unwrap_or_else(|| root.join(format!("results/bench/study_{}", args.scale)));
+    let whole = if args.existing {
+        None
+    } else {
+        if out.exists() {
+            return Err(format!("{}: exists; a benchmark times every stage, so give a new --out (nothing was removed)", out.display()));
+        }
+        let perturb = crate::build_release()?;
+        let mut c = Command::new(&perturb);
+        c.arg("reproduce").args(flag).arg("--out").arg(&out).args(&args.reproduce_args).current_dir(&root);
+        Some(run_measured(c, "perturb reproduce")?)
+    };
+    let runner = perturb_pipeline::Runner { perturb: PathBuf::new(), workdir: root, state: out.join(".state"), parallel: 1, force: false };
+    let records = runner.stage_records()?;
+    if records.is_empty() {
+        return Err(format!("{}: no stage records (.state/stages); was the study run by this version of perturb?", out.display()));
+    }
+    println!();
+    println!("study benchmark, scale {} ({}):", args.scale, out.display());
+    print!("{}", stage_table(&records));
+    let peak = gib(records.iter().filter_map(|r| r.peak_rss_bytes).max().unwrap_or(0));
+    let stage_sum: f64 = records.iter().map(|r| r.wall_seconds).sum();
+    match whole {
+        Some(w) => println!("whole study: {} stages, {:.1} min wall, largest stage peak RSS {peak:.2} GiB", records.len(), w.wall.as_secs_f64() / 60.0),
+        None => println!("{} stages recorded, their wall times summed {:.1} min, largest stage peak RSS {peak:.2} GiB", records.len(), stage_sum / 60.0),
+    }
+    Ok(())
+}
+
+/// The kind of a stage: its subcommand, and for training and prediction the variant
+/// (the word after `train` / `predict` in the job's id).
+fn stage_kind(r: &perturb_pipeline::StageRecord) -> String {
+    let words: Vec<&str> = r.id.split_whitespace().collect();
+    match words.iter().position(|w| *w == r.stage) {
+        Some(i) if matches!(r.stage.as_str(), "train" | "predict") && i + 1 < words.len() => format!("{} {}", r.stage, words[i + 1]),
+        _ => r.stage.clone(),
+    }
+}
+
+fn stage_table(records: &[perturb_pipeline::StageRecord]) -> String {
+    let mut kinds: std::collections::BTreeMap<String, Vec<&perturb_pipeline::StageRecord>> = Default::default();
+    for r in records {
+        kinds.entry(stage_kind(r)).or_default().push(r);
+    }
+    let mut text = format!("{:<28} {:>7} {:>12} {:>11} {:>11} {:>15}\n", "stage", "stages", "wall sum (s)", "mean (s)", "max (s)", "peak RSS (GiB)");
+    for (kind, rs) in &kinds {
+        let walls: Vec<f64> = rs.iter().map(|r| r.wall_seconds).collect();
+        let sum: f64 = walls.iter().sum();
+        let max = walls.iter().copied().fold(0.0, f64::max);
+        let peak = rs.iter().filter_map(|r| r.peak_rss_bytes).max().unwrap_or(0);
+        text.push_str(&format!("{:<28} {:>7} {:>12.1} {:>11.2} {:>11.1} {:>15.2}\n", kind, rs.len(), sum, sum / rs.len() as f64, max, gib(peak)));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perturb_pipeline::StageRecord;
+
+    fn record(id: &str, stage: &str, wall: f64, rss: u64) -> StageRecord {
+        StageRecord { id: id.into(), stage: stage.into(), wall_seconds: wall, peak_rss_bytes: Some(rss) }
+    }
+
+    #[test]
+    fn stages_group_by_subcommand_and_variant() {
+        assert_eq!(stage_kind(&record("train app_plus double seed 1", "train", 1.0, 1)), "train app_plus");
+        assert_eq!(stage_kind(&record("A172: predict app unseen_single seed 2", "predict", 1.0, 1)), "predict app");
+        assert_eq!(stage_kind(&record("graph go+regulon", "graph", 1.0, 1)), "graph");
+        assert_eq!(stage_kind(&record("ingest", "ingest", 1.0, 1)), "ingest");
+        let table = stage_table(&[
+            record("train app double seed 1", "train", 2.0, 1 << 30),
+            record("train app double seed 2", "train", 4.0, 2 << 30),
+            record("ingest", "ingest", 1.5, 1 << 29),
+        ]);
+        let app = table.lines().find(|l| l.starts_with("train app")).unwrap();
+        let cells: Vec<&str> = app.split_whitespace().collect();
+        assert_eq!(cells[2..], ["2", "6.0", "3.00", "4.0", "2.00"]);
+        assert!(table.lines().any(|l| l.starts_with("ingest ")), "{table}");
+    }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask reproduce [--quick|--full] [--input H5AD] [--grn SPEC] [--device D]
+//! `cargo xtask reproduce [--quick|--norman|--full] [--input H5AD] [--grn SPEC] [--device D]
 //! [--out DIR] ...`: builds the release binaries exactly as the README does, then runs
 //! `perturb reproduce` with the same arguments from the repository root (where the
 //! committed priors are). The study itself — stages, keys, resuming — is the

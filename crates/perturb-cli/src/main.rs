@@ -59,9 +59,12 @@ enum Command {
 #[derive(Args)]
 struct ReproduceArgs {
     /// The tests' scale: a 1,000-gene screen, 2 seeds, a short network study.
-    #[arg(long, conflicts_with = "full")]
+    #[arg(long, conflicts_with_all = ["full", "norman"])]
     quick: bool,
-    /// Norman-size: ~85,000 cells x 19,000 genes.
+    /// The size of GEARS' Norman file: 91,205 cells x 5,045 genes.
+    #[arg(long, conflicts_with = "full")]
+    norman: bool,
+    /// The size of the published benchmark's Norman file: ~85,000 cells x 19,000 genes.
     #[arg(long)]
     full: bool,
     /// Your own screen (h5ad or CSV) instead of the simulated one.
@@ -801,6 +804,8 @@ fn run_reproduce(a: ReproduceArgs) -> perturb_core::Result<()> {
     }
     let scale = if a.quick {
         Scale::Quick
+    } else if a.norman {
+        Scale::Norman
     } else if a.full {
         Scale::Full
     } else {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use perturb_core::schema::conditions as cs;
 use perturb_core::Table;
 
-pub use runner::{Job, RunSummary, Runner};
+pub use runner::{Job, RunSummary, Runner, StageRecord};
 
 /// How big a study to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,10 @@ pub enum Scale {
     Quick,
     /// The embedded default: the 2,000-gene norman-like screen, 5 seeds, the full study.
     Default,
-    /// Norman-size: ~85,000 cells × 19,000 genes, 5 seeds.
+    /// The size of GEARS' Norman file: 91,205 cells × 5,045 genes, 5 seeds.
+    Norman,
+    /// The size of the published benchmark's Norman file: ~85,000 cells × 19,000 genes,
+    /// 5 seeds.
     Full,
 }
 
@@ -35,6 +38,7 @@ impl Scale {
         match self {
             Scale::Quick => "quick",
             Scale::Default => "default",
+            Scale::Norman => "norman",
             Scale::Full => "full",
         }
     }
@@ -44,6 +48,7 @@ impl Scale {
         match self {
             Scale::Quick => vec!["--scale", "quick", "--n-genes", "1000", "--n-cells", "25000"],
             Scale::Default => vec!["--scale", "quick"],
+            Scale::Norman => vec!["--scale", "full", "--n-genes", "5045", "--n-cells", "91205"],
             Scale::Full => vec!["--scale", "full"],
         }
     }

@@ -95,6 +95,63 @@ fn key_file(state: &Path, id: &str) -> PathBuf {
     state.join("keys").join(name)
 }
 
+fn stage_file(state: &Path, id: &str) -> PathBuf {
+    key_file(state, id).to_string_lossy().replace("/keys/", "/stages/").into()
+}
+
+/// One stage as it ran: its wall time and its peak resident memory (the kernel's
+/// account of the `perturb` process, from `wait4`), kept in `.state/stages/` for
+/// `cargo xtask bench study`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageRecord {
+    pub id: String,
+    /// The `perturb` subcommand.
+    pub stage: String,
+    pub wall_seconds: f64,
+    /// `None` where the platform does not report it.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl StageRecord {
+    fn write(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).expect("a stage record serialises");
+        perturb_core::table::write_bytes_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn read(path: &Path) -> Result<StageRecord, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a stage record ({e})", path.display()))
+    }
+}
+
+/// Waits for `child`; returns whether it succeeded and its peak RSS.
+#[cfg(unix)]
+fn wait_measured(child: std::process::Child) -> std::io::Result<(bool, Option<u64>)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the child is ours and is reaped
+    // here rather than through `Child::wait` (which is never called on it).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    // Linux reports ru_maxrss in KiB.
+    Ok((success, Some(usage.ru_maxrss as u64 * 1024)))
+}
+
+#[cfg(not(unix))]
+fn wait_measured(mut child: std::process::Child) -> std::io::Result<(bool, Option<u64>)> {
+    Ok((child.wait()?.success(), None))
+}
+
 fn log_file(state: &Path, id: &str) -> PathBuf {
     key_file(state, id).to_string_lossy().replace("/keys/", "/logs/").into()
 }
@@ -152,20 +209,37 @@ impl Runner {
         let mut file = std::fs::File::create(&log).map_err(log_error)?;
         writeln!(file, "$ perturb {}", job.args.join(" ")).map_err(log_error)?;
         let stderr = file.try_clone().map_err(log_error)?;
-        let status = Command::new(&self.perturb)
+        let child = Command::new(&self.perturb)
             .args(&job.args)
             .current_dir(&self.workdir)
             .stdout(file)
             .stderr(stderr)
-            .status()
+            .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.perturb.display()))?;
-        if !status.success() {
+        let (success, peak_rss_bytes) = wait_measured(child).map_err(|e| format!("waiting for {}: {e}", job.id))?;
+        if !success {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let last = text.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("$ perturb")).unwrap_or("(no message)");
             return Err(format!("{} failed: {last} (log: {}); finished stages are kept, rerun to resume", job.id, log.display()));
         }
+        let wall_seconds = started.elapsed().as_secs_f64();
+        let record = StageRecord { id: job.id.clone(), stage: job.args.first().cloned().unwrap_or_default(), wall_seconds, peak_rss_bytes };
+        record.write(&stage_file(&self.state, &job.id))?;
         perturb_core::table::write_bytes_atomically(&key_file(&self.state, &job.id), key.as_bytes()).map_err(|e| e.to_string())?;
-        Ok(started.elapsed().as_secs_f64())
+        Ok(wall_seconds)
+    }
+
+    /// What was measured of the stages that ran in this results folder (the latest run
+    /// of each), in no particular order.
+    pub fn stage_records(&self) -> Result<Vec<StageRecord>, String> {
+        let dir = self.state.join("stages");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut records = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+            records.push(StageRecord::read(&path)?);
+        }
+        Ok(records)
     }
 
     /// The keys of `jobs`, paths relative to the results folder that holds `state`.
@@ -177,7 +251,7 @@ impl Runner {
     /// line per job and stops scheduling at the first failure.
     pub fn run(&self, jobs: &[Job]) -> Result<RunSummary, String> {
         let keys = self.keys(jobs)?;
-        for dir in ["keys", "logs"] {
+        for dir in ["keys", "logs", "stages"] {
             std::fs::create_dir_all(self.state.join(dir)).map_err(|e| format!("{}: {e}", self.state.display()))?;
         }
         let mut status = vec![Status::Pending; jobs.len()];
@@ -383,5 +457,26 @@ mod tests {
         runner.run(&jobs).unwrap();
         assert!(!mine.exists() && !dir.path().join(".ingest.staging-abc").exists());
         assert_ne!(std::fs::read_to_string(key_file(&state, "ingest")).unwrap(), PENDING);
+    }
+
+    #[test]
+    fn every_stage_that_ran_leaves_its_wall_time_and_peak_memory_and_a_failure_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".state");
+        // `sh -c SCRIPT` stands in for perturb: the job's arguments are the script.
+        let runner = Runner { perturb: PathBuf::from("/bin/sh"), workdir: dir.path().to_path_buf(), state: state.clone(), parallel: 1, force: false };
+        let out = dir.path().join("made");
+        let script = format!("x=$(head -c 30000000 /dev/zero | tr '\\0' a); sleep 0.2; echo ${{#x}} > {}", out.display());
+        let jobs = vec![Job::new("make it", vec!["-c".into(), script], &out, vec![])];
+        runner.run(&jobs).unwrap();
+        let records = runner.stage_records().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!((records[0].id.as_str(), records[0].stage.as_str()), ("make it", "-c"));
+        assert!(records[0].wall_seconds >= 0.2, "{records:?}");
+        assert!(records[0].peak_rss_bytes.unwrap() > 30_000_000, "{records:?}");
+
+        let failing = vec![Job::new("fail", vec!["-c".into(), "exit 3".into()], dir.path().join("never"), vec![])];
+        assert!(runner.run(&failing).is_err());
+        assert_eq!(runner.stage_records().unwrap().len(), 1, "a failed stage is not recorded as a finished one");
     }
 }
