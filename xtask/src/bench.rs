@@ -209,7 +209,7 @@ fn report(args: &IngestBench, size: u64, ours: &Runs, scanpy: &Runs, agreement: 
         args.n_top_genes,
         args.repeats
     );
-    println!("{:<16} {:>16} {:>14}  {}", "tool", "median wall (s)", "peak RSS (GiB)", "every run (s)");
+    println!("{:<16} {:>16} {:>14}  every run (s)", "tool", "median wall (s)", "peak RSS (GiB)");
     for (name, m) in [("perturb ingest", ours), ("scanpy", scanpy)] {
         println!("{:<16} {:>16.2} {:>14.2}  {}", name, m.median_wall(), gib(m.peak_rss()), m.walls());
     }

@@ -53,7 +53,10 @@ pub fn run(args: CompareMetrics) -> Result<(), String> {
             let y = vb.get(column).ok_or_else(|| format!("column {column} is missing from {}", args.b.display()))?;
             // Undefined in both (a Pearson of a constant prediction) is agreement.
             let d = if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() };
-            if !(d <= worst.0) {
+            // `!(d <= worst)` and not `d > worst`: a NaN difference must count as the worst.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let worse = !(d <= worst.0);
+            if worse {
                 worst = (if d.is_nan() { f64::INFINITY } else { d }, format!("{key} {column}: {x} vs {y}"));
             }
         }

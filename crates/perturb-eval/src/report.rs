@@ -443,58 +443,6 @@ pub fn html(p: &Parts) -> String {
     report_html::render(&data)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn network_study_names_parse() {
-        assert_eq!(network_study_name("app_plus_drop25"), Some(("app_plus", "drop", 0.25)));
-        assert_eq!(network_study_name("app_add100"), Some(("app", "add", 1.0)));
-        assert_eq!(network_study_name("app_plus"), None);
-        assert_eq!(network_study_name("app_dropx"), None);
-        assert_eq!(network_study_name("_drop10"), None);
-    }
-
-    #[test]
-    fn each_network_study_model_gets_its_own_points_and_intact_reference() {
-        let row = |model: &str, mean: f64| SummaryRow {
-            task: "unseen_single".into(),
-            model: model.into(),
-            metric: "l2".into(),
-            mean,
-            sd: 0.1,
-            n: 5,
-            ..SummaryRow::empty()
-        };
-        let summary = [row("mean", 3.0), row("a", 2.0), row("a_drop10", 2.1), row("b", 1.8), row("b_add100", 1.9), row("b_drop10", 1.7)];
-        let (points, references) = network_points(&summary, "unseen_single");
-        let of = |m: &str| points.iter().filter(|p| p.model == m).map(|p| (p.kind.as_str(), p.fraction, p.mean_l2)).collect::<Vec<_>>();
-        assert_eq!(of("a"), [("add", 0.0, 2.0), ("drop", 0.0, 2.0), ("drop", 0.1, 2.1)]);
-        assert_eq!(of("b"), [("add", 0.0, 1.8), ("add", 1.0, 1.9), ("drop", 0.0, 1.8), ("drop", 0.1, 1.7)]);
-        let labels: Vec<&str> = references.iter().map(|r| r.0.as_str()).collect();
-        assert_eq!(labels, ["mean", "a (intact network)", "b (intact network)"]);
-    }
-
-    #[test]
-    fn attention_tops_keep_file_order_and_rank_genes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.parquet");
-        Table::new()
-            .with("perturbation", Column::Str(["B", "B", "B", "A+C", "A+C", "A+C"].iter().map(|s| s.to_string()).collect()))
-            .with("gene", Column::Str(["x", "y", "z", "x", "y", "z"].iter().map(|s| s.to_string()).collect()))
-            .with("attention", Column::F64(vec![0.2, 0.5, 0.3, 0.6, 0.1, 0.3]))
-            .write_parquet(&path)
-            .unwrap();
-        let tops = attention_tops("app", &path, 5, 2).unwrap();
-        assert_eq!(tops.len(), 2);
-        assert_eq!((tops[0].perturbation.as_str(), tops[0].task.as_str()), ("B", "unseen_single"));
-        assert_eq!(tops[0].genes, [("y".to_string(), 0.5), ("z".to_string(), 0.3)]);
-        assert_eq!((tops[1].perturbation.as_str(), tops[1].task.as_str()), ("A+C", "double"));
-        assert!((tops[1].uniform - 1.0 / 3.0).abs() < 1e-12);
-    }
-}
-
 fn mean_sd(values: &[f64]) -> String {
     let v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
     if v.is_empty() {
@@ -686,4 +634,56 @@ pub fn paired_tables(comparisons: &[crate::paired::Comparison]) -> Vec<TextTable
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_study_names_parse() {
+        assert_eq!(network_study_name("app_plus_drop25"), Some(("app_plus", "drop", 0.25)));
+        assert_eq!(network_study_name("app_add100"), Some(("app", "add", 1.0)));
+        assert_eq!(network_study_name("app_plus"), None);
+        assert_eq!(network_study_name("app_dropx"), None);
+        assert_eq!(network_study_name("_drop10"), None);
+    }
+
+    #[test]
+    fn each_network_study_model_gets_its_own_points_and_intact_reference() {
+        let row = |model: &str, mean: f64| SummaryRow {
+            task: "unseen_single".into(),
+            model: model.into(),
+            metric: "l2".into(),
+            mean,
+            sd: 0.1,
+            n: 5,
+            ..SummaryRow::empty()
+        };
+        let summary = [row("mean", 3.0), row("a", 2.0), row("a_drop10", 2.1), row("b", 1.8), row("b_add100", 1.9), row("b_drop10", 1.7)];
+        let (points, references) = network_points(&summary, "unseen_single");
+        let of = |m: &str| points.iter().filter(|p| p.model == m).map(|p| (p.kind.as_str(), p.fraction, p.mean_l2)).collect::<Vec<_>>();
+        assert_eq!(of("a"), [("add", 0.0, 2.0), ("drop", 0.0, 2.0), ("drop", 0.1, 2.1)]);
+        assert_eq!(of("b"), [("add", 0.0, 1.8), ("add", 1.0, 1.9), ("drop", 0.0, 1.8), ("drop", 0.1, 1.7)]);
+        let labels: Vec<&str> = references.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(labels, ["mean", "a (intact network)", "b (intact network)"]);
+    }
+
+    #[test]
+    fn attention_tops_keep_file_order_and_rank_genes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        Table::new()
+            .with("perturbation", Column::Str(["B", "B", "B", "A+C", "A+C", "A+C"].iter().map(|s| s.to_string()).collect()))
+            .with("gene", Column::Str(["x", "y", "z", "x", "y", "z"].iter().map(|s| s.to_string()).collect()))
+            .with("attention", Column::F64(vec![0.2, 0.5, 0.3, 0.6, 0.1, 0.3]))
+            .write_parquet(&path)
+            .unwrap();
+        let tops = attention_tops("app", &path, 5, 2).unwrap();
+        assert_eq!(tops.len(), 2);
+        assert_eq!((tops[0].perturbation.as_str(), tops[0].task.as_str()), ("B", "unseen_single"));
+        assert_eq!(tops[0].genes, [("y".to_string(), 0.5), ("z".to_string(), 0.3)]);
+        assert_eq!((tops[1].perturbation.as_str(), tops[1].task.as_str()), ("A+C", "double"));
+        assert!((tops[1].uniform - 1.0 / 3.0).abs() < 1e-12);
+    }
 }

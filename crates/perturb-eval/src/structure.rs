@@ -450,7 +450,7 @@ mod tests {
     #[test]
     fn benjamini_hochberg_is_monotone_and_capped() {
         let q = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.5]);
-        assert_eq!(q, vec![0.04, 0.04 * 4.0 / 3.0, 0.04 * 4.0 / 3.0, 0.5].iter().map(|&x: &f64| x.min(1.0)).collect::<Vec<_>>());
+        assert_eq!(q, [0.04, 0.04 * 4.0 / 3.0, 0.04 * 4.0 / 3.0, 0.5].iter().map(|&x: &f64| x.min(1.0)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn jaccard_top_k(term_sets: &[Vec<u32>], n_terms: usize, min_jaccard: f64, t
         }
     });
     let mut edges: Vec<(usize, usize, f64)> = parts.into_iter().flatten().collect();
-    edges.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    edges.sort_by_key(|a| (a.0, a.1));
     edges
 }
 

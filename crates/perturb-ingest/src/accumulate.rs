@@ -225,6 +225,8 @@ fn valid(scale: ValueScale, v: f64) -> bool {
 /// and one that fails that through [`Pass::check`] for the detailed error), written so
 /// that it vectorises: for counts, `v + 2^52 - 2^52` rounds `v` to an integer (round to
 /// nearest), so it equals `v` only for integers below 2^52.
+/// (`&`, not `&&` or `Range::contains`: no branch per value.)
+#[allow(clippy::manual_range_contains)]
 fn all_plainly_valid(scale: ValueScale, values: &[f64]) -> bool {
     const TWO_52: f64 = 4_503_599_627_370_496.0;
     match scale {

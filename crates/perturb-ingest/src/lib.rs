@@ -545,6 +545,7 @@ fn context_notes(file: &h5ad::H5ad, columns: &[String], condition_key: &str, con
 /// labels per cell (numbers written out, NaN missing): it must exist, differ from the
 /// condition column (`what_it_is`: what the option's column should hold instead) and have
 /// a row per cell.
+#[allow(clippy::too_many_arguments)] // the one reader behind two options; each argument is one of theirs
 fn covariate_column(
     file: &h5ad::H5ad,
     opts: &IngestOptions,

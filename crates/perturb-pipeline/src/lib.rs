@@ -427,7 +427,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     let splits = out.join("splits");
     let splits_job = push(Job::new(
         "splits and baselines",
-        args(&["eval", "--data", &s(&ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&splits)]),
+        args(&["eval", "--data", &s(ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&splits)]),
         &splits,
         vec![],
     ));
@@ -479,7 +479,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
                 let split = s(&splits.join(format!("split_{task}_seed{seed}.parquet")));
                 let model = out.join("models").join(name).join(format!("{task}_s{seed}"));
                 let mut a =
-                    args(&["train", "--data", &s(&ingest), "--graph", &s(graph_dir), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);
+                    args(&["train", "--data", &s(ingest), "--graph", &s(graph_dir), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);
                 a.extend(o.scale.train_args().iter().map(|x| x.to_string()));
                 a.extend(flags.iter().cloned());
                 a.extend(["--out".into(), s(&model)]);
@@ -514,7 +514,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     }
     let eval = out.join("eval");
     // The prior-network baselines read the graph every default-graph model gets.
-    let mut a = args(&["eval", "--data", &s(&ingest), "--graph", &s(&graph), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
+    let mut a = args(&["eval", "--data", &s(ingest), "--graph", &s(&graph), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
     eval_deps.push(graph_job);
     for p in &predictions {
         a.extend(["--predictions".into(), p.clone()]);

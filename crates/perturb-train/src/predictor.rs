@@ -23,6 +23,8 @@ pub enum ModelConfig {
     GrnVae(GrnVaeConfig),
 }
 
+// One model per process, so the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     App(App),

@@ -243,7 +243,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let train_conditions = split_conditions(&s.split, "train")?;
     let val_conditions = split_conditions(&s.split, "val")?;
     let singles = single_effects(&targets, &train_conditions);
-    if s.config.features.context_effects != !s.other_contexts.is_empty() {
+    if s.config.features.context_effects == s.other_contexts.is_empty() {
         return Err(Error::bad_option("--other-context", "the head reads the other contexts' effects exactly when their folders are given"));
     }
     let context = context_effects(&targets.genes, &s.other_contexts)?;

@@ -433,7 +433,7 @@ mod tests {
         let spec = FeatureSpec::default();
         let (inputs, examples) = problem(&spec);
         let opts = TrainOptions { max_epochs: 50, patience: 50, batch_size: 4, learning_rate: 1e30, ..TrainOptions::default() };
-        let e = train(&config(&spec, 16), &inputs, &examples, &[], &[0, 1, 2], &opts, &device).err().expect("diverges");
+        let e = train(&config(&spec, 16), &inputs, &examples, &[], &[0, 1, 2], &opts, &device).expect_err("diverges");
         assert!(e.to_string().contains("--learning-rate") && e.to_string().contains("diverged"), "{e}");
     }
 
