@@ -85,12 +85,17 @@ pub fn build_release() -> Result<PathBuf, String> {
 mod tests {
     /// The names of a manifest's `[dependencies]` (not dev- or build-dependencies).
     fn dependencies(manifest: &str) -> Vec<String> {
+        dependencies_in(manifest, &["[dependencies]"])
+    }
+
+    /// The names listed in the given sections of a manifest.
+    fn dependencies_in(manifest: &str, sections: &[&str]) -> Vec<String> {
         let text = std::fs::read_to_string(super::workspace_root().join(manifest)).unwrap();
         let mut in_section = false;
         let mut names = Vec::new();
         for line in text.lines().map(str::trim) {
             if line.starts_with('[') {
-                in_section = line == "[dependencies]";
+                in_section = sections.contains(&line);
             } else if in_section && !line.is_empty() && !line.starts_with('#') {
                 names.push(line.split(['.', ' ', '=']).next().unwrap().to_string());
             }
@@ -107,5 +112,28 @@ mod tests {
         assert!(cli.len() >= 10 && cli.contains(&"burn".to_string()), "{cli:?}");
         let missing: Vec<&String> = cli.iter().filter(|d| !xtask.contains(d)).collect();
         assert!(missing.is_empty(), "xtask/Cargo.toml lacks {missing:?}: `cargo xtask` would compile them again with other features");
+    }
+
+    /// Data flows one way through stages that share only perturb-core's vocabulary: a
+    /// stage crate that depended on another (even for its tests) would tie their
+    /// releases and invite an import cycle. Only the `perturb` binary joins them.
+    #[test]
+    fn stage_crates_depend_on_perturb_core_and_no_other_stage() {
+        let sections = ["[dependencies]", "[dev-dependencies]", "[build-dependencies]"];
+        let root = super::workspace_root().join("crates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name == "perturb-cli" || name == "perturb-core" {
+                continue;
+            }
+            let ours: Vec<String> = dependencies_in(&format!("crates/{name}/Cargo.toml"), &sections)
+                .into_iter()
+                .filter(|d| d.starts_with("perturb-") && d != "perturb-core")
+                .collect();
+            assert!(ours.is_empty(), "crates/{name} depends on the stage crate(s) {ours:?}; share the type through perturb-core instead");
+            checked += 1;
+        }
+        assert!(checked >= 6, "found only {checked} stage crates under {}", root.display());
     }
 }
