@@ -69,7 +69,7 @@ pub struct IngestBench {
     #[arg(long, default_value_t = 2000)]
     n_top_genes: usize,
     /// Runs of each tool, alternating; the table gives each tool's median wall time
-    /// (a shared machine's speed drifts by ±15% between runs) and its largest peak RSS.
+    /// (this 2-core VM's speed drifted by a third and more between runs) and its largest peak RSS.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     repeats: u32,
     /// A Python with anndata and scanpy (tests/reference/requirements.txt); default
@@ -180,14 +180,7 @@ struct Runs(Vec<Measured>);
 
 impl Runs {
     fn median_wall(&self) -> f64 {
-        let mut w: Vec<f64> = self.0.iter().map(|m| m.wall.as_secs_f64()).collect();
-        w.sort_by(f64::total_cmp);
-        let n = w.len();
-        if n % 2 == 1 {
-            w[n / 2]
-        } else {
-            (w[n / 2 - 1] + w[n / 2]) / 2.0
-        }
+        perturb_core::metrics::median(&self.0.iter().map(|m| m.wall.as_secs_f64()).collect::<Vec<_>>())
     }
 
     fn walls(&self) -> String {
@@ -312,12 +305,16 @@ fn train(args: TrainBench) -> Result<(), String> {
 /// stage, how many ran, their summed and longest wall time and their largest peak RSS
 /// (from the runner's stage records), and the whole study's wall time.
 fn study(args: StudyBench) -> Result<(), String> {
-    let flag = match args.scale.as_str() {
-        "quick" => Some("--quick"),
-        "default" => None,
-        "norman" => Some("--norman"),
-        "full" => Some("--full"),
-        other => return Err(format!("--scale: unknown scale '{other}' (quick, default, norman, full)")),
+    use perturb_pipeline::Scale;
+    let names: Vec<&str> = Scale::ALL.iter().map(|s| s.name()).collect();
+    let scale =
+        Scale::ALL.into_iter().find(|s| s.name() == args.scale).ok_or_else(|| format!("--scale: unknown scale '{}' ({})", args.scale, names.join(", ")))?;
+    // `perturb reproduce`'s flag for the scale.
+    let flag = match scale {
+        Scale::Quick => Some("--quick"),
+        Scale::Default => None,
+        Scale::Norman => Some("--norman"),
+        Scale::Full => Some("--full"),
     };
     let root = crate::workspace_root();
     let out = args.out.clone().unwrap_or_else(|| root.join(format!("results/bench/study_{}", args.scale)));
@@ -332,8 +329,7 @@ fn study(args: StudyBench) -> Result<(), String> {
         c.arg("reproduce").args(flag).arg("--out").arg(&out).args(&args.reproduce_args).current_dir(&root);
         Some(run_measured(c, "perturb reproduce")?)
     };
-    let runner = perturb_pipeline::Runner { perturb: PathBuf::new(), workdir: root, state: out.join(".state"), parallel: 1, force: false };
-    let records = runner.stage_records()?;
+    let records = perturb_pipeline::runner::stage_records(&out.join(".state"))?;
     if records.is_empty() {
         return Err(format!("{}: no stage records (.state/stages); was the study run by this version of perturb?", out.display()));
     }

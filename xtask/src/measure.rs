@@ -30,26 +30,16 @@ pub fn run_measured(mut command: Command, what: &str) -> Result<Measured, String
         std::io::Read::read_to_string(&mut err_pipe, &mut s).ok();
         s
     });
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child, which we reap here
-    // instead of through `Child::wait`.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let waited = perturb_pipeline::runner::wait_measured(child).map_err(|e| format!("waiting for {what} failed: {e}"))?;
     let wall = start.elapsed();
-    if reaped != pid {
-        return Err(format!("waiting for {what} failed: {}", std::io::Error::last_os_error()));
-    }
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    if !exited_ok {
+    if !waited.success {
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("{what} failed (wait status {status}):\n{}", tail.join("\n")));
+        return Err(format!("{what} failed (wait status {}):\n{}", waited.status, tail.join("\n")));
     }
-    // Linux reports ru_maxrss in KiB.
-    Ok(Measured { wall, peak_rss: usage.ru_maxrss as u64 * 1024, stdout })
+    Ok(Measured { wall, peak_rss: waited.peak_rss_bytes.unwrap_or(0), stdout })
 }
 
 pub fn gib(bytes: u64) -> f64 {

@@ -20,6 +20,21 @@ pub fn additive_prediction(single_a: &[f64], single_b: &[f64], control: &[f64]) 
     single_a.iter().zip(single_b).zip(control).map(|((a, b), c)| a + b - c).collect()
 }
 
+/// numpy's median (NaN if any value is NaN, like `np.median`).
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,10 +323,8 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
                 }
                 totals[block.first..block.first + row_totals.len()].copy_from_slice(&row_totals);
                 for &i in &order {
-                    kept[block.first + i] = true;
-                }
-                for &i in &order {
                     let cell = block.first + i;
+                    kept[cell] = true;
                     let cond = cfg.cell_condition[cell] as usize;
                     let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
                     let factor = size_factor(totals[cell], cfg.target_sum);
@@ -481,6 +479,25 @@ mod tests {
                 if all_plainly_valid(scale, &[v]) {
                     assert!(valid(scale, v), "{scale:?} {v}");
                 }
+            }
+        }
+        // `valid` is `Pass::check` without its message: the reader thread relies on it.
+        let names = vec!["G0".to_string()];
+        let cfg = PassConfig {
+            path: Path::new("x.h5ad"),
+            matrix_name: "X",
+            gene_names: &names,
+            cell_condition: &[0],
+            n_conditions: 1,
+            scale: None,
+            target_sum: 1e4,
+            min_counts: 0.0,
+            moments: GeneMoments::None,
+        };
+        let pass = Pass { cfg: &cfg, scale: None, n_genes: 1, cond: Vec::new(), gene: GeneTable::new(GeneMoments::None, 1) };
+        for scale in [ValueScale::Counts, ValueScale::LogNormalized] {
+            for &v in &values {
+                assert_eq!(pass.check(scale, 0, 0, v).is_ok(), valid(scale, v), "{scale:?} {v}");
             }
         }
         assert!(all_plainly_valid(ValueScale::Counts, &[0.0, 7.0, 12345.0]));

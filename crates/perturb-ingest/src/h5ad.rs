@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use hdf5_pure::{AttrValue, Dataset, Datatype, DatatypeByteOrder, File, FixedPointLayout, FloatingPointLayout, Group};
 use perturb_core::{Error, Result};
 
-/// Values per block handed to a visitor (about 48 MB of indices and f64 values).
+/// Values per block handed to a visitor (about 24 MB of u32 indices and f64 values).
 const BLOCK_VALUES: u64 = 2 << 20;
 
 /// Which matrix of the file to read.
@@ -440,26 +440,18 @@ fn index_width(dt: &Datatype) -> IndexWidth {
     }
 }
 
-/// Sparse indices `start..start + count`, each checked to lie in `0..minor`. The
-/// `i32` → `u32` conversion reuses the decoded buffer, so an index is written once.
+/// Sparse indices `start..start + count`, each checked to lie in `0..minor`. For `i32`
+/// the conversion to `u32` reuses the decoded buffer, so an index is written once.
 fn read_index_rows(ds: &Dataset, width: IndexWidth, start: u64, count: u64, minor: usize) -> std::result::Result<Vec<u32>, IndexError> {
-    fn checked<T: Copy + Into<i64>>(raw: &[T], minor: usize) -> std::result::Result<(), IndexError> {
-        match raw.iter().map(|&i| i.into()).find(|&i: &i64| i < 0 || i as u64 >= minor as u64) {
-            Some(bad) => Err(IndexError::OutOfRange(bad)),
-            None => Ok(()),
+    fn checked<T: Copy + Into<i64>>(raw: Vec<T>, minor: usize) -> std::result::Result<Vec<u32>, IndexError> {
+        if let Some(bad) = raw.iter().map(|&i| i.into()).find(|&i: &i64| i < 0 || i as u64 >= minor as u64) {
+            return Err(IndexError::OutOfRange(bad));
         }
+        Ok(raw.into_iter().map(|i| i.into() as u32).collect())
     }
     match width {
-        IndexWidth::I32 => {
-            let raw = ds.read_i32_rows(start, count).map_err(IndexError::Read)?;
-            checked(&raw, minor)?;
-            Ok(raw.into_iter().map(|i| i as u32).collect())
-        }
-        IndexWidth::Other => {
-            let raw = ds.read_i64_rows(start, count).map_err(IndexError::Read)?;
-            checked(&raw, minor)?;
-            Ok(raw.into_iter().map(|i| i as u32).collect())
-        }
+        IndexWidth::I32 => checked(ds.read_i32_rows(start, count).map_err(IndexError::Read)?, minor),
+        IndexWidth::Other => checked(ds.read_i64_rows(start, count).map_err(IndexError::Read)?, minor),
     }
 }
 

@@ -16,6 +16,8 @@
 
 use std::str::FromStr;
 
+use perturb_core::metrics::median;
+
 use crate::loess;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,21 +263,6 @@ fn mean_and_std(v: &[f64]) -> (f64, f64) {
     }
     let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
     (mean, (ss / (n - 1.0)).sqrt())
-}
-
-/// numpy's median (NaN if any value is NaN, like `np.median`).
-pub(crate) fn median(v: &[f64]) -> f64 {
-    if v.is_empty() || v.iter().any(|x| x.is_nan()) {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
 }
 
 /// The mean-variance trend of `seurat_v3` and the clip value it implies per gene.

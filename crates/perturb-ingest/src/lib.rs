@@ -835,7 +835,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     let mut warnings = meta.notes.clone();
     warnings.extend(index.control_notes(&meta.key));
     if pass.scale == ValueScale::LogNormalized {
-        let median = hvg::median(&pass.cell_totals);
+        let median = perturb_core::metrics::median(&pass.cell_totals);
         warnings
             .push(format!("{matrix} read as log-normalised (log1p of normalised counts); used as is. Median per-cell total of expm1(values) = {median:.1}"));
     }

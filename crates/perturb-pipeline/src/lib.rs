@@ -34,6 +34,8 @@ pub enum Scale {
 }
 
 impl Scale {
+    pub const ALL: [Scale; 4] = [Scale::Quick, Scale::Default, Scale::Norman, Scale::Full];
+
     pub fn name(self) -> &'static str {
         match self {
             Scale::Quick => "quick",

@@ -124,9 +124,22 @@ impl StageRecord {
     }
 }
 
-/// Waits for `child`; returns whether it succeeded and its peak RSS.
-#[cfg(unix)]
-fn wait_measured(child: std::process::Child) -> std::io::Result<(bool, Option<u64>)> {
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waited {
+    /// Exited with status 0.
+    pub success: bool,
+    /// The raw wait status, for messages.
+    pub status: i32,
+    /// Peak resident set size of the child and of the descendants it waited for, from
+    /// the kernel's accounting; `None` off Linux.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Waits for `child` (reaping it) and reads its peak RSS: the runner's stage records and
+/// the xtask benchmarks measure processes the same way.
+#[cfg(target_os = "linux")]
+pub fn wait_measured(child: std::process::Child) -> std::io::Result<Waited> {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain data that wait4 fills in; the child is ours and is reaped
@@ -144,12 +157,26 @@ fn wait_measured(child: std::process::Child) -> std::io::Result<(bool, Option<u6
     }
     let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     // Linux reports ru_maxrss in KiB.
-    Ok((success, Some(usage.ru_maxrss as u64 * 1024)))
+    Ok(Waited { success, status, peak_rss_bytes: Some(usage.ru_maxrss as u64 * 1024) })
 }
 
-#[cfg(not(unix))]
-fn wait_measured(mut child: std::process::Child) -> std::io::Result<(bool, Option<u64>)> {
-    Ok((child.wait()?.success(), None))
+#[cfg(not(target_os = "linux"))]
+pub fn wait_measured(mut child: std::process::Child) -> std::io::Result<Waited> {
+    let status = child.wait()?;
+    Ok(Waited { success: status.success(), status: status.code().unwrap_or(-1), peak_rss_bytes: None })
+}
+
+/// What was measured of the stages that ran under the state folder `state` (the latest
+/// run of each), in no particular order; none if no stage has run there.
+pub fn stage_records(state: &Path) -> Result<Vec<StageRecord>, String> {
+    let dir = state.join("stages");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut records = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        records.push(StageRecord::read(&path)?);
+    }
+    Ok(records)
 }
 
 fn log_file(state: &Path, id: &str) -> PathBuf {
@@ -216,30 +243,18 @@ impl Runner {
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.perturb.display()))?;
-        let (success, peak_rss_bytes) = wait_measured(child).map_err(|e| format!("waiting for {}: {e}", job.id))?;
-        if !success {
+        let waited = wait_measured(child).map_err(|e| format!("waiting for {}: {e}", job.id))?;
+        if !waited.success {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let last = text.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("$ perturb")).unwrap_or("(no message)");
             return Err(format!("{} failed: {last} (log: {}); finished stages are kept, rerun to resume", job.id, log.display()));
         }
         let wall_seconds = started.elapsed().as_secs_f64();
-        let record = StageRecord { id: job.id.clone(), stage: job.args.first().cloned().unwrap_or_default(), wall_seconds, peak_rss_bytes };
+        let record =
+            StageRecord { id: job.id.clone(), stage: job.args.first().cloned().unwrap_or_default(), wall_seconds, peak_rss_bytes: waited.peak_rss_bytes };
         record.write(&stage_file(&self.state, &job.id))?;
         perturb_core::table::write_bytes_atomically(&key_file(&self.state, &job.id), key.as_bytes()).map_err(|e| e.to_string())?;
         Ok(wall_seconds)
-    }
-
-    /// What was measured of the stages that ran in this results folder (the latest run
-    /// of each), in no particular order.
-    pub fn stage_records(&self) -> Result<Vec<StageRecord>, String> {
-        let dir = self.state.join("stages");
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
-        let mut records = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-            records.push(StageRecord::read(&path)?);
-        }
-        Ok(records)
     }
 
     /// The keys of `jobs`, paths relative to the results folder that holds `state`.
@@ -469,7 +484,7 @@ mod tests {
         let script = format!("x=$(head -c 30000000 /dev/zero | tr '\\0' a); sleep 0.2; echo ${{#x}} > {}", out.display());
         let jobs = vec![Job::new("make it", vec!["-c".into(), script], &out, vec![])];
         runner.run(&jobs).unwrap();
-        let records = runner.stage_records().unwrap();
+        let records = stage_records(&state).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!((records[0].id.as_str(), records[0].stage.as_str()), ("make it", "-c"));
         assert!(records[0].wall_seconds >= 0.2, "{records:?}");
@@ -477,6 +492,6 @@ mod tests {
 
         let failing = vec![Job::new("fail", vec!["-c".into(), "exit 3".into()], dir.path().join("never"), vec![])];
         assert!(runner.run(&failing).is_err());
-        assert_eq!(runner.stage_records().unwrap().len(), 1, "a failed stage is not recorded as a finished one");
+        assert_eq!(stage_records(&state).unwrap().len(), 1, "a failed stage is not recorded as a finished one");
     }
 }
