@@ -204,7 +204,7 @@ impl GrnVae {
         let amplitude = self.amplitude.val();
         let mut x = x0.clone();
         for _ in 0..self.hops {
-            x = x0.clone() + amplitude.clone() * graph.propagate(x, weights.clone()).tanh();
+            x = x0.clone() + amplitude.clone() * crate::kernels::tanh(graph.propagate(x, weights.clone()));
         }
         let outputs = match &batch.columns {
             Some(c) => graph.outputs.clone().select(0, c.clone()),

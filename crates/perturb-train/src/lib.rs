@@ -4,7 +4,7 @@
 //! `model` (config + module), `device` (CPU or wgpu, probed without panicking), `features` (fixed inputs: node statistics, the gene-wise
 //! head's per-(perturbation, gene) features), `train` (optimisation, prediction), `data`
 //! (targets and graph from the artifacts of earlier stages), `grn_vae`, `modules` and `programs` (the siblings and their
-//! gene-program clustering), `predictor` (the three behind one interface), `stage` (the model folder,
+//! gene-program clustering), `kernels` (CPU kernels for the GNN's message passing and tanh, bit for bit burn's ops), `predictor` (the three behind one interface), `stage` (the model folder,
 //! `perturb train` / `perturb predict`).
 
 pub mod data;
@@ -14,6 +14,7 @@ pub mod grn_vae;
 pub mod model;
 pub mod modules;
 pub mod predictor;
+pub mod kernels;
 pub mod programs;
 pub mod stage;
 pub mod train;

@@ -23,6 +23,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::kernels::FixedEdges;
 
 /// How genes get their embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +235,8 @@ pub struct GraphTensors {
     /// GRN alignment (the `grn_vae` model): edges whose weight the training singles
     /// support, and the weight they support, ([S], [S]).
     pub edge_support: Option<(Tensor<1, Int>, Tensor<1>)>,
+    /// The same edges and weights on the host, for the CPU kernel of the GNN's sum and mean.
+    pub fixed_edges: Arc<FixedEdges>,
 }
 
 impl GraphTensors {
@@ -260,6 +265,7 @@ impl GraphTensors {
             output_programs: None,
             output_membership: None,
             edge_support: None,
+            fixed_edges: Arc::new(FixedEdges::new(n_nodes, edges)),
         }
     }
 
@@ -297,8 +303,8 @@ impl GraphTensors {
     /// Weighted messages of every edge aggregated at its target, [N, d].
     pub fn aggregate(&self, h: Tensor<2>, how: Aggregation) -> Tensor<2> {
         match how {
-            Aggregation::Sum => self.propagate(h, self.weight.clone()),
-            Aggregation::Mean => self.propagate(h, self.weight.clone()) / self.in_weight.clone(),
+            Aggregation::Sum => self.propagate_fixed(h),
+            Aggregation::Mean => self.propagate_fixed(h) / self.in_weight.clone(),
             Aggregation::Max => {
                 // Scatter-max on detached values gives the result; the gradient reaches the
                 // message(s) that won, shared among ties. (burn's own Max backward assumes
@@ -318,6 +324,15 @@ impl GraphTensors {
     fn scatter_add(&self, values: Tensor<2>) -> Tensor<2> {
         let w = values.dims()[1];
         Tensor::zeros([self.n_nodes, w], &values.device()).select_assign(0, self.target.clone(), values, IndexingUpdateOp::Add)
+    }
+
+    /// `propagate` over the graph's own (fixed) weights: one kernel on the CPU backend, the
+    /// same values as burn's ops (see `kernels`).
+    fn propagate_fixed(&self, x: Tensor<2>) -> Tensor<2> {
+        match crate::kernels::propagate(&x, &self.fixed_edges) {
+            Some(y) => y,
+            None => self.propagate(x, self.weight.clone()),
+        }
     }
 
     /// Values of the nodes passed along the edges with per-edge weights and summed at each
@@ -518,7 +533,7 @@ impl App {
             unit(q).matmul(unit(k).transpose()) * temperature.val().unsqueeze_dim::<2>(0)
         } else {
             // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
-            self.attention_score.forward((q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0)).tanh()).reshape([b, n])
+            self.attention_score.forward(crate::kernels::tanh(q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0))).reshape([b, n])
         };
         if self.attention_reach.is_none() && self.attention_focus.is_none() {
             return scores;

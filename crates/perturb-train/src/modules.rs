@@ -71,7 +71,7 @@ impl AdditiveAttention {
         let m = keys.dims()[1];
         let q = self.query.forward(query).unsqueeze_dim::<3>(1);
         let k = self.key.forward(keys);
-        self.score.forward((q + k).tanh()).reshape([b, m])
+        self.score.forward(crate::kernels::tanh(q + k)).reshape([b, m])
     }
 
     fn linears(&self) -> [&Linear; 3] {

@@ -1,0 +1,221 @@
+//! Two of burn's operations rewritten for the CPU backend, each with its own backward
+//! pass, because written with burn's ops they were most of APP's training time. Both give
+//! the values and gradients of burn's form bit for bit (tests check it), so models and
+//! metrics do not change; other backends (wgpu) keep burn's ops.
+//!
+//! - [`propagate`], the GNN's message passing over the prior's fixed edge weights. As
+//!   y = scatter_add(select(x, source) · w) it materialises the messages, an [edges × width]
+//!   tensor (118 MB per layer on a 19,000-gene graph), and its backward pass two more. Here
+//!   each edge adds w · x[source] into y[target] directly, visiting the edges in the order
+//!   burn's scatter does and rounding the same products and sums.
+//! - [`tanh`], the additive attention's nonlinearity over every (perturbation, gene,
+//!   attention unit). burn's autodiff keeps the input and computes tanh again in the
+//!   backward pass (1 − tanh²); this keeps the output instead, so tanh runs once a step.
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn_autodiff::Autodiff;
+use burn_backend::ops::FloatTensorOps;
+use burn_flex::{Flex, FlexTensor};
+
+/// burn's autodiff over the CPU backend, as `Device::flex().autodiff()` makes it.
+type TrackedFlex = Autodiff<Flex, NoCheckpointing>;
+
+/// The graph's edges on the host, in the order of [`crate::model::GraphTensors::new`].
+#[derive(Debug)]
+pub struct FixedEdges {
+    source: Vec<usize>,
+    target: Vec<usize>,
+    weight: Vec<f32>,
+    n_nodes: usize,
+}
+
+impl FixedEdges {
+    /// `edges`: (source, target, weight), nodes below `n_nodes`.
+    pub fn new(n_nodes: usize, edges: &[(usize, usize, f32)]) -> FixedEdges {
+        FixedEdges {
+            source: edges.iter().map(|e| e.0).collect(),
+            target: edges.iter().map(|e| e.1).collect(),
+            weight: edges.iter().map(|e| e.2).collect(),
+            n_nodes,
+        }
+    }
+
+    /// For x row-major [N, d]: y[to] += w · x[from] over the edges in order, where (from,
+    /// to) is (source, target), or (target, source) for the transpose (the gradient).
+    fn apply(&self, x: &[f32], d: usize, transpose: bool) -> Vec<f32> {
+        let (from, to) = if transpose { (&self.target, &self.source) } else { (&self.source, &self.target) };
+        let mut y = vec![0.0f32; self.n_nodes * d];
+        for ((&f, &t), &w) in from.iter().zip(to).zip(&self.weight) {
+            let message = &x[f * d..(f + 1) * d];
+            for (out, &value) in y[t * d..(t + 1) * d].iter_mut().zip(message) {
+                // Two roundings (a product, then a sum), as burn's mul and scatter-add do:
+                // no fused multiply-add, so the result is theirs bit for bit.
+                *out += value * w;
+            }
+        }
+        y
+    }
+
+    fn apply_flex(&self, x: FlexTensor, transpose: bool) -> FlexTensor {
+        let x = x.to_contiguous();
+        let d = x.layout().shape()[1];
+        let start = x.layout().start_offset();
+        let values = &x.storage::<f32>()[start..start + self.n_nodes * d];
+        FlexTensor::from_data(TensorData::new(self.apply(values, d, transpose), [self.n_nodes, d]))
+    }
+}
+
+/// The backward pass: the gradient of y = A x with respect to x is Aᵀ ∂y.
+#[derive(Debug)]
+struct Propagate;
+
+impl Backward<Flex, 1> for Propagate {
+    type State = Arc<FixedEdges>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let edges = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| edges.apply_flex(grad, true));
+    }
+}
+
+/// y[t] = Σ over edges s→t of w · x[s] for x [N, d] on the CPU backend (with or without
+/// autodiff); None on any other backend or dtype, where the caller uses burn's ops.
+pub fn propagate(x: &Tensor<2>, edges: &Arc<FixedEdges>) -> Option<Tensor<2>> {
+    if x.dtype() != DType::F32 || x.dims()[0] != edges.n_nodes {
+        return None;
+    }
+    if let Ok(plain) = x.clone().try_into_primitive::<Flex>() {
+        return Some(Tensor::from_primitive::<Flex>(edges.apply_flex(plain, false)));
+    }
+    let tracked = x.clone().try_into_primitive::<TrackedFlex>().ok()?;
+    let node = tracked.node();
+    let y = edges.apply_flex(tracked.into_primitive(), false);
+    let y = match Propagate.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(Arc::clone(edges), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<TrackedFlex>(y))
+}
+
+/// tanh's backward pass from the output it keeps: ∂x = ∂y · (1 − y²), with burn's ops in
+/// burn's order.
+#[derive(Debug)]
+struct TanhFromOutput;
+
+impl Backward<Flex, 1> for TanhFromOutput {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let output = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let slope = Flex::float_add_scalar(Flex::float_neg(Flex::float_powi_scalar(output, 2.into())), 1f32.into());
+            Flex::float_mul(grad, slope)
+        });
+    }
+}
+
+/// Element-wise tanh; under autodiff on the CPU backend computed once per step (see the
+/// module's note), elsewhere burn's.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let Ok(tracked) = x.clone().try_into_primitive::<TrackedFlex>() else {
+        return x.tanh();
+    };
+    // The only other handle: without it tanh may reuse the input's buffer, as burn's does
+    // when nothing else holds it.
+    drop(x);
+    let node = tracked.node();
+    let y = Flex::float_tanh(tracked.into_primitive());
+    let y = match TanhFromOutput.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive::<TrackedFlex>(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::IndexingUpdateOp;
+    use rand::{Rng, SeedableRng};
+
+    /// burn's tensor-op form, which the kernel must reproduce exactly.
+    fn with_tensor_ops(x: Tensor<2>, edges: &[(usize, usize, f32)], n: usize) -> Tensor<2> {
+        let device = x.device();
+        let index = |f: fn(&(usize, usize, f32)) -> usize| {
+            let values: Vec<i64> = edges.iter().map(|e| f(e) as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(values, [edges.len()]), &device)
+        };
+        let weight: Vec<f32> = edges.iter().map(|e| e.2).collect();
+        let weight = Tensor::<2>::from_data(TensorData::new(weight, [edges.len(), 1]), &device);
+        let d = x.dims()[1];
+        let messages = x.select(0, index(|e| e.0)) * weight;
+        Tensor::zeros([n, d], &device).select_assign(0, index(|e| e.1), messages, IndexingUpdateOp::Add)
+    }
+
+    fn random_graph(n: usize, e: usize, seed: u64) -> Vec<(usize, usize, f32)> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        // Many edges per target, repeated pairs and a self-loop or two: the order of the
+        // additions matters.
+        (0..e).map(|_| (rng.random_range(0..n), rng.random_range(0..n), rng.random_range(-1.5f32..2.0))).collect()
+    }
+
+    fn bits(t: Tensor<2>) -> Vec<u32> {
+        t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+    }
+
+    #[test]
+    fn the_kernel_and_its_gradient_are_burns_bit_for_bit() {
+        let (n, d) = (37, 5);
+        let edges = random_graph(n, 400, 7);
+        let fixed = Arc::new(FixedEdges::new(n, &edges));
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::random([n, d], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        // Downstream weights so the incoming gradient is not all ones.
+        let w = Tensor::<2>::random([n, d], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let grad_of = |y: Tensor<2>, x: &Tensor<2>| {
+            let grads = (y * w.clone()).powi_scalar(2).sum().backward();
+            x.grad(&grads).unwrap()
+        };
+        let (x1, x2) = (x.clone().detach().require_grad(), x.detach().require_grad());
+        let ours = propagate(&x1, &fixed).expect("the CPU backend takes the kernel");
+        let theirs = with_tensor_ops(x2.clone(), &edges, n);
+        assert_eq!(bits(ours.clone()), bits(theirs.clone()));
+        assert_eq!(bits(grad_of(ours, &x1)), bits(grad_of(theirs, &x2)));
+    }
+
+    #[test]
+    fn without_autodiff_the_kernel_gives_the_same_values() {
+        let (n, d) = (20, 3);
+        let edges = random_graph(n, 90, 3);
+        let device = Device::flex();
+        let x = Tensor::<2>::random([n, d], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let ours = propagate(&x, &Arc::new(FixedEdges::new(n, &edges))).unwrap();
+        assert_eq!(bits(ours), bits(with_tensor_ops(x, &edges, n)));
+    }
+
+    #[test]
+    fn a_tensor_of_another_size_is_left_to_burn() {
+        let x = Tensor::<2>::zeros([4, 2], &Device::flex());
+        assert!(propagate(&x, &Arc::new(FixedEdges::new(5, &[(0, 1, 1.0)]))).is_none());
+    }
+
+    #[test]
+    fn tanh_and_its_gradient_are_burns_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::random([9, 7], burn::tensor::Distribution::Normal(0.0, 2.0), &device);
+        let w = Tensor::<2>::random([9, 7], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let (x1, x2) = (x.clone().detach().require_grad(), x.detach().require_grad());
+        // Inputs that are outputs of other ops, as the attention's are.
+        let (ours, theirs) = (tanh(x1.clone() * 1.5), (x2.clone() * 1.5).tanh());
+        assert_eq!(bits(ours.clone()), bits(theirs.clone()));
+        let grad = |y: Tensor<2>, x: &Tensor<2>| bits(x.grad(&(y * w.clone()).powi_scalar(2).sum().backward()).unwrap());
+        assert_eq!(grad(ours, &x1), grad(theirs, &x2));
+    }
+}
