@@ -10,7 +10,8 @@
 //!   burn's scatter does and rounding the same products and sums.
 //! - [`tanh`], the additive attention's nonlinearity over every (perturbation, gene,
 //!   attention unit). burn's autodiff keeps the input and computes tanh again in the
-//!   backward pass (1 − tanh²); this keeps the output instead, so tanh runs once a step.
+//!   backward pass (1 − tanh², in four tensor passes); this keeps the output instead, so
+//!   tanh runs once a step, and forms the gradient in one pass.
 
 use std::sync::Arc;
 
@@ -104,8 +105,9 @@ pub fn propagate(x: &Tensor<2>, edges: &Arc<FixedEdges>) -> Option<Tensor<2>> {
     Some(Tensor::from_primitive::<TrackedFlex>(y))
 }
 
-/// tanh's backward pass from the output it keeps: ∂x = ∂y · (1 − y²), with burn's ops in
-/// burn's order.
+/// tanh's backward pass from the output it keeps: ∂x = ∂y · (1 − y²) in one pass. burn
+/// computes the slope as (−(y · y)) + 1, which IEEE arithmetic rounds exactly as 1 − y · y,
+/// in four passes over the tensor.
 #[derive(Debug)]
 struct TanhFromOutput;
 
@@ -114,16 +116,27 @@ impl Backward<Flex, 1> for TanhFromOutput {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let output = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            let slope = Flex::float_add_scalar(Flex::float_neg(Flex::float_powi_scalar(output, 2.into())), 1f32.into());
-            Flex::float_mul(grad, slope)
-        });
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| times_tanh_slope(grad, &output));
     }
+}
+
+/// ∂y · (1 − y²) element-wise, for ∂y and y of one shape.
+fn times_tanh_slope(grad: FlexTensor, output: &FlexTensor) -> FlexTensor {
+    let shape = grad.layout().shape().clone();
+    let n = shape.num_elements();
+    let (grad, output) = (grad.to_contiguous(), output.to_contiguous());
+    let g = &grad.storage::<f32>()[grad.layout().start_offset()..][..n];
+    let y = &output.storage::<f32>()[output.layout().start_offset()..][..n];
+    let values: Vec<f32> = g.iter().zip(y).map(|(&g, &y)| g * (1.0 - y * y)).collect();
+    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// Element-wise tanh; under autodiff on the CPU backend computed once per step (see the
 /// module's note), elsewhere burn's.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.dtype() != DType::F32 {
+        return x.tanh();
+    }
     let Ok(tracked) = x.clone().try_into_primitive::<TrackedFlex>() else {
         return x.tanh();
     };
