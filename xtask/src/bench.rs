@@ -251,9 +251,9 @@ fn train(args: TrainBench) -> Result<(), String> {
         ];
         let mut models = Vec::new();
         for v in &args.variants {
-            for seed in &seeds {
+            for (&seed_number, seed) in args.seeds.iter().zip(&seeds) {
                 let model = p(&format!("models/{v}_s{seed}"));
-                let split = p(&format!("splits/split_double_seed{seed}.parquet"));
+                let split = p(&format!("splits/{}", perturb_core::schema::split::file("double", seed_number)));
                 let mut t = a(&["train", "--data", &p("ingest"), "--graph", &p("graph"), "--split", &split, "--seed", seed, "--device", &args.device]);
                 t.extend(a(&["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"]));
                 t.extend(a(variants::flags(v)?));

@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod names;
 pub mod schema;
+pub mod split;
 pub mod staging;
 pub mod table;
 pub mod timing;

@@ -106,3 +106,24 @@ pub mod nodes {
     pub const PERTURBED: &str = "perturbed";
     pub const DEGREE: &str = "degree";
 }
+
+/// `split_<task>_seed<s>.parquet` (written by `perturb eval`, read by `perturb train` and
+/// `perturb predict --split`): one row per condition the split assigns; rows in
+/// [`crate::split::SplitRow`].
+pub mod split {
+    /// The file of one task and seed in a splits folder.
+    pub fn file(task: &str, seed: u64) -> String {
+        format!("split_{task}_seed{seed}.parquet")
+    }
+    /// `double`, `unseen_single`, … (the evaluator's task names).
+    pub const TASK: &str = "task";
+    pub const SEED: &str = "seed";
+    /// Canonical condition, as in conditions.parquet.
+    pub const CONDITION: &str = "condition";
+    /// `train`, `val` or `test`.
+    pub const SET: &str = "set";
+    /// For a double: how many of its two genes were seen as singles in train; −1 otherwise.
+    pub const COMBO_SEEN: &str = "combo_seen";
+    /// Every column, in the file's order.
+    pub const COLUMNS: [&str; 5] = [TASK, SEED, CONDITION, SET, COMBO_SEEN];
+}

@@ -451,7 +451,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     for &task in &opts.tasks {
         for &seed in &opts.seeds {
             let split = split::make(&screen, task, seed, &opts.data)?;
-            let name = format!("split_{}_seed{seed}.parquet", task.name());
+            let name = perturb_core::schema::split::file(task.name(), seed);
             split::write(&split, &screen, &out.path(&name))?;
             let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
                 baselines::predict_all(&screen, &split, &baseline_inputs).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();

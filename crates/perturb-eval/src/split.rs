@@ -15,7 +15,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use perturb_core::{Column, Error, Result, Table};
+use perturb_core::split::SplitRow;
+use perturb_core::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -152,12 +153,16 @@ pub fn make(screen: &Screen, task: Task, seed: u64, data_dir: &Path) -> Result<S
 }
 
 pub fn write(split: &Split, screen: &Screen, path: &Path) -> Result<()> {
-    let rows: Vec<usize> = (0..split.set.len()).filter(|&i| split.set[i].is_some()).collect();
-    Table::new()
-        .with("task", Column::Str(vec![split.task.name().to_string(); rows.len()]))
-        .with("seed", Column::I64(vec![split.seed as i64; rows.len()]))
-        .with("condition", Column::Str(rows.iter().map(|&i| screen.conditions[i].clone()).collect()))
-        .with("set", Column::Str(rows.iter().map(|&i| split.set[i].expect("filtered").name().to_string()).collect()))
-        .with("combo_seen", Column::I64(rows.iter().map(|&i| split.combo_seen[i]).collect()))
-        .write_parquet(path)
+    let rows: Vec<SplitRow> = (0..split.set.len())
+        .filter_map(|i| {
+            split.set[i].map(|set| SplitRow {
+                task: split.task.name().to_string(),
+                seed: split.seed as i64,
+                condition: screen.conditions[i].clone(),
+                set: set.name().to_string(),
+                combo_seen: split.combo_seen[i],
+            })
+        })
+        .collect();
+    perturb_core::split::write(&rows, path)
 }

@@ -478,7 +478,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
     for (name, flags, graph_dir, graph_job, model_tasks) in &models {
         for task in model_tasks {
             for (k, seed) in seeds.iter().enumerate() {
-                let split = s(&splits.join(format!("split_{task}_seed{seed}.parquet")));
+                let split = s(&splits.join(perturb_core::schema::split::file(task, *seed)));
                 let model = out.join("models").join(name).join(format!("{task}_s{seed}"));
                 let mut a =
                     args(&["train", "--data", &s(ingest), "--graph", &s(graph_dir), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);

@@ -114,12 +114,7 @@ impl Targets {
 
 /// The conditions of `set` in a split file written by the evaluator.
 pub fn split_conditions(path: &Path, set: &str) -> Result<Vec<String>> {
-    if !path.is_file() {
-        return Err(Error::bad_input(path, "missing: --split must be a split file written by `perturb eval`"));
-    }
-    let t = Table::read_parquet(path)?;
-    let (c, s) = (t.strings("condition", path)?, t.strings("set", path)?);
-    Ok(c.iter().zip(s).filter(|(_, x)| *x == set).map(|(c, _)| c.clone()).collect())
+    Ok(perturb_core::split::read(path)?.into_iter().filter(|r| r.set == set).map(|r| r.condition).collect())
 }
 
 /// What the model learns for a combination.
