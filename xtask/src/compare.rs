@@ -17,15 +17,17 @@ pub struct CompareMetrics {
     tolerance: f64,
 }
 
-const KEYS: [&str; 4] = ["task", "model", "perturbation", "seed"];
+use perturb_core::schema::metrics as ms;
+
+const KEYS: [&str; 4] = [ms::TASK, ms::MODEL, ms::PERTURBATION, ms::SEED];
 
 /// (task, model, perturbation, seed) -> every float column's value, by column name.
 fn read(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, f64>>, String> {
-    let path = if path.is_dir() { path.join("metrics.parquet") } else { path.to_path_buf() };
+    let path = if path.is_dir() { path.join(ms::FILE) } else { path.to_path_buf() };
     let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
     let text = |name: &str| t.strings(name, &path).map_err(|e| e.to_string());
-    let (task, model, pert) = (text("task")?, text("model")?, text("perturbation")?);
-    let seed = t.ints("seed", &path).map_err(|e| e.to_string())?;
+    let (task, model, pert) = (text(ms::TASK)?, text(ms::MODEL)?, text(ms::PERTURBATION)?);
+    let seed = t.ints(ms::SEED, &path).map_err(|e| e.to_string())?;
     let numeric: Vec<String> = t.column_names().into_iter().filter(|c| !KEYS.contains(c) && t.floats(c, &path).is_ok()).map(str::to_string).collect();
     let mut rows = BTreeMap::new();
     for i in 0..t.n_rows() {

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use perturb_core::Table;
+use perturb_core::schema::{metrics, summary};
+use perturb_core::scores::SummaryRow;
 use perturb_pipeline::EXAMPLES;
 
 #[derive(clap::Args)]
@@ -23,7 +24,7 @@ pub struct ReadmeTables {
 #[derive(Debug, Clone, Copy)]
 struct Cell {
     l2: f64,
-    n: i64,
+    n: usize,
     /// Over a smaller set than the task's (the model covers fewer pairs), so not comparable
     /// with the column's other figures.
     own_set: bool,
@@ -32,20 +33,17 @@ struct Cell {
 /// (task, model) -> its cell from an evaluation's summary.parquet, models in its order:
 /// the `all` set's figures, or for a model that covers fewer pairs its own set's.
 fn mean_l2(eval: &Path) -> Result<(Vec<String>, BTreeMap<(String, String), Cell>), String> {
-    let path = eval.join("summary.parquet");
-    let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
-    let text = |c: &str| t.strings(c, &path).map_err(|e| e.to_string());
-    let (task, set, model, metric) = (text("task")?, text("perturbation_set")?, text("model")?, text("metric")?);
-    let (mean, n) = (t.floats("mean", &path).map_err(|e| e.to_string())?, t.ints("n", &path).map_err(|e| e.to_string())?);
+    let path = eval.join(summary::FILE);
+    let rows = perturb_core::scores::read_summary(&path).map_err(|e| e.to_string())?;
     let mut order = Vec::new();
     let mut values = BTreeMap::new();
     // A smaller set is named after the model(s) covering only it, `+`-joined.
-    let own = |i: usize| set[i].split('+').any(|m| m == model[i]);
-    for i in (0..t.n_rows()).filter(|&i| metric[i] == "l2" && (set[i] == "all" || own(i))) {
-        if !order.contains(&model[i]) {
-            order.push(model[i].clone());
+    let own = |r: &SummaryRow| r.perturbation_set.split('+').any(|m| m == r.model);
+    for r in rows.iter().filter(|r| r.metric == metrics::L2 && (r.perturbation_set == summary::ALL || own(r))) {
+        if !order.contains(&r.model) {
+            order.push(r.model.clone());
         }
-        values.insert((task[i].clone(), model[i].clone()), Cell { l2: mean[i], n: n[i], own_set: set[i] != "all" });
+        values.insert((r.task.clone(), r.model.clone()), Cell { l2: r.mean, n: r.n, own_set: r.perturbation_set != summary::ALL });
     }
     Ok((order, values))
 }
@@ -91,7 +89,7 @@ fn tables(results: &Path) -> Result<Vec<(&'static str, String)>, String> {
     let screens: Vec<(String, PathBuf, &str)> = EXAMPLES
         .iter()
         .map(|e| (e.name.to_string(), results.join("screens").join(e.name).join("eval"), "unseen_single"))
-        .filter(|(_, dir, _)| dir.join("summary.parquet").is_file())
+        .filter(|(_, dir, _)| dir.join(summary::FILE).is_file())
         .collect();
     let mut out = vec![("simulated", simulated)];
     if !screens.is_empty() {

@@ -420,7 +420,7 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
 }
 
 fn run_predict(a: PredictArgs) -> perturb_core::Result<()> {
-    let attention = perturb_train::stage::attention_path(&a.out);
+    let attention = perturb_core::schema::attention::file_beside(&a.out);
     let mut inputs = vec![NamedPath::new("--model", &a.model)];
     inputs.extend(a.split.as_deref().map(|s| NamedPath::new("--split", s)));
     let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;

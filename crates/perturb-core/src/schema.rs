@@ -92,6 +92,8 @@ pub mod edges {
     pub const SIGN: &str = "sign";
     /// Which source(s) gave the edge, `;`-joined when merged (e.g. `go;regulon`).
     pub const ORIGIN: &str = "origin";
+    /// Every column, in the file's order; rows in [`crate::gene_network::GraphEdgeRow`].
+    pub const COLUMNS: [&str; 5] = [SOURCE, TARGET, WEIGHT, SIGN, ORIGIN];
 }
 
 /// `GRAPH_DIR/nodes.parquet`: every node, isolated ones included.
@@ -105,6 +107,8 @@ pub mod nodes {
     pub const MEASURED: &str = "measured";
     pub const PERTURBED: &str = "perturbed";
     pub const DEGREE: &str = "degree";
+    /// Every column, in the file's order; rows in [`crate::gene_network::GraphNodeRow`].
+    pub const COLUMNS: [&str; 6] = [NODE, SYMBOL, MATCH, MEASURED, PERTURBED, DEGREE];
 }
 
 /// `split_<task>_seed<s>.parquet` (written by `perturb eval`, read by `perturb train` and
@@ -126,4 +130,236 @@ pub mod split {
     pub const COMBO_SEEN: &str = "combo_seen";
     /// Every column, in the file's order.
     pub const COLUMNS: [&str; 5] = [TASK, SEED, CONDITION, SET, COMBO_SEEN];
+}
+
+/// `MODEL_DIR/edges.parquet`: the graph a model was trained on, by node number (the
+/// nodes of `index.json`), so prediction needs no graph folder. Written and read by the
+/// trainer alone.
+pub mod model_edges {
+    pub const FILE: &str = "edges.parquet";
+    /// Node numbers, int64.
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    pub const WEIGHT: &str = "weight";
+    /// +1, −1 or 0, as float64 (the tensor's type).
+    pub const SIGN: &str = "sign";
+}
+
+/// `perturb predict --out PRED.parquet`, read by `perturb eval --predictions`: long form,
+/// one row per (perturbation, output gene); rows in [`crate::profiles::PredictionRow`].
+pub mod predictions {
+    /// Canonical perturbation (`A`, `A+B`).
+    pub const PERTURBATION: &str = "perturbation";
+    pub const GENE: &str = "gene";
+    /// Predicted log-fold change against control (log-normalised scale).
+    pub const LFC: &str = "lfc";
+    pub const COLUMNS: [&str; 3] = [PERTURBATION, GENE, LFC];
+}
+
+/// `PRED.attention.parquet` (`perturb predict --attention`), read by `perturb eval
+/// --attention`: one row per (perturbation, graph node); rows in
+/// [`crate::profiles::AttentionWeightRow`].
+pub mod attention {
+    use std::path::{Path, PathBuf};
+
+    /// The attention table written beside the prediction file `predictions`.
+    pub fn file_beside(predictions: &Path) -> PathBuf {
+        predictions.with_extension("attention.parquet")
+    }
+    pub const PERTURBATION: &str = "perturbation";
+    /// A graph node (a measured gene or a perturbation target).
+    pub const GENE: &str = "gene";
+    /// The softmax weight of the node; each perturbation's weights sum to 1.
+    pub const ATTENTION: &str = "attention";
+    pub const COLUMNS: [&str; 3] = [PERTURBATION, GENE, ATTENTION];
+}
+
+/// `MODEL_DIR/singles.parquet` and `MODEL_DIR/context_effects.parquet`: single-gene
+/// effects over the model's output genes, long form; rows in
+/// [`crate::profiles::SingleEffectRow`].
+pub mod single_effects {
+    /// The training singles' effects (the residual target and the additive gate read them).
+    pub const SINGLES_FILE: &str = "singles.parquet";
+    /// The other contexts' effects the head reads (`perturb train --other-context`).
+    pub const CONTEXT_EFFECTS_FILE: &str = "context_effects.parquet";
+    /// The perturbed gene.
+    pub const SINGLE: &str = "single";
+    /// The output gene.
+    pub const GENE: &str = "gene";
+    pub const LFC: &str = "lfc";
+    pub const COLUMNS: [&str; 3] = [SINGLE, GENE, LFC];
+}
+
+/// `MODEL_DIR/grn.parquet` (`grn_vae`), read by `perturb eval --grn`: one row per prior
+/// edge; rows in [`crate::learned::LearnedEdgeRow`].
+pub mod grn {
+    pub const FILE: &str = "grn.parquet";
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    /// Magnitude of the learned weight (so the file is an edge list `perturb graph` reads).
+    pub const WEIGHT: &str = "weight";
+    /// Sign of the learned weight: +1, −1, or 0 for a weight of 0.
+    pub const SIGN: &str = "sign";
+    /// The signed learned weight.
+    pub const LEARNED: &str = "learned";
+    pub const PRIOR_WEIGHT: &str = "prior_weight";
+    pub const PRIOR_SIGN: &str = "prior_sign";
+    /// The source gene's single perturbation was trained on.
+    pub const SOURCE_PERTURBED: &str = "source_perturbed";
+    pub const COLUMNS: [&str; 8] = [SOURCE, TARGET, WEIGHT, SIGN, LEARNED, PRIOR_WEIGHT, PRIOR_SIGN, SOURCE_PERTURBED];
+}
+
+/// `MODEL_DIR/trust.parquet` (APP with `--edge-trust`): one row per prior edge; rows in
+/// [`crate::learned::EdgeTrustRow`].
+pub mod trust {
+    pub const FILE: &str = "trust.parquet";
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    pub const PRIOR_WEIGHT: &str = "prior_weight";
+    pub const PRIOR_SIGN: &str = "prior_sign";
+    /// 2σ(10ℓ): 1 = the prior edge as it is, 0 = switched off, at most 2.
+    pub const TRUST: &str = "trust";
+    pub const SOURCE_PERTURBED: &str = "source_perturbed";
+    pub const COLUMNS: [&str; 6] = [SOURCE, TARGET, PRIOR_WEIGHT, PRIOR_SIGN, TRUST, SOURCE_PERTURBED];
+}
+
+/// `MODEL_DIR/programs.parquet` (`modules`), read by `perturb eval --programs`: one row per
+/// graph node; rows in [`crate::learned::GeneProgramRow`].
+pub mod programs {
+    pub const FILE: &str = "programs.parquet";
+    /// A graph node.
+    pub const GENE: &str = "gene";
+    /// Its program, 0..K.
+    pub const PROGRAM: &str = "program";
+    /// A measured gene (not only a perturbation target).
+    pub const MEASURED: &str = "measured";
+    pub const COLUMNS: [&str; 3] = [GENE, PROGRAM, MEASURED];
+}
+
+/// `NAME.network.parquet` (`perturb simulate`), read by `perturb eval --truth-network`: the
+/// edges the screen was generated with; rows in [`crate::truth_network::TruthEdgeRow`].
+pub mod truth_network {
+    use std::path::{Path, PathBuf};
+
+    /// The network file written beside the simulated screen `screen` (`NAME.h5ad`).
+    pub fn file_beside(screen: &Path) -> PathBuf {
+        let stem = screen.file_stem().map_or_else(|| "screen".into(), |s| s.to_string_lossy().into_owned());
+        screen.with_file_name(format!("{stem}.network.parquet"))
+    }
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    /// Signed effect strength.
+    pub const WEIGHT: &str = "weight";
+    /// Whether the regulon prior has the edge.
+    pub const IN_PRIOR: &str = "in_prior";
+    pub const COLUMNS: [&str; 4] = [SOURCE, TARGET, WEIGHT, IN_PRIOR];
+}
+
+/// `EVAL_DIR/metrics.parquet` (`perturb eval`), copied to the top of a study and compared
+/// by `cargo xtask compare-metrics`: one row per (task, seed, model, test perturbation);
+/// rows in [`crate::scores::MetricRow`]. Each metric is defined in docs/metrics.md.
+pub mod metrics {
+    pub const FILE: &str = "metrics.parquet";
+    pub const TASK: &str = "task";
+    pub const SEED: &str = "seed";
+    pub const MODEL: &str = "model";
+    pub const PERTURBATION: &str = "perturbation";
+    /// For a double: how many of its two genes were seen as singles in train; −1 otherwise.
+    pub const COMBO_SEEN: &str = "combo_seen";
+    /// 1 = the prediction is closest to its own truth among the test perturbations.
+    pub const DISCRIMINATION_RANK: &str = "discrimination_rank";
+    /// The float metrics of one perturbation, in the file's order (and `summary.parquet`'s
+    /// `metric` values, in its order).
+    pub const PER_PERTURBATION: [&str; 12] = [
+        "l2",
+        "l2_no_target",
+        "pearson_delta",
+        "pearson_delta_no_target",
+        "pearson_delta_centroid",
+        "pearson_delta_all",
+        "mse_top20_de",
+        "mae",
+        "des_overlap_20",
+        "des_overlap_100",
+        "discrimination_score",
+        "pds_l1",
+    ];
+    /// The metric of record: L2 over the top expressed genes.
+    pub const L2: &str = PER_PERTURBATION[0];
+    /// Every column, in the file's order: the keys, the float metrics but the last two,
+    /// the rank, then the last two (the order the evaluator has always written).
+    pub const COLUMNS: [&str; 18] = [
+        TASK,
+        SEED,
+        MODEL,
+        PERTURBATION,
+        COMBO_SEEN,
+        PER_PERTURBATION[0],
+        PER_PERTURBATION[1],
+        PER_PERTURBATION[2],
+        PER_PERTURBATION[3],
+        PER_PERTURBATION[4],
+        PER_PERTURBATION[5],
+        PER_PERTURBATION[6],
+        PER_PERTURBATION[7],
+        PER_PERTURBATION[8],
+        PER_PERTURBATION[9],
+        DISCRIMINATION_RANK,
+        PER_PERTURBATION[10],
+        PER_PERTURBATION[11],
+    ];
+}
+
+/// `EVAL_DIR/summary.parquet` (`perturb eval`), read by `cargo xtask readme-tables`: one
+/// row per (task, perturbation set, model, metric); rows in [`crate::scores::SummaryRow`].
+pub mod summary {
+    pub const FILE: &str = "summary.parquet";
+    pub const TASK: &str = "task";
+    /// `all`, or the name of the model(s) covering only a smaller set, `+`-joined.
+    pub const PERTURBATION_SET: &str = "perturbation_set";
+    /// The set holding every test (seed, perturbation) pair of the task.
+    pub const ALL: &str = "all";
+    pub const MODEL: &str = "model";
+    pub const METRIC: &str = "metric";
+    pub const MEAN: &str = "mean";
+    pub const SD: &str = "sd";
+    pub const N: &str = "n";
+    /// The set's best baseline the paired comparison is against (empty when none).
+    pub const VERSUS: &str = "versus";
+    pub const MEAN_DIFFERENCE: &str = "mean_difference";
+    pub const CI_LOW: &str = "ci_low";
+    pub const CI_HIGH: &str = "ci_high";
+    pub const WIN_SHARE: &str = "win_share";
+    pub const COLUMNS: [&str; 12] = [TASK, PERTURBATION_SET, MODEL, METRIC, MEAN, SD, N, VERSUS, MEAN_DIFFERENCE, CI_LOW, CI_HIGH, WIN_SHARE];
+}
+
+/// docs/artifacts.md read back, so tests can check that it names the columns written.
+#[cfg(test)]
+pub(crate) mod docs {
+    /// The columns docs/artifacts.md names for the file whose table row begins with
+    /// `| {file}`: every `quoted` word of the row's last cell, in the order of first
+    /// mention, except `values` (quoted values of a column, option names, model kinds).
+    pub fn columns_of(file: &str, values: &[&str]) -> Vec<String> {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/artifacts.md")).expect("docs/artifacts.md");
+        let start = format!("| {file}");
+        let line = doc.lines().find(|l| l.starts_with(&start)).unwrap_or_else(|| panic!("no table row for {file} in docs/artifacts.md"));
+        let cell = line.trim_end().trim_end_matches('|').rsplit('|').next().expect("a last cell");
+        let mut named: Vec<String> = Vec::new();
+        for word in cell.split('`').skip(1).step_by(2).filter(|w| !values.contains(w)) {
+            if !named.iter().any(|n| n == word) {
+                named.push(word.to_string());
+            }
+        }
+        named
+    }
+
+    /// The columns of a file docs/artifacts.md describes with a table of its own, a row
+    /// per column, under the heading that begins with `### {file}`.
+    pub fn column_table(file: &str) -> Vec<String> {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/artifacts.md")).expect("docs/artifacts.md");
+        let heading = format!("### {file}");
+        let after = doc.lines().skip_while(|l| !l.starts_with(&heading)).skip(1);
+        let rows = after.skip_while(|l| !l.starts_with("| `")).take_while(|l| l.starts_with("| `"));
+        rows.map(|l| l.split('`').nth(1).expect("a quoted column name").to_string()).collect()
+    }
 }

@@ -43,6 +43,26 @@ pub enum Column {
 }
 
 impl Column {
+    /// A string column holding one field of every row (how a typed row is written).
+    pub fn of_strings<R>(rows: &[R], field: impl Fn(&R) -> &str) -> Column {
+        Column::Str(rows.iter().map(|r| field(r).to_string()).collect())
+    }
+
+    /// A float column holding one field of every row.
+    pub fn of_floats<R>(rows: &[R], field: impl Fn(&R) -> f64) -> Column {
+        Column::F64(rows.iter().map(field).collect())
+    }
+
+    /// An integer column holding one field of every row.
+    pub fn of_ints<R>(rows: &[R], field: impl Fn(&R) -> i64) -> Column {
+        Column::I64(rows.iter().map(field).collect())
+    }
+
+    /// A boolean column holding one field of every row.
+    pub fn of_bools<R>(rows: &[R], field: impl Fn(&R) -> bool) -> Column {
+        Column::Bool(rows.iter().map(field).collect())
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Column::Str(v) => v.len(),
@@ -236,6 +256,25 @@ impl Table {
     pub fn take(&mut self, name: &str) -> Option<Column> {
         let i = self.columns.iter().position(|(n, _)| n == name)?;
         Some(self.columns.remove(i).1)
+    }
+
+    /// Moves the string column `name` out (no copy of its strings), or an error naming
+    /// `path` as [`Table::strings`] does.
+    pub fn take_strings(&mut self, name: &str, path: &Path) -> Result<Vec<String>> {
+        self.strings(name, path)?;
+        match self.take(name) {
+            Some(Column::Str(v)) => Ok(v),
+            _ => unreachable!("checked to be a string column"),
+        }
+    }
+
+    /// Moves the float column `name` out, or an error naming `path` as [`Table::floats`].
+    pub fn take_floats(&mut self, name: &str, path: &Path) -> Result<Vec<f64>> {
+        self.floats(name, path)?;
+        match self.take(name) {
+            Some(Column::F64(v)) => Ok(v),
+            _ => unreachable!("checked to be a float column"),
+        }
     }
 
     /// The string column `name`, or an error naming `path` (the file it came from).

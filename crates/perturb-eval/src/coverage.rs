@@ -12,14 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::MetricRow;
 
 /// The name of the set of every test (seed, perturbation) pair of a task.
-pub const ALL: &str = "all";
+pub const ALL: &str = perturb_core::schema::summary::ALL;
 
 /// A (seed, perturbation) pair of a task's splits.
 pub type Pair = (u64, String);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerturbationSet {
-    pub task: &'static str,
+    pub task: String,
     /// [`ALL`], or the models that cover only these pairs, `+`-joined.
     pub name: String,
     pub pairs: BTreeSet<Pair>,
@@ -47,17 +47,17 @@ impl PerturbationSet {
 /// The perturbation sets of every task of `rows`: [`ALL`] first, then the smaller
 /// coverages from the largest down (ties by name).
 pub fn perturbation_sets(rows: &[MetricRow]) -> Vec<PerturbationSet> {
-    let mut tasks: Vec<&'static str> = Vec::new();
+    let mut tasks: Vec<&str> = Vec::new();
     let mut covered: BTreeMap<(&str, &str), BTreeSet<Pair>> = BTreeMap::new();
     let mut model_order: Vec<&str> = Vec::new();
     for r in rows {
-        if !tasks.contains(&r.task) {
-            tasks.push(r.task);
+        if !tasks.contains(&r.task.as_str()) {
+            tasks.push(&r.task);
         }
         if !model_order.contains(&r.model.as_str()) {
             model_order.push(&r.model);
         }
-        covered.entry((r.task, &r.model)).or_default().insert((r.seed, r.perturbation.clone()));
+        covered.entry((&r.task, &r.model)).or_default().insert((r.seed, r.perturbation.clone()));
     }
     let mut out = Vec::new();
     for task in tasks {
@@ -65,7 +65,7 @@ pub fn perturbation_sets(rows: &[MetricRow]) -> Vec<PerturbationSet> {
         let all: BTreeSet<Pair> = models.iter().flat_map(|m| covered[&(task, *m)].iter().cloned()).collect();
         let members =
             |pairs: &BTreeSet<Pair>| -> Vec<String> { models.iter().filter(|m| pairs.is_subset(&covered[&(task, **m)])).map(|m| m.to_string()).collect() };
-        out.push(PerturbationSet { task, name: ALL.to_string(), pairs: all.clone(), models: members(&all), left_out: Vec::new() });
+        out.push(PerturbationSet { task: task.to_string(), name: ALL.to_string(), pairs: all.clone(), models: members(&all), left_out: Vec::new() });
         // Models with the same smaller coverage share one set.
         let mut partial: BTreeMap<&BTreeSet<Pair>, Vec<&str>> = BTreeMap::new();
         for m in models.iter().filter(|m| covered[&(task, **m)] != all) {
@@ -75,7 +75,7 @@ pub fn perturbation_sets(rows: &[MetricRow]) -> Vec<PerturbationSet> {
         partial.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.1.cmp(&b.1)));
         for (pairs, owners) in partial {
             out.push(PerturbationSet {
-                task,
+                task: task.to_string(),
                 name: owners.join("+"),
                 pairs: pairs.clone(),
                 models: members(pairs),
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
 
     fn row(model: &str, seed: u64, perturbation: &str) -> MetricRow {
-        MetricRow::example("double", seed, model, perturbation, 1.0)
+        crate::example_metric_row("double", seed, model, perturbation, 1.0)
     }
 
     #[test]

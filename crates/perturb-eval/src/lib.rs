@@ -119,98 +119,36 @@ impl EvalOptions {
     }
 }
 
-/// One metrics row. Each metric is defined in docs/metrics.md with its source.
-#[derive(Debug, Clone)]
-pub struct MetricRow {
-    pub task: &'static str,
-    pub seed: u64,
-    pub model: String,
-    pub perturbation: String,
-    pub combo_seen: i64,
-    pub l2: f64,
-    /// L2 over the same genes without the perturbed genes themselves: their own change
-    /// dominates L2, and cell-eval leaves them out too.
-    pub l2_no_target: f64,
-    pub pearson_delta: f64,
-    /// Pearson delta over the top genes without the perturbed genes.
-    pub pearson_delta_no_target: f64,
-    /// Systema's Pearson delta: effects measured from the perturbed training conditions'
-    /// centroid instead of the control, so a shift every perturbation shares earns nothing.
-    pub pearson_delta_centroid: f64,
-    pub pearson_delta_all: f64,
-    pub mse_top20_de: f64,
-    /// Mean absolute error over every gene (the Virtual Cell Challenge's MAE).
-    pub mae: f64,
-    /// Share of the truth's top-20 (top-100) genes by |effect| among the prediction's.
-    pub des_overlap_20: f64,
-    pub des_overlap_100: f64,
-    pub discrimination_rank: i64,
-    pub discrimination_score: f64,
-    /// cell-eval's L1 perturbation discrimination, over every gene but the targets.
-    pub pds_l1: f64,
-}
+pub use perturb_core::scores::{MetricRow, SummaryRow};
 
-impl MetricRow {
-    /// A row for tests: the given L2 (also without the targets), every other metric NaN.
-    #[cfg(test)]
-    pub(crate) fn example(task: &'static str, seed: u64, model: &str, perturbation: &str, l2: f64) -> MetricRow {
-        MetricRow {
-            task,
-            seed,
-            model: model.to_string(),
-            perturbation: perturbation.to_string(),
-            combo_seen: 2,
-            l2,
-            l2_no_target: l2,
-            pearson_delta: f64::NAN,
-            pearson_delta_no_target: f64::NAN,
-            pearson_delta_centroid: f64::NAN,
-            pearson_delta_all: f64::NAN,
-            mse_top20_de: f64::NAN,
-            mae: f64::NAN,
-            des_overlap_20: f64::NAN,
-            des_overlap_100: f64::NAN,
-            discrimination_rank: 1,
-            discrimination_score: f64::NAN,
-            pds_l1: f64::NAN,
-        }
-    }
-
-    /// The values of [`METRICS`], in its order.
-    pub fn values(&self) -> [f64; METRICS.len()] {
-        [
-            self.l2,
-            self.l2_no_target,
-            self.pearson_delta,
-            self.pearson_delta_no_target,
-            self.pearson_delta_centroid,
-            self.pearson_delta_all,
-            self.mse_top20_de,
-            self.mae,
-            self.des_overlap_20,
-            self.des_overlap_100,
-            self.discrimination_score,
-            self.pds_l1,
-        ]
+/// A metrics row for tests: the given L2 (also without the targets), every other metric NaN.
+#[cfg(test)]
+pub(crate) fn example_metric_row(task: &str, seed: u64, model: &str, perturbation: &str, l2: f64) -> MetricRow {
+    MetricRow {
+        task: task.to_string(),
+        seed,
+        model: model.to_string(),
+        perturbation: perturbation.to_string(),
+        combo_seen: 2,
+        l2,
+        l2_no_target: l2,
+        pearson_delta: f64::NAN,
+        pearson_delta_no_target: f64::NAN,
+        pearson_delta_centroid: f64::NAN,
+        pearson_delta_all: f64::NAN,
+        mse_top20_de: f64::NAN,
+        mae: f64::NAN,
+        des_overlap_20: f64::NAN,
+        des_overlap_100: f64::NAN,
+        discrimination_rank: 1,
+        discrimination_score: f64::NAN,
+        pds_l1: f64::NAN,
     }
 }
 
 /// The per-perturbation metrics, in the column order of `metrics.parquet` and
 /// `summary.parquet`.
-pub const METRICS: [&str; 12] = [
-    "l2",
-    "l2_no_target",
-    "pearson_delta",
-    "pearson_delta_no_target",
-    "pearson_delta_centroid",
-    "pearson_delta_all",
-    "mse_top20_de",
-    "mae",
-    "des_overlap_20",
-    "des_overlap_100",
-    "discrimination_score",
-    "pds_l1",
-];
+pub const METRICS: [&str; 12] = perturb_core::schema::metrics::PER_PERTURBATION;
 
 /// The per-split metric `summary.parquet` adds: the Virtual Cell Challenge score against
 /// `mean` (see [`metrics::vcc_score`]), one value per seed.
@@ -290,7 +228,7 @@ pub fn score(screen: &Screen, split: &Split, truth: &TestTruth, model: &str, pre
         let rank = metrics::discrimination_rank(&pe, &truth.effects, ti, &truth.top);
         let (top, top_no_target) = (&truth.top, &truth.top_no_target[ti]);
         rows.push(MetricRow {
-            task: split.task.name(),
+            task: split.task.name().to_string(),
             seed: split.seed,
             model: model.to_string(),
             perturbation: screen.conditions[i].clone(),
@@ -469,13 +407,13 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
             }
         }
     }
-    write_metrics(&rows, &out.path("metrics.parquet"))?;
+    perturb_core::scores::write_metrics(&rows, &out.path(schema::metrics::FILE))?;
     if !gi_rows.is_empty() {
         write_gi(&gi_rows, &out.path("interactions.parquet"))?;
     }
     let sets = coverage::perturbation_sets(&rows);
     let (summary, comparisons) = summarise_sets(&rows, &sets)?;
-    write_summary(&summary, &out.path("summary.parquet"))?;
+    perturb_core::scores::write_summary(&summary, &out.path(schema::summary::FILE))?;
     if !comparisons.is_empty() {
         write_comparisons(&comparisons, &out.path("comparisons.parquet"))?;
     }
@@ -748,50 +686,6 @@ fn write_gi(rows: &[GiRow], path: &Path) -> Result<()> {
         .write_parquet(path)
 }
 
-fn write_metrics(rows: &[MetricRow], path: &Path) -> Result<()> {
-    let col = |f: fn(&MetricRow) -> f64| Column::F64(rows.iter().map(f).collect());
-    Table::new()
-        .with("task", Column::Str(rows.iter().map(|r| r.task.to_string()).collect()))
-        .with("seed", Column::I64(rows.iter().map(|r| r.seed as i64).collect()))
-        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
-        .with("perturbation", Column::Str(rows.iter().map(|r| r.perturbation.clone()).collect()))
-        .with("combo_seen", Column::I64(rows.iter().map(|r| r.combo_seen).collect()))
-        .with("l2", col(|r| r.l2))
-        .with("l2_no_target", col(|r| r.l2_no_target))
-        .with("pearson_delta", col(|r| r.pearson_delta))
-        .with("pearson_delta_no_target", col(|r| r.pearson_delta_no_target))
-        .with("pearson_delta_centroid", col(|r| r.pearson_delta_centroid))
-        .with("pearson_delta_all", col(|r| r.pearson_delta_all))
-        .with("mse_top20_de", col(|r| r.mse_top20_de))
-        .with("mae", col(|r| r.mae))
-        .with("des_overlap_20", col(|r| r.des_overlap_20))
-        .with("des_overlap_100", col(|r| r.des_overlap_100))
-        .with("discrimination_rank", Column::I64(rows.iter().map(|r| r.discrimination_rank).collect()))
-        .with("discrimination_score", col(|r| r.discrimination_score))
-        .with("pds_l1", col(|r| r.pds_l1))
-        .write_parquet(path)
-}
-
-#[derive(Debug, Clone)]
-pub struct SummaryRow {
-    pub task: String,
-    /// The perturbation set the figures are over (`coverage::ALL` or a smaller coverage).
-    pub perturbation_set: String,
-    pub model: String,
-    pub metric: String,
-    pub mean: f64,
-    pub sd: f64,
-    pub n: usize,
-    /// On the metrics of `paired::COMPARED`, the paired comparison against the best
-    /// baseline of the set (lowest mean; not the model itself): its name (empty when there
-    /// is none), and the comparison's mean difference, 95% interval and win share (NaN).
-    pub versus: String,
-    pub mean_difference: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub win_share: f64,
-}
-
 /// The summary and the paired comparisons of every perturbation set: per set, the
 /// per-perturbation metrics' means, the VCC score per seed against `mean`, and each model
 /// against each baseline.
@@ -841,7 +735,7 @@ fn vcc_rows(rows: &[MetricRow]) -> Vec<SummaryRow> {
     // metrics (an undefined value is left out, as in the summary, not spread over the mean).
     let mut sums: BTreeMap<(&str, u64, &str), [(f64, usize); 3]> = BTreeMap::new();
     for r in rows {
-        let e = sums.entry((r.task, r.seed, r.model.as_str())).or_insert([(0.0, 0); 3]);
+        let e = sums.entry((r.task.as_str(), r.seed, r.model.as_str())).or_insert([(0.0, 0); 3]);
         // The DES at 100 genes: the challenge's own N is its count of significant genes,
         // in the hundreds on real screens.
         for (slot, v) in e.iter_mut().zip([r.mae, r.pds_l1, r.des_overlap_100]) {
@@ -864,27 +758,26 @@ fn vcc_rows(rows: &[MetricRow]) -> Vec<SummaryRow> {
             let n = scores.len();
             let mean = scores.iter().sum::<f64>() / n as f64;
             let sd = if n < 2 { f64::NAN } else { (scores.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() };
-            SummaryRow { task: task.to_string(), model: model.to_string(), metric: VCC_SCORE.to_string(), mean, sd, n, ..SummaryRow::empty() }
+            SummaryRow { task: task.to_string(), model: model.to_string(), metric: VCC_SCORE.to_string(), mean, sd, n, ..empty_summary_row() }
         })
         .collect()
 }
 
-impl SummaryRow {
-    fn empty() -> SummaryRow {
-        SummaryRow {
-            task: String::new(),
-            perturbation_set: coverage::ALL.to_string(),
-            model: String::new(),
-            metric: String::new(),
-            mean: f64::NAN,
-            sd: f64::NAN,
-            n: 0,
-            versus: String::new(),
-            mean_difference: f64::NAN,
-            ci_low: f64::NAN,
-            ci_high: f64::NAN,
-            win_share: f64::NAN,
-        }
+/// A summary row with no figures yet, over every perturbation.
+pub(crate) fn empty_summary_row() -> SummaryRow {
+    SummaryRow {
+        task: String::new(),
+        perturbation_set: coverage::ALL.to_string(),
+        model: String::new(),
+        metric: String::new(),
+        mean: f64::NAN,
+        sd: f64::NAN,
+        n: 0,
+        versus: String::new(),
+        mean_difference: f64::NAN,
+        ci_low: f64::NAN,
+        ci_high: f64::NAN,
+        win_share: f64::NAN,
     }
 }
 
@@ -947,7 +840,7 @@ pub fn summarise(rows: &[MetricRow]) -> Result<Vec<SummaryRow>> {
             mean: mean[i],
             sd: sd[i],
             n: counts[i],
-            ..SummaryRow::empty()
+            ..empty_summary_row()
         })
         .collect())
 }
@@ -972,24 +865,6 @@ fn write_comparisons(rows: &[paired::Comparison], path: &Path) -> Result<()> {
         .write_parquet(path)
 }
 
-fn write_summary(rows: &[SummaryRow], path: &Path) -> Result<()> {
-    let col = |f: fn(&SummaryRow) -> f64| Column::F64(rows.iter().map(f).collect());
-    Table::new()
-        .with("task", Column::Str(rows.iter().map(|r| r.task.clone()).collect()))
-        .with("perturbation_set", Column::Str(rows.iter().map(|r| r.perturbation_set.clone()).collect()))
-        .with("model", Column::Str(rows.iter().map(|r| r.model.clone()).collect()))
-        .with("metric", Column::Str(rows.iter().map(|r| r.metric.clone()).collect()))
-        .with("mean", col(|r| r.mean))
-        .with("sd", col(|r| r.sd))
-        .with("n", Column::I64(rows.iter().map(|r| r.n as i64).collect()))
-        .with("versus", Column::Str(rows.iter().map(|r| r.versus.clone()).collect()))
-        .with("mean_difference", col(|r| r.mean_difference))
-        .with("ci_low", col(|r| r.ci_low))
-        .with("ci_high", col(|r| r.ci_high))
-        .with("win_share", col(|r| r.win_share))
-        .write_parquet(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1001,7 +876,7 @@ mod tests {
             pearson_delta_all: pearson,
             mse_top20_de: l2 * l2,
             discrimination_score: 1.0,
-            ..MetricRow::example(task, 1, model, "A+B", l2)
+            ..example_metric_row(task, 1, model, "A+B", l2)
         }
     }
 

@@ -66,9 +66,9 @@ pub fn compare(rows: &[MetricRow], baselines: &[&str], set: &str) -> Vec<Compari
 fn compare_on(rows: &[MetricRow], baselines: &[&str], set: &str, metric: &'static str, value: fn(&MetricRow) -> f64) -> Vec<Comparison> {
     let mut by: BTreeMap<(&str, &str), BTreeMap<(u64, &str), f64>> = BTreeMap::new();
     for r in rows.iter().filter(|r| value(r).is_finite()) {
-        by.entry((r.task, r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), value(r));
+        by.entry((r.task.as_str(), r.model.as_str())).or_default().insert((r.seed, r.perturbation.as_str()), value(r));
     }
-    let tasks: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.task).collect();
+    let tasks: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.task.as_str()).collect();
     let mut out = Vec::new();
     for task in tasks {
         let models: std::collections::BTreeSet<&str> =
@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     fn row(seed: u64, model: &str, perturbation: &str, l2: f64) -> MetricRow {
-        MetricRow::example("double", seed, model, perturbation, l2)
+        crate::example_metric_row("double", seed, model, perturbation, l2)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use perturb_core::{Error, Result, Table};
+use perturb_core::{Error, Result};
 
 use crate::data::Screen;
 use crate::split::{Set, Split};
@@ -23,45 +23,51 @@ const NO_ROWS: &str = "has no rows; a prediction file needs one row per (perturb
 /// or conditions the screen does not have) are checked the same way but otherwise
 /// ignored: one prediction file may cover more conditions than one split tests.
 pub fn read_predictions(screen: &Screen, split: &Split, path: &Path) -> Result<BTreeMap<usize, Vec<f64>>> {
-    let t = match Table::read_parquet(path) {
-        Ok(t) => t,
+    let rows = match perturb_core::profiles::read_predictions(path) {
+        Ok(rows) => rows,
         // An empty frame written by pandas or polars has untyped (Null) columns, which no
         // table column can hold; say what is actually wrong with it.
         Err(_) if parquet_row_count(path) == Some(0) => return Err(Error::bad_input(path, NO_ROWS)),
         Err(e) => return Err(e),
     };
-    let (p, g, v) = (t.strings("perturbation", path)?, t.strings("gene", path)?, t.floats("lfc", path)?);
-    if t.n_rows() == 0 {
+    if rows.is_empty() {
         return Err(Error::bad_input(path, NO_ROWS));
     }
     let gi: HashMap<&str, usize> = screen.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
     // Per canonical condition: the lfc of each gene and the row that gave it.
     let mut by_condition: HashMap<String, (Vec<f64>, Vec<usize>)> = HashMap::new();
-    for i in 0..p.len() {
+    for (i, r) in rows.iter().enumerate() {
         let row = i + 1;
-        let canonical = Screen::canonical(&p[i]).map_err(|m| Error::bad_input(path, format!("row {row}: {m}")))?;
-        let Some(&gene) = gi.get(g[i].as_str()) else {
+        let canonical = Screen::canonical(&r.perturbation).map_err(|m| Error::bad_input(path, format!("row {row}: {m}")))?;
+        let Some(&gene) = gi.get(r.gene.as_str()) else {
             return Err(Error::bad_input(
                 path,
-                format!("row {row}: gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", g[i]),
+                format!("row {row}: gene '{}' is not among the evaluated data's genes; predictions and truth must cover the same genes", r.gene),
             ));
         };
-        if !v[i].is_finite() {
+        if !r.lfc.is_finite() {
             return Err(Error::bad_input(
                 path,
-                format!("row {row} (perturbation '{}', gene '{}'): lfc is {}; every lfc must be a finite number (not NaN, null or infinite)", p[i], g[i], v[i]),
+                format!(
+                    "row {row} (perturbation '{}', gene '{}'): lfc is {}; every lfc must be a finite number (not NaN, null or infinite)",
+                    r.perturbation, r.gene, r.lfc
+                ),
             ));
         }
         let (lfc, source) = by_condition.entry(canonical).or_insert_with(|| (vec![f64::NAN; screen.n_genes()], vec![0; screen.n_genes()]));
         if source[gene] != 0 {
             let first = source[gene];
-            let same = if p[first - 1] == p[i] { String::new() } else { format!(" (perturbation '{}', the same condition)", p[first - 1]) };
+            let earlier = &rows[first - 1].perturbation;
+            let same = if *earlier == r.perturbation { String::new() } else { format!(" (perturbation '{earlier}', the same condition)") };
             return Err(Error::bad_input(
                 path,
-                format!("row {row} (perturbation '{}', gene '{}') repeats row {first}{same}; each (perturbation, gene) pair must appear once", p[i], g[i]),
+                format!(
+                    "row {row} (perturbation '{}', gene '{}') repeats row {first}{same}; each (perturbation, gene) pair must appear once",
+                    r.perturbation, r.gene
+                ),
             ));
         }
-        lfc[gene] = v[i];
+        lfc[gene] = r.lfc;
         source[gene] = row;
     }
     let control = screen.control();
@@ -237,7 +243,8 @@ impl Compact<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perturb_core::Column;
+    use perturb_core::schema::predictions as ps;
+    use perturb_core::{Column, Table};
 
     /// Control, singles A and B, doubles A+B and A+C (test), genes G0..G2.
     fn screen_and_split() -> (Screen, Split) {
@@ -259,9 +266,9 @@ mod tests {
     fn write(dir: &Path, rows: &[(String, String, f64)]) -> std::path::PathBuf {
         let path = dir.join("pred.parquet");
         Table::new()
-            .with("perturbation", Column::Str(rows.iter().map(|r| r.0.clone()).collect()))
-            .with("gene", Column::Str(rows.iter().map(|r| r.1.clone()).collect()))
-            .with("lfc", Column::F64(rows.iter().map(|r| r.2).collect()))
+            .with(ps::PERTURBATION, Column::Str(rows.iter().map(|r| r.0.clone()).collect()))
+            .with(ps::GENE, Column::Str(rows.iter().map(|r| r.1.clone()).collect()))
+            .with(ps::LFC, Column::F64(rows.iter().map(|r| r.2).collect()))
             .write_parquet(&path)
             .unwrap();
         path
@@ -321,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (screen, split) = screen_and_split();
         let path = dir.path().join("no_lfc.parquet");
-        Table::new().with("perturbation", Column::Str(vec!["A+B".into()])).with("gene", Column::Str(vec!["G0".into()])).write_parquet(&path).unwrap();
+        Table::new().with(ps::PERTURBATION, Column::Str(vec!["A+B".into()])).with(ps::GENE, Column::Str(vec!["G0".into()])).write_parquet(&path).unwrap();
         let e = read_predictions(&screen, &split, &path).unwrap_err().to_string();
         assert!(e.contains("no_lfc.parquet: missing column 'lfc'"), "{e}");
         let mut rows = full();

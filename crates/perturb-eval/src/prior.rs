@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use perturb_core::schema::edges as es;
-use perturb_core::{Error, Result, Table};
+use perturb_core::{Error, Result};
 
 /// A neighbour of a node and the weight of the edge between them.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +32,14 @@ impl PriorGraph {
         if !path.is_file() {
             return Err(Error::bad_input(&path, "does not exist; --graph takes the output folder of `perturb graph`"));
         }
-        let table = Table::read_parquet(&path)?;
-        let (sources, targets, weights) = (table.strings(es::SOURCE, &path)?, table.strings(es::TARGET, &path)?, table.floats(es::WEIGHT, &path)?);
-        let mut edges = Vec::with_capacity(sources.len());
-        for (row, ((s, t), &w)) in sources.iter().zip(targets).zip(weights).enumerate() {
+        let rows = perturb_core::gene_network::read_edges(&path)?;
+        let mut edges = Vec::with_capacity(rows.len());
+        for (row, e) in rows.iter().enumerate() {
+            let w = e.weight;
             if !(w.is_finite() && w >= 0.0) {
-                return Err(Error::bad_input(&path, format!("row {row} ({s} -> {t}): weight {w} is not a finite number >= 0")));
+                return Err(Error::bad_input(&path, format!("row {row} ({} -> {}): weight {w} is not a finite number >= 0", e.source, e.target)));
             }
-            edges.push((s.as_str(), t.as_str(), w));
+            edges.push((e.source.as_str(), e.target.as_str(), w));
         }
         Ok(PriorGraph::from_edges(edges))
     }

@@ -658,7 +658,7 @@ mod tests {
             mean,
             sd: 0.1,
             n: 5,
-            ..SummaryRow::empty()
+            ..crate::empty_summary_row()
         };
         let summary = [row("mean", 3.0), row("a", 2.0), row("a_drop10", 2.1), row("b", 1.8), row("b_add100", 1.9), row("b_drop10", 1.7)];
         let (points, references) = network_points(&summary, "unseen_single");

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+use perturb_core::learned::GeneProgramRow;
 use perturb_core::{Column, Error, Result, Table};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -34,12 +35,8 @@ pub struct TruthNetwork {
 
 impl TruthNetwork {
     pub fn read(path: &Path) -> Result<TruthNetwork> {
-        let t = Table::read_parquet(path)?;
-        let (s, g, w) = (t.strings("source", path)?, t.strings("target", path)?, t.floats("weight", path)?);
-        if s.is_empty() {
-            return Err(Error::bad_input(path, "the truth network has no edges"));
-        }
-        Ok(TruthNetwork { edges: (0..s.len()).map(|i| ((s[i].clone(), g[i].clone()), w[i])).collect() })
+        let rows = perturb_core::truth_network::read(path)?;
+        Ok(TruthNetwork { edges: rows.into_iter().map(|r| ((r.source, r.target), r.weight)).collect() })
     }
 
     /// Targets of every source, sorted.
@@ -120,11 +117,10 @@ impl TruthNetwork {
 /// attention) against the truth: does the attention rank the perturbed genes' true
 /// downstream genes first?
 pub fn score_attention(truth: &TruthNetwork, path: &Path, model: &str) -> Result<Vec<AttentionRow>> {
-    let t = Table::read_parquet(path)?;
-    let (p, g, a) = (t.strings("perturbation", path)?, t.strings("gene", path)?, t.floats("attention", path)?);
+    let weights = perturb_core::profiles::read_attention(path)?;
     let mut by: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
-    for i in 0..p.len() {
-        by.entry(p[i].as_str()).or_default().push((g[i].as_str(), a[i]));
+    for w in &weights {
+        by.entry(w.perturbation.as_str()).or_default().push((w.gene.as_str(), w.attention));
     }
     // (task) -> (n, sum of AP, sum of base rates)
     let mut sums: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
@@ -183,20 +179,14 @@ pub struct GrnRow {
 
 /// Scores one learned network file against the truth.
 pub fn score_grn(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model: &str) -> Result<Vec<GrnRow>> {
-    let t = Table::read_parquet(path)?;
-    let (s, g) = (t.strings("source", path)?, t.strings("target", path)?);
-    let (learned, prior, prior_sign) = (t.floats("learned", path)?, t.floats("prior_weight", path)?, t.ints("prior_sign", path)?);
-    let perturbed = t.bools("source_perturbed", path)?;
-    let truth_of: Vec<Option<f64>> = (0..s.len()).map(|i| truth.edges.get(&(s[i].clone(), g[i].clone())).copied()).collect();
+    let grn = perturb_core::learned::read_grn(path)?;
+    let truth_of: Vec<Option<f64>> = grn.iter().map(|e| truth.edges.get(&(e.source.clone(), e.target.clone())).copied()).collect();
     let mut rows = Vec::new();
-    for (edges, keep) in [("all", None), ("source_perturbed", Some(perturbed))] {
-        let idx: Vec<usize> = (0..s.len()).filter(|&i| keep.is_none_or(|k| k[i])).collect();
-        let sources: HashSet<&str> = idx.iter().map(|&i| s[i].as_str()).collect();
+    for (edges, only_perturbed) in [("all", false), ("source_perturbed", true)] {
+        let idx: Vec<usize> = (0..grn.len()).filter(|&i| !only_perturbed || grn[i].source_perturbed).collect();
+        let sources: HashSet<&str> = idx.iter().map(|&i| grn[i].source.as_str()).collect();
         // True edges out of the same sources (all of them for "all").
-        let n_true = match keep {
-            None => truth.edges.len(),
-            Some(_) => truth.edges.keys().filter(|(a, _)| sources.contains(a.as_str())).count(),
-        };
+        let n_true = if only_perturbed { truth.edges.keys().filter(|(a, _)| sources.contains(a.as_str())).count() } else { truth.edges.len() };
         let labels: Vec<bool> = idx.iter().map(|&i| truth_of[i].is_some()).collect();
         let n_true_candidates = labels.iter().filter(|&&l| l).count();
         let missing = n_true.saturating_sub(n_true_candidates);
@@ -210,8 +200,8 @@ pub fn score_grn(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model
             }
         };
         let rankings: [(&'static str, Vec<f64>, f64); 3] = [
-            ("learned", idx.iter().map(|&i| learned[i].abs()).collect(), agreement(&|i| if learned[i] == 0.0 { 0.0 } else { learned[i].signum() })),
-            ("prior", idx.iter().map(|&i| prior[i]).collect(), agreement(&|i| prior_sign[i].signum() as f64)),
+            ("learned", idx.iter().map(|&i| grn[i].learned.abs()).collect(), agreement(&|i| if grn[i].learned == 0.0 { 0.0 } else { grn[i].learned.signum() })),
+            ("prior", idx.iter().map(|&i| grn[i].prior_weight).collect(), agreement(&|i| grn[i].prior_sign.signum() as f64)),
             ("tied", vec![0.0; idx.len()], f64::NAN),
         ];
         for (ranking, scores, sign_agreement) in rankings {
@@ -337,21 +327,20 @@ fn enrichment(genes: &[&str], assignment: &[usize], regulons: &[(&str, HashSet<&
 
 /// Scores one program file (gene, program, measured) against the truth's regulons.
 pub fn score_programs(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model: &str) -> Result<Vec<ProgramRow>> {
-    let t = Table::read_parquet(path)?;
-    let (g, p, measured) = (t.strings("gene", path)?, t.ints("program", path)?, t.bools("measured", path)?);
-    if p.iter().any(|&x| x < 0) {
+    let programs = perturb_core::learned::read_programs(path)?;
+    if programs.iter().any(|r| r.program < 0) {
         return Err(Error::bad_input(path, "a program number is negative"));
     }
-    let idx: Vec<usize> = (0..g.len()).filter(|&i| measured[i]).collect();
-    let genes: Vec<&str> = idx.iter().map(|&i| g[i].as_str()).collect();
+    let measured: Vec<&GeneProgramRow> = programs.iter().filter(|r| r.measured).collect();
+    let genes: Vec<&str> = measured.iter().map(|r| r.gene.as_str()).collect();
     let universe: HashSet<&str> = genes.iter().copied().collect();
     // Programs renumbered densely over the measured genes.
     let mut dense: BTreeMap<i64, usize> = BTreeMap::new();
-    for &i in &idx {
+    for r in &measured {
         let next = dense.len();
-        dense.entry(p[i]).or_insert(next);
+        dense.entry(r.program).or_insert(next);
     }
-    let assignment: Vec<usize> = idx.iter().map(|&i| dense[&p[i]]).collect();
+    let assignment: Vec<usize> = measured.iter().map(|r| dense[&r.program]).collect();
     let regulons: Vec<(&str, HashSet<&str>)> = truth
         .regulons()
         .into_iter()

@@ -13,6 +13,7 @@ pub mod spec;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use perturb_core::gene_network::{self, GraphEdgeRow, GraphNodeRow};
 use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::schema::{self, conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
 use perturb_core::staging::StagedDir;
@@ -308,13 +309,11 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
                 + graph.neighbors_directed(n, petgraph::Direction::Incoming).count() as i64
         })
         .collect();
-    let edges_table = Table::new()
-        .with(es::SOURCE, Column::Str(out.iter().map(|e| nodes[e.0].clone()).collect()))
-        .with(es::TARGET, Column::Str(out.iter().map(|e| nodes[e.1].clone()).collect()))
-        .with(es::WEIGHT, Column::F64(out.iter().map(|e| e.2.weight).collect()))
-        .with(es::SIGN, Column::I64(out.iter().map(|e| e.2.sign).collect()))
-        .with(es::ORIGIN, Column::Str(out.iter().map(|e| e.2.origin.clone()).collect()));
-    edges_table.write_parquet(&staged.path(es::FILE))?;
+    let edge_rows: Vec<GraphEdgeRow> = out
+        .iter()
+        .map(|&(a, b, e)| GraphEdgeRow { source: nodes[a].clone(), target: nodes[b].clone(), weight: e.weight, sign: e.sign, origin: e.origin.clone() })
+        .collect();
+    gene_network::write_edges(&edge_rows, &staged.path(es::FILE))?;
     let target_set: std::collections::HashSet<&str> = targets.iter().map(String::as_str).collect();
     let match_name = |m: names::Match| match m {
         names::Match::Symbol => "symbol",
@@ -323,14 +322,20 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
         names::Match::Identifier => "identifier",
         names::Match::Unmapped => "unmapped",
     };
-    let nodes_table = Table::new()
-        .with(ns::NODE, Column::Str(nodes.clone()))
-        .with(ns::SYMBOL, Column::Str(mapped.iter().map(|m| m.0.clone().unwrap_or_default()).collect()))
-        .with(ns::MATCH, Column::Str(mapped.iter().map(|m| match_name(m.1).to_string()).collect()))
-        .with(ns::MEASURED, Column::Bool(nodes.iter().map(|n| measured_set.contains(n.as_str())).collect()))
-        .with(ns::PERTURBED, Column::Bool(nodes.iter().map(|n| target_set.contains(n.as_str())).collect()))
-        .with(ns::DEGREE, Column::I64(degree.clone()));
-    nodes_table.write_parquet(&staged.path(ns::FILE))?;
+    let node_rows: Vec<GraphNodeRow> = nodes
+        .iter()
+        .zip(&mapped)
+        .zip(&degree)
+        .map(|((n, m), &degree)| GraphNodeRow {
+            node: n.clone(),
+            symbol: m.0.clone().unwrap_or_default(),
+            match_kind: match_name(m.1).to_string(),
+            measured: measured_set.contains(n.as_str()),
+            perturbed: target_set.contains(n.as_str()),
+            degree,
+        })
+        .collect();
+    gene_network::write_nodes(&node_rows, &staged.path(ns::FILE))?;
 
     let targets_without: Vec<String> = targets.iter().filter(|t| degree[node_index[t.as_str()]] == 0).cloned().collect();
     let coverage = Coverage {

@@ -242,7 +242,7 @@ fn main_screen_jobs(o: &Options, seeds: &[u64], out: &Path, ingest_key: &str, jo
             ingest,
             ingest_key: ingest_key.to_string(),
             network_study: o.network_study,
-            truth_network: o.input.is_none().then(|| out.join("data/screen.network.parquet")),
+            truth_network: o.input.is_none().then(|| perturb_core::schema::truth_network::file_beside(&out.join(SIMULATED_SCREEN))),
             label,
             select_on_validation: true,
             models: None,
@@ -364,7 +364,10 @@ fn with_screen_sections(file: &str, main: Vec<u8>, screens: &[(String, PathBuf)]
 }
 
 /// The evaluation's files that a study also puts at the top of its results folder.
-const REPORT_COPIES: [&str; 4] = ["report.md", "report.html", "metrics.parquet", "summary.parquet"];
+/// Where a study without `--input` simulates its screen, under the results folder.
+const SIMULATED_SCREEN: &str = "data/screen.h5ad";
+
+const REPORT_COPIES: [&str; 4] = ["report.md", "report.html", perturb_core::schema::metrics::FILE, perturb_core::schema::summary::FILE];
 /// The record (in `.state/keys`) that those copies are the study's.
 const REPORT_COPIES_KEY: &str = "report_copies";
 
@@ -573,8 +576,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
             (input.clone(), sha)
         }
         None => {
-            let screen = out.join("data/screen.h5ad");
-            std::fs::create_dir_all(out.join("data")).map_err(|e| format!("{}: {e}", out.display()))?;
+            let screen = out.join(SIMULATED_SCREEN);
+            std::fs::create_dir_all(screen.parent().expect("a folder")).map_err(|e| format!("{}: {e}", out.display()))?;
             let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
             a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
             a.extend(["--out".into(), s(&screen)]);

@@ -83,8 +83,8 @@ pub const ATTENTION_VARIANTS: &[&str] =
 pub fn structure_artifact(flags: &[&str]) -> Option<(&'static str, &'static str)> {
     let model = flags.windows(2).find(|w| w[0] == "--model").map(|w| w[1]);
     match model {
-        Some("modules") => Some(("--programs", "programs.parquet")),
-        Some("grn_vae") => Some(("--grn", "grn.parquet")),
+        Some("modules") => Some(("--programs", perturb_core::schema::programs::FILE)),
+        Some("grn_vae") => Some(("--grn", perturb_core::schema::grn::FILE)),
         _ => None,
     }
 }

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use perturb_core::metrics::top_expressed_genes;
 use perturb_core::staging::StagedFiles;
-use perturb_core::{Column, Error, Result, Table};
+use perturb_core::truth_network::{self, TruthEdgeRow};
+use perturb_core::{Error, Result, Table};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -109,8 +110,7 @@ pub struct SimulateSummary {
 
 /// The file beside `out` that holds the ground-truth network.
 pub fn network_path_for(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map_or_else(|| "screen".into(), |s| s.to_string_lossy().into_owned());
-    out.with_file_name(format!("{stem}.network.parquet"))
+    perturb_core::schema::truth_network::file_beside(out)
 }
 
 pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
@@ -167,11 +167,11 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
         .collect();
     let true_edges = truth::realise(&prior_edges, n_genes, &opts.prior_noise, &mut rng);
     let mut inputs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_genes];
-    let mut used_edges = Vec::new();
+    let mut network_rows = Vec::new();
     for e in &true_edges {
         let w = e.sign * weight.sample(&mut rng);
         inputs[e.target].push((e.source, w));
-        used_edges.push((genes[e.source].clone(), genes[e.target].clone(), w, e.in_prior));
+        network_rows.push(TruthEdgeRow { source: genes[e.source].clone(), target: genes[e.target].clone(), weight: w, in_prior: e.in_prior });
     }
     let regulation = dynamics::Regulation {
         inputs,
@@ -267,16 +267,11 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     };
     let n_nonzero = screen.counts.len();
     let network_file = network_path_for(&opts.out);
-    used_edges.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let truth = Table::new()
-        .with("source", Column::Str(used_edges.iter().map(|e| e.0.clone()).collect()))
-        .with("target", Column::Str(used_edges.iter().map(|e| e.1.clone()).collect()))
-        .with("weight", Column::F64(used_edges.iter().map(|e| e.2).collect()))
-        .with("in_prior", Column::Bool(used_edges.iter().map(|e| e.3).collect()));
+    network_rows.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
     // The screen and its network appear together (the screen last) or not at all.
     let staged = StagedFiles::new(&[opts.out.clone(), network_file.clone()])?;
     h5ad_write::write_h5ad(&staged.path(&opts.out), &screen)?;
-    truth.write_parquet(&staged.path(&network_file))?;
+    truth_network::write(&network_rows, &staged.path(&network_file))?;
     staged.commit()?;
     Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions: design.conditions.len(), n_nonzero, network_file, report })
 }

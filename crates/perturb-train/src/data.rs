@@ -6,7 +6,7 @@ use std::path::Path;
 
 use perturb_core::ingested::IngestedScreen;
 use perturb_core::schema::{edges as es, nodes as ns};
-use perturb_core::{Error, Result, Table};
+use perturb_core::{gene_network, Error, Result};
 
 use crate::features::Edge;
 use crate::train::Example;
@@ -27,16 +27,15 @@ impl GraphData {
                 return Err(Error::bad_input(p, "missing: --graph must be a folder written by `perturb graph`"));
             }
         }
-        let nodes = Table::read_parquet(&np)?.strings(ns::NODE, &np)?.to_vec();
+        let nodes: Vec<String> = gene_network::read_nodes(&np)?.into_iter().map(|n| n.node).collect();
         let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-        let t = Table::read_parquet(&ep)?;
-        let (s, tg, w, sign) = (t.strings(es::SOURCE, &ep)?, t.strings(es::TARGET, &ep)?, t.floats(es::WEIGHT, &ep)?, t.ints(es::SIGN, &ep)?);
-        let mut edges = Vec::with_capacity(s.len());
-        for i in 0..s.len() {
-            let (Some(&a), Some(&b)) = (index.get(s[i].as_str()), index.get(tg[i].as_str())) else {
-                return Err(Error::bad_input(&ep, format!("edge {} -> {} names a node missing from {}", s[i], tg[i], np.display())));
+        let rows = gene_network::read_edges(&ep)?;
+        let mut edges = Vec::with_capacity(rows.len());
+        for e in &rows {
+            let (Some(&a), Some(&b)) = (index.get(e.source.as_str()), index.get(e.target.as_str())) else {
+                return Err(Error::bad_input(&ep, format!("edge {} -> {} names a node missing from {}", e.source, e.target, np.display())));
             };
-            edges.push(Edge { source: a, target: b, weight: w[i] as f32, sign: sign[i].signum() as f32 });
+            edges.push(Edge { source: a, target: b, weight: e.weight as f32, sign: e.sign.signum() as f32 });
         }
         Ok(GraphData { nodes, edges })
     }

@@ -15,9 +15,12 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
+use perturb_core::learned::{self, EdgeTrustRow, GeneProgramRow, LearnedEdgeRow};
 use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::metrics::top_expressed_genes;
+use perturb_core::profiles::{self, Profiles};
 use perturb_core::schema;
+use perturb_core::schema::model_edges as me;
 use perturb_core::staging::{StagedDir, StagedFiles};
 use perturb_core::timing::{self, peak_rss_bytes, ModelTiming};
 use perturb_core::{Column, Condition, Error, Result, Table};
@@ -36,18 +39,18 @@ use crate::train::{predict_with_attention, train, ModelInputs, TrainOptions, Tra
 const CONFIG: &str = "config.json";
 const WEIGHTS: &str = "model.bpk";
 const INDEX: &str = "index.json";
-const EDGES: &str = "edges.parquet";
-const SINGLES: &str = "singles.parquet";
+const EDGES: &str = me::FILE;
+const SINGLES: &str = perturb_core::schema::single_effects::SINGLES_FILE;
 /// The other contexts' single effects the head reads (`--other-context`), by gene.
-const CONTEXT_EFFECTS: &str = "context_effects.parquet";
+const CONTEXT_EFFECTS: &str = perturb_core::schema::single_effects::CONTEXT_EFFECTS_FILE;
 /// The manifest's summary field holding the sha256 of the weights, checked at load.
 const WEIGHTS_SHA256: &str = "weights_sha256";
 /// The program of every gene (`modules`).
-pub const PROGRAMS: &str = "programs.parquet";
+pub const PROGRAMS: &str = perturb_core::schema::programs::FILE;
 /// The learned network by gene name (`grn_vae`).
-pub const GRN: &str = "grn.parquet";
+pub const GRN: &str = perturb_core::schema::grn::FILE;
 /// The learned trust of every prior edge, by gene name (APP with `--edge-trust`).
-pub const TRUST: &str = "trust.parquet";
+pub const TRUST: &str = perturb_core::schema::trust::FILE;
 
 /// Which genes the model reads (graph nodes) and writes (outputs), and the fixed inputs
 /// it was trained with.
@@ -423,45 +426,48 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
 fn write_programs(path: &Path, nodes: &[String], programs: &[usize], output_nodes: &[usize]) -> Result<()> {
     let mut measured = vec![false; nodes.len()];
     output_nodes.iter().for_each(|&n| measured[n] = true);
-    Table::new()
-        .with("gene", Column::Str(nodes.to_vec()))
-        .with("program", Column::I64(programs.iter().map(|&p| p as i64).collect()))
-        .with("measured", Column::Bool(measured))
-        .write_parquet(path)
+    let rows: Vec<GeneProgramRow> =
+        nodes.iter().zip(programs).zip(measured).map(|((gene, &p), measured)| GeneProgramRow { gene: gene.clone(), program: p as i64, measured }).collect();
+    learned::write_programs(&rows, path)
 }
 
-/// The learned network by gene name, one row per prior edge: `weight` is the learned
-/// weight's magnitude and `sign` its sign (so the file is an edge list `perturb graph
-/// --source edges:PATH` reads), `learned` the signed weight, `prior_weight` and
-/// `prior_sign` what the graph said, `source_perturbed` whether the source gene's single
-/// perturbation was in the training data (only those edges had direct evidence).
-fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], learned: &[f32], trained_singles: &[String]) -> Result<()> {
+/// The learned network by gene name, one row per prior edge, with what the graph said and
+/// whether the source gene's single perturbation was in the training data (only those
+/// edges had direct evidence).
+fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], weights: &[f32], trained_singles: &[String]) -> Result<()> {
     let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
-    Table::new()
-        .with("source", Column::Str(edges.iter().map(|e| nodes[e.source].clone()).collect()))
-        .with("target", Column::Str(edges.iter().map(|e| nodes[e.target].clone()).collect()))
-        .with("weight", Column::F64(learned.iter().map(|w| f64::from(w.abs())).collect()))
-        .with("sign", Column::I64(learned.iter().map(|w| w.signum() as i64 * i64::from(*w != 0.0)).collect()))
-        .with("learned", Column::F64(learned.iter().map(|&w| f64::from(w)).collect()))
-        .with("prior_weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
-        .with("prior_sign", Column::I64(edges.iter().map(|e| e.sign as i64).collect()))
-        .with("source_perturbed", Column::Bool(edges.iter().map(|e| perturbed.contains(nodes[e.source].as_str())).collect()))
-        .write_parquet(path)
+    let rows: Vec<LearnedEdgeRow> = edges
+        .iter()
+        .zip(weights)
+        .map(|(e, &w)| LearnedEdgeRow {
+            source: nodes[e.source].clone(),
+            target: nodes[e.target].clone(),
+            learned: f64::from(w),
+            prior_weight: f64::from(e.weight),
+            prior_sign: e.sign as i64,
+            source_perturbed: perturbed.contains(nodes[e.source].as_str()),
+        })
+        .collect();
+    learned::write_grn(&rows, path)
 }
 
-/// One row per prior edge: its weight and sign, the trust 2σ(10ℓ) training gave it (1 =
-/// the prior as it is, 0 = switched off, up to 2), and whether its source was perturbed
-/// in training (only then can its first hop be judged).
+/// One row per prior edge: its weight and sign, the trust training gave it, and whether
+/// its source was perturbed in training (only then can its first hop be judged).
 fn write_trust(path: &Path, nodes: &[String], edges: &[Edge], trust: &[f32], trained_singles: &[String]) -> Result<()> {
     let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
-    Table::new()
-        .with("source", Column::Str(edges.iter().map(|e| nodes[e.source].clone()).collect()))
-        .with("target", Column::Str(edges.iter().map(|e| nodes[e.target].clone()).collect()))
-        .with("prior_weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
-        .with("prior_sign", Column::I64(edges.iter().map(|e| e.sign as i64).collect()))
-        .with("trust", Column::F64(trust.iter().map(|&t| f64::from(t)).collect()))
-        .with("source_perturbed", Column::Bool(edges.iter().map(|e| perturbed.contains(nodes[e.source].as_str())).collect()))
-        .write_parquet(path)
+    let rows: Vec<EdgeTrustRow> = edges
+        .iter()
+        .zip(trust)
+        .map(|(e, &t)| EdgeTrustRow {
+            source: nodes[e.source].clone(),
+            target: nodes[e.target].clone(),
+            prior_weight: f64::from(e.weight),
+            prior_sign: e.sign as i64,
+            trust: f64::from(t),
+            source_perturbed: perturbed.contains(nodes[e.source].as_str()),
+        })
+        .collect();
+    learned::write_trust(&rows, path)
 }
 
 /// Numbers a module's parameters 0, 1, 2, … in the order burn walks them. burn gives each
@@ -506,33 +512,28 @@ fn save_model(staged: &StagedDir, config: &ModelConfig, model: &Model, index: &G
     let json = serde_json::to_vec(index).expect("index serialises");
     perturb_core::table::write_bytes_atomically(&staged.path(INDEX), &json)?;
     Table::new()
-        .with("source", Column::I64(edges.iter().map(|e| e.source as i64).collect()))
-        .with("target", Column::I64(edges.iter().map(|e| e.target as i64).collect()))
-        .with("weight", Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
-        .with("sign", Column::F64(edges.iter().map(|e| f64::from(e.sign)).collect()))
+        .with(me::SOURCE, Column::I64(edges.iter().map(|e| e.source as i64).collect()))
+        .with(me::TARGET, Column::I64(edges.iter().map(|e| e.target as i64).collect()))
+        .with(me::WEIGHT, Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
+        .with(me::SIGN, Column::F64(edges.iter().map(|e| f64::from(e.sign)).collect()))
         .write_parquet(&staged.path(EDGES))?;
     write_effects(&staged.path(SINGLES), singles, &index.outputs)
 }
 
-/// Single effects by perturbed gene, long form (single, gene, lfc) over the output genes.
+/// Single effects by perturbed gene, long form (single, gene, lfc) over the output genes,
+/// singles sorted by name.
 fn write_effects(path: &Path, effects: &HashMap<String, Vec<f32>>, outputs: &[String]) -> Result<()> {
-    let mut names: Vec<&String> = effects.keys().collect();
+    let mut names: Vec<String> = effects.keys().cloned().collect();
     names.sort();
-    let n = outputs.len();
-    Table::new()
-        .with("single", Column::Str(names.iter().flat_map(|s| std::iter::repeat_n((*s).clone(), n)).collect()))
-        .with("gene", Column::Str(names.iter().flat_map(|_| outputs.iter().cloned()).collect()))
-        .with("lfc", Column::F64(names.iter().flat_map(|s| effects[*s].iter().map(|&v| f64::from(v))).collect()))
-        .write_parquet(path)
+    let values = names.iter().map(|s| effects[s].as_slice()).collect();
+    profiles::write_single_effects(&Profiles { labels: &names, genes: outputs, values }, path)
 }
 
 /// What [`write_effects`] wrote, each single's effects covering every output gene.
 fn read_effects(path: &Path, n_outputs: usize) -> Result<HashMap<String, Vec<f32>>> {
-    let t = Table::read_parquet(path)?;
-    let (names, values) = (t.strings("single", path)?, t.floats("lfc", path)?);
     let mut effects: HashMap<String, Vec<f32>> = HashMap::new();
-    for (name, v) in names.iter().zip(values) {
-        effects.entry(name.clone()).or_default().push(*v as f32);
+    for row in profiles::read_single_effects(path)? {
+        effects.entry(row.single).or_default().push(row.lfc as f32);
     }
     if effects.values().any(|v| v.len() != n_outputs) {
         return Err(Error::bad_input(path, "a single's effects do not cover every output gene"));
@@ -604,7 +605,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     }
     let ep = dir.join(EDGES);
     let t = Table::read_parquet(&ep)?;
-    let (s, tg, w, sign) = (t.ints("source", &ep)?, t.ints("target", &ep)?, t.floats("weight", &ep)?, t.floats("sign", &ep)?);
+    let (s, tg, w, sign) = (t.ints(me::SOURCE, &ep)?, t.ints(me::TARGET, &ep)?, t.floats(me::WEIGHT, &ep)?, t.floats(me::SIGN, &ep)?);
     let n = index.nodes.len() as i64;
     if s.iter().chain(tg).any(|&i| i < 0 || i >= n) {
         return Err(Error::bad_input(&ep, format!("an edge names a node outside 0..{n}")));
@@ -712,32 +713,20 @@ pub fn run_predict(model_dir: &Path, perturbations: &str, option: &str, out: &Pa
     }
     let parsed = parse_perturbations(perturbations, &loaded.index, option)?;
     let (lfc, weights) = predict_parsed(&loaded, &parsed, device);
-    let n = loaded.index.outputs.len();
-    let table = Table::new()
-        .with("perturbation", Column::Str(parsed.iter().flat_map(|p| std::iter::repeat_n(p.0.clone(), n)).collect()))
-        .with("gene", Column::Str(parsed.iter().flat_map(|_| loaded.index.outputs.iter().cloned()).collect()))
-        .with("lfc", Column::F64(lfc.iter().flat_map(|r| r.iter().map(|&v| f64::from(v))).collect()));
-    let side = attention_path(out);
+    let labels: Vec<String> = parsed.iter().map(|p| p.0.clone()).collect();
+    let side = perturb_core::schema::attention::file_beside(out);
     let finals: Vec<PathBuf> = if attention { vec![out.to_path_buf(), side.clone()] } else { vec![out.to_path_buf()] };
     let staged = StagedFiles::new(&finals)?;
-    table.write_parquet(&staged.path(out))?;
+    let predictions = Profiles { labels: &labels, genes: &loaded.index.outputs, values: lfc.iter().map(Vec::as_slice).collect() };
+    profiles::write_predictions(&predictions, &staged.path(out))?;
     if attention {
-        let m = loaded.index.nodes.len();
-        Table::new()
-            .with("perturbation", Column::Str(parsed.iter().flat_map(|p| std::iter::repeat_n(p.0.clone(), m)).collect()))
-            .with("gene", Column::Str(parsed.iter().flat_map(|_| loaded.index.nodes.iter().cloned()).collect()))
-            .with("attention", Column::F64(weights.iter().flat_map(|r| r.iter().map(|&v| f64::from(v))).collect()))
-            .write_parquet(&staged.path(&side))?;
+        let weights = Profiles { labels: &labels, genes: &loaded.index.nodes, values: weights.iter().map(Vec::as_slice).collect() };
+        profiles::write_attention(&weights, &staged.path(&side))?;
     } else if side.is_file() {
         std::fs::remove_file(&side).map_err(|e| Error::io(&side, e))?;
     }
     staged.commit()?;
     Ok(parsed.len())
-}
-
-/// Where `perturb predict --attention` writes the attention table for `out`.
-pub fn attention_path(out: &Path) -> PathBuf {
-    out.with_extension("attention.parquet")
 }
 
 #[cfg(test)]
