@@ -16,10 +16,11 @@ use perturb_graph::{GraphOptions, Source};
 use perturb_ingest::hvg::HvgFlavor;
 use perturb_ingest::{AssumeScale, IngestOptions, InputFormat};
 use perturb_simulate::{Preset, Scale, SimulateOptions, Sizes};
+use perturb_train::app::{Decoder, GeneEmbedding, Pooling};
 use perturb_train::data::TargetMode;
 use perturb_train::device::{DeviceChoice, Selected};
 use perturb_train::features::FeatureSpec;
-use perturb_train::model::{Aggregation, Decoder, GeneEmbedding, Pooling};
+use perturb_train::layers::Aggregation;
 use perturb_train::stage::{AppConfigChoice, ModelChoice, TrainStage};
 use perturb_train::train::TrainOptions;
 

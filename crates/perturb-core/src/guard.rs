@@ -95,7 +95,7 @@ pub fn claim(out: NamedPath<'_>, inputs: &[NamedPath<'_>]) -> Result<OutputLock>
 /// beside it (`.NAME.staging-*`, `.NAME.*.tmp`). Only call it holding `out`'s lock.
 pub fn clear_leftovers(out: &Path) {
     let Some(name) = out.file_name().and_then(|n| n.to_str()) else { return };
-    let dir = crate::staging::folder_of(out);
+    let dir = crate::paths::folder_of(out);
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let (staging, temporary) = (format!(".{name}.staging-"), format!(".{name}."));
     for entry in entries.flatten() {
@@ -157,11 +157,11 @@ impl OutputLock {
         if out.file_name().is_none() {
             return Err(Error::bad_input(out, "an output needs a file or folder name"));
         }
-        let folder = crate::staging::folder_of(out);
+        let folder = crate::paths::folder_of(out);
         if folder.exists() && !folder.is_dir() {
             return Err(Error::bad_input(folder, "is a file, so the output cannot be written inside it"));
         }
-        let (anchor, rest) = crate::staging::nearest_existing_folder(out);
+        let (anchor, rest) = crate::paths::nearest_existing_folder(out);
         OutputLock::at(&anchor.join(format!(".{}.lock", rest.join("%"))), out)
     }
 

@@ -15,6 +15,7 @@
 //!   metrics and summary: evaluator → a study's top, `cargo xtask`); the ingest tables
 //!   are read back as one [`ingested::IngestedScreen`];
 //! - [`manifest`]: the JSON manifest each stage writes beside its artifacts;
+//! - [`paths`]: the folder of a file and its nearest existing folder;
 //! - [`staging`]: a staging directory that makes a stage's output appear all at once or
 //!   not at all;
 //! - [`guard`]: an output never overlaps an input, and one run at a time writes it;
@@ -31,6 +32,7 @@ pub mod learned;
 pub mod manifest;
 pub mod metrics;
 pub mod names;
+pub mod paths;
 pub mod profiles;
 pub mod schema;
 pub mod scores;

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::paths::{folder_of, nearest_existing_folder};
 
 const MANIFEST: &str = crate::schema::MANIFEST;
 
@@ -18,28 +19,6 @@ fn previous_outputs(out: &Path) -> Vec<String> {
     let Ok(manifest) = crate::manifest::Manifest::read(&out.join(MANIFEST)) else { return Vec::new() };
     // Only names of files directly in the folder: a manifest can never point elsewhere.
     manifest.outputs.into_iter().filter(|o| Path::new(o).file_name().and_then(|n| n.to_str()) == Some(o.as_str())).collect()
-}
-
-/// The folder `path` lies in (`.` for a bare name).
-pub fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// The nearest existing folder that holds `path` (its own folder, or the first ancestor of
-/// it that exists), and the names from there down to `path`, `path`'s own name last.
-pub fn nearest_existing_folder(path: &Path) -> (PathBuf, Vec<String>) {
-    let mut rest = vec![path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())];
-    let mut anchor = folder_of(path).to_path_buf();
-    while !anchor.is_dir() {
-        let Some(name) = anchor.file_name().map(|n| n.to_string_lossy().into_owned()) else { break };
-        rest.push(name);
-        anchor = folder_of(&anchor).to_path_buf();
-    }
-    rest.reverse();
-    (anchor, rest)
 }
 
 /// A hidden folder collecting a stage's artifacts until [`StagedDir::commit`].

@@ -391,7 +391,7 @@ pub fn write_atomically<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut File) -> std::io::Result<()>,
 {
-    let dir = crate::staging::folder_of(path);
+    let dir = crate::paths::folder_of(path);
     let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"));
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");

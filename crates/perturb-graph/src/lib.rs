@@ -123,7 +123,7 @@ struct EdgeData {
 pub fn build(opts: &GraphOptions) -> Result<Coverage> {
     let started = std::time::Instant::now();
     opts.validate()?;
-    perturb_core::ingested::refuse_context_root(perturb_core::staging::folder_of(&opts.genes))?;
+    perturb_core::ingested::refuse_context_root(perturb_core::paths::folder_of(&opts.genes))?;
     let staged = StagedDir::new(&opts.out)?;
     let mut inputs = vec![InputFile::hash(&opts.genes)?];
 

@@ -30,7 +30,8 @@ use burn::tensor::IndexingUpdateOp;
 use std::collections::HashMap;
 
 use crate::features::Edge;
-use crate::model::{touch, GraphTensors, PerturbationBatch};
+use crate::inputs::{GraphTensors, PerturbationBatch};
+use crate::layers::touch;
 
 /// The learned matrix starts at this multiple of each edge's signed prior weight (an edge
 /// of unknown sign starts at 0): a weight-1 edge then passes half of a small change on.

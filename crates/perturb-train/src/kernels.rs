@@ -28,7 +28,7 @@ use burn_flex::{Flex, FlexTensor};
 /// burn's autodiff over the CPU backend, as `Device::flex().autodiff()` makes it.
 type TrackedFlex = Autodiff<Flex, NoCheckpointing>;
 
-/// The graph's edges on the host, in the order of [`crate::model::GraphTensors::new`].
+/// The graph's edges on the host, in the order of [`crate::inputs::GraphTensors::new`].
 #[derive(Debug)]
 pub struct FixedEdges {
     source: Vec<usize>,

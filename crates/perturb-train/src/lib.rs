@@ -1,18 +1,29 @@
 //! The training stage of perturb: the AdaptivePerturbPredictor and its two siblings (the
 //! module-inductive `modules` model and the GRN-aligned VAE `grn_vae`) on burn.
 //!
-//! `model` (config + module), `device` (CPU or wgpu, probed without panicking), `features` (fixed inputs: node statistics, the gene-wise
-//! head's per-(perturbation, gene) features), `train` (optimisation, prediction), `data`
-//! (targets and graph from the artifacts of earlier stages), `grn_vae`, `modules` and `programs` (the siblings and their
-//! gene-program clustering), `kernels` (CPU kernels for the GNN's message passing and tanh, bit for bit burn's ops), `predictor` (the three behind one interface), `stage` (the model folder,
-//! `perturb train` / `perturb predict`).
+//! Modules, each depending only on those listed before it:
+//! - `kernels`: CPU kernels for the GNN's message passing and tanh, bit for bit burn's ops;
+//! - `device`: CPU or wgpu, probed without panicking;
+//! - `features`: fixed inputs (node statistics, the gene-wise head's per-(perturbation,
+//!   gene) features);
+//! - `inputs`: the graph and perturbation batches as tensors, what every model reads;
+//! - `layers`: the layers more than one model is built from (GNN layer, additive
+//!   attention);
+//! - `app`, `modules`, `grn_vae`: one file per model (config + module + forward);
+//!   `programs`: the gene-program clustering `modules` reads;
+//! - `predictor`: the three models behind one interface and their seeded initialisation;
+//! - `train`: optimisation and prediction; `data`: targets and graph from the artifacts of
+//!   earlier stages;
+//! - `stage`: the model folder, `perturb train` / `perturb predict`.
 
+pub mod app;
 pub mod data;
 pub mod device;
 pub mod features;
 pub mod grn_vae;
+pub mod inputs;
 pub mod kernels;
-pub mod model;
+pub mod layers;
 pub mod modules;
 pub mod predictor;
 pub mod programs;

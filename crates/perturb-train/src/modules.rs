@@ -23,7 +23,8 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::IndexingUpdateOp;
 
-use crate::model::{touch, Aggregation, GnnLayer, GraphTensors, PerturbationBatch};
+use crate::inputs::{GraphTensors, PerturbationBatch};
+use crate::layers::{touch, AdditiveAttention, Aggregation, GnnLayer};
 
 #[derive(Config, Debug)]
 pub struct ModulesConfig {
@@ -46,37 +47,6 @@ pub struct ModulesConfig {
     /// Weight of the pathway-consistency loss.
     #[config(default = 1.0)]
     pub pathway_weight: f64,
-}
-
-/// An additive (tanh) attention: score = vᵀ tanh(W_q q + W_k k + b).
-#[derive(Module, Debug)]
-pub struct AdditiveAttention {
-    query: Linear,
-    key: Linear,
-    score: Linear,
-}
-
-impl AdditiveAttention {
-    fn new(d: usize, a: usize, device: &Device) -> AdditiveAttention {
-        AdditiveAttention {
-            query: LinearConfig::new(d, a).with_bias(false).init(device),
-            key: LinearConfig::new(d, a).init(device),
-            score: LinearConfig::new(a, 1).with_bias(false).init(device),
-        }
-    }
-
-    /// Scores of keys [B, M, d] (or [1, M, d], shared) for queries [B, d]: [B, M].
-    fn scores(&self, query: Tensor<2>, keys: Tensor<3>) -> Tensor<2> {
-        let b = query.dims()[0];
-        let m = keys.dims()[1];
-        let q = self.query.forward(query).unsqueeze_dim::<3>(1);
-        let k = self.key.forward(keys);
-        self.score.forward(crate::kernels::tanh(q + k)).reshape([b, m])
-    }
-
-    fn linears(&self) -> [&Linear; 3] {
-        [&self.query, &self.key, &self.score]
-    }
 }
 
 #[derive(Module, Debug)]

@@ -5,8 +5,9 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::app::{App, AppConfig};
 use crate::grn_vae::{GrnVae, GrnVaeConfig};
-use crate::model::{App, AppConfig, GraphTensors, PerturbationBatch};
+use crate::inputs::{GraphTensors, PerturbationBatch};
 
 /// The backends' random generator is process-global, so two models initialised at once
 /// (tests, an ablation runner's threads) would draw from one interleaved stream.
@@ -95,6 +96,16 @@ impl ModelConfig {
             ModelConfig::App(c) => Model::App(c.init(device)),
             ModelConfig::Modules(c) => Model::Modules(c.init(device)),
             ModelConfig::GrnVae(c) => Model::GrnVae(c.init_with_prior(prior, device)),
+        }
+    }
+}
+
+impl AppConfig {
+    /// A seeded model, the same on every backend (see `ModelConfig::init_seeded`).
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> App {
+        match ModelConfig::App(self.clone()).init_seeded(seed, &[], device) {
+            Model::App(app) => app,
+            _ => unreachable!("an APP config makes an APP model"),
         }
     }
 }

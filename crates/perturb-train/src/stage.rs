@@ -26,11 +26,12 @@ use perturb_core::timing::{self, peak_rss_bytes, ModelTiming};
 use perturb_core::{Column, Condition, Error, Result, Table};
 use serde::{Deserialize, Serialize};
 
+use crate::app::{AppConfig, Decoder, GeneEmbedding, Pooling};
 use crate::data::{additive_part, examples, single_effects, split_conditions, GraphData, TargetMode, Targets};
 use crate::device::Selected;
 use crate::features::{node_features, Edge, FeatureSpec, HeadInputs};
 use crate::grn_vae::{edge_support, GrnVaeConfig};
-use crate::model::{Aggregation, AppConfig, Decoder, GeneEmbedding, Pooling};
+use crate::layers::Aggregation;
 use crate::modules::ModulesConfig;
 use crate::predictor::{Model, ModelConfig};
 use crate::programs::gene_programs;

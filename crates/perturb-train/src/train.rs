@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::features::{Edge, HeadInputs};
-use crate::model::{GraphTensors, PerturbationBatch};
+use crate::inputs::{GraphTensors, PerturbationBatch};
 use crate::predictor::{Model, ModelConfig};
 
 #[derive(Debug, Clone)]
@@ -384,8 +384,8 @@ pub fn predict(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::AppConfig;
     use crate::features::FeatureSpec;
-    use crate::model::AppConfig;
 
     /// A chain 0 -> 1 -> 2 -> 3 -> 4 -> 5; perturbing gene g raises g and, less, g+1.
     fn problem(spec: &FeatureSpec) -> (ModelInputs, Vec<Example>) {

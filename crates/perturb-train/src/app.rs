@@ -23,9 +23,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
-use crate::kernels::FixedEdges;
+use crate::inputs::{GraphTensors, PerturbationBatch};
+use crate::layers::{touch, Aggregation, GnnLayer};
 
 /// How genes get their embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,18 +37,6 @@ pub enum GeneEmbedding {
     /// Learned per-gene vectors, no graph — one-hot identity followed by a linear map
     /// (ablation).
     Identity,
-}
-
-/// How neighbours' embeddings are combined in a GNN layer (messages are weighted by the
-/// edge weight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Aggregation {
-    /// Sum of weighted messages over the sum of incoming weights.
-    Mean,
-    /// Sum of weighted messages.
-    Sum,
-    /// Element-wise maximum of weighted messages (0 for a gene without inputs).
-    Max,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,27 +134,6 @@ pub struct AppConfig {
 /// Width of the projection of each output gene's embedding that the head reads.
 const HEAD_EMBEDDING: usize = 8;
 
-/// One message-passing layer: h' = relu(W [h ‖ AGG_j h_j] + b).
-#[derive(Module, Debug)]
-pub struct GnnLayer {
-    linear: Linear,
-}
-
-impl GnnLayer {
-    pub(crate) fn new(d: usize, device: &Device) -> GnnLayer {
-        GnnLayer { linear: LinearConfig::new(2 * d, d).init(device) }
-    }
-
-    pub(crate) fn forward(&self, h: Tensor<2>, graph: &GraphTensors, how: Aggregation) -> Tensor<2> {
-        let aggregated = graph.aggregate(h.clone(), how);
-        relu(self.linear.forward(Tensor::cat(vec![h, aggregated], 1)))
-    }
-
-    pub(crate) fn linear(&self) -> &Linear {
-        &self.linear
-    }
-}
-
 /// The gene-wise head: an MLP applied to every (perturbation, output gene).
 #[derive(Module, Debug)]
 pub struct GeneHead {
@@ -209,219 +176,7 @@ pub struct App {
     learned_vectors: bool,
 }
 
-/// The gene network as the model consumes it.
-#[derive(Debug, Clone)]
-pub struct GraphTensors {
-    /// Edge sources and targets (node indices), messages flow source -> target.
-    pub source: Tensor<1, Int>,
-    pub target: Tensor<1, Int>,
-    /// Edge weights, [E, 1].
-    pub weight: Tensor<2>,
-    /// Sum of incoming edge weights per node, [N, 1] (for the mean; 1 where none).
-    pub in_weight: Tensor<2>,
-    /// Edge signs (+1, -1, 0), [E], for models that propagate signed effects themselves.
-    pub sign: Option<Tensor<1>>,
-    /// Node index of every output gene, [G].
-    pub outputs: Tensor<1, Int>,
-    /// Fixed per-node features, [N, F0], when the model reads them.
-    pub node_features: Option<Tensor<2>>,
-    pub n_nodes: usize,
-    /// Gene programs (the `modules` model): one-hot membership of every node, [N, K].
-    pub membership: Option<Tensor<2>>,
-    /// The program of every output gene, [G].
-    pub output_programs: Option<Tensor<1, Int>>,
-    /// One-hot program membership of every output gene, [G, K].
-    pub output_membership: Option<Tensor<2>>,
-    /// GRN alignment (the `grn_vae` model): edges whose weight the training singles
-    /// support, and the weight they support, ([S], [S]).
-    pub edge_support: Option<(Tensor<1, Int>, Tensor<1>)>,
-    /// The same edges and weights on the host, for the CPU kernel of the GNN's sum and mean.
-    pub fixed_edges: Arc<FixedEdges>,
-}
-
-impl GraphTensors {
-    /// `outputs`: the node of each output gene; `node_features`: row-major [N, F0].
-    pub fn new(n_nodes: usize, edges: &[(usize, usize, f32)], outputs: &[usize], node_features: Option<(&[f32], usize)>, device: &Device) -> GraphTensors {
-        let source: Vec<i64> = edges.iter().map(|e| e.0 as i64).collect();
-        let target: Vec<i64> = edges.iter().map(|e| e.1 as i64).collect();
-        let weight: Vec<f32> = edges.iter().map(|e| e.2).collect();
-        let mut in_weight = vec![0.0f32; n_nodes];
-        for e in edges {
-            in_weight[e.1] += e.2;
-        }
-        let in_weight: Vec<f32> = in_weight.into_iter().map(|w| if w > 0.0 { w } else { 1.0 }).collect();
-        let n_edges = edges.len();
-        let outputs: Vec<i64> = outputs.iter().map(|&o| o as i64).collect();
-        GraphTensors {
-            source: Tensor::from_data(TensorData::new(source, [n_edges]), device),
-            target: Tensor::from_data(TensorData::new(target, [n_edges]), device),
-            weight: Tensor::from_data(TensorData::new(weight, [n_edges, 1]), device),
-            in_weight: Tensor::from_data(TensorData::new(in_weight, [n_nodes, 1]), device),
-            outputs: Tensor::from_data(TensorData::new(outputs.clone(), [outputs.len()]), device),
-            node_features: node_features.map(|(values, width)| Tensor::from_data(TensorData::new(values.to_vec(), [n_nodes, width]), device)),
-            n_nodes,
-            sign: None,
-            membership: None,
-            output_programs: None,
-            output_membership: None,
-            edge_support: None,
-            fixed_edges: Arc::new(FixedEdges::new(n_nodes, edges)),
-        }
-    }
-
-    /// Adds the program of every node (`programs[node]` < `k`); `outputs` as in `new`.
-    pub fn with_programs(mut self, programs: &[usize], k: usize, outputs: &[usize], device: &Device) -> GraphTensors {
-        let one_hot = |of: &[usize]| {
-            let values: Vec<f32> = of.iter().flat_map(|&p| (0..k).map(move |j| if j == p { 1.0f32 } else { 0.0 })).collect();
-            Tensor::from_data(TensorData::new(values, [of.len(), k]), device)
-        };
-        let of_outputs: Vec<usize> = outputs.iter().map(|&o| programs[o]).collect();
-        self.membership = Some(one_hot(programs));
-        self.output_membership = Some(one_hot(&of_outputs));
-        let of_outputs: Vec<i64> = of_outputs.iter().map(|&p| p as i64).collect();
-        self.output_programs = Some(Tensor::from_data(TensorData::new(of_outputs, [outputs.len()]), device));
-        self
-    }
-
-    /// Adds the sign of every edge, in the order of `new`'s edges.
-    pub fn with_signs(mut self, signs: &[f32], device: &Device) -> GraphTensors {
-        self.sign = Some(Tensor::from_data(TensorData::new(signs.to_vec(), [signs.len()]), device));
-        self
-    }
-
-    /// Adds the GRN alignment targets: (edge position, supported weight) pairs.
-    pub fn with_edge_support(mut self, support: &[(usize, f32)], device: &Device) -> GraphTensors {
-        if !support.is_empty() {
-            let index: Vec<i64> = support.iter().map(|s| s.0 as i64).collect();
-            let value: Vec<f32> = support.iter().map(|s| s.1).collect();
-            self.edge_support =
-                Some((Tensor::from_data(TensorData::new(index, [support.len()]), device), Tensor::from_data(TensorData::new(value, [support.len()]), device)));
-        }
-        self
-    }
-
-    /// Weighted messages of every edge aggregated at its target, [N, d].
-    pub fn aggregate(&self, h: Tensor<2>, how: Aggregation) -> Tensor<2> {
-        match how {
-            Aggregation::Sum => self.propagate_fixed(h),
-            Aggregation::Mean => self.propagate_fixed(h) / self.in_weight.clone(),
-            Aggregation::Max => {
-                // Scatter-max on detached values gives the result; the gradient reaches the
-                // message(s) that won, shared among ties. (burn's own Max backward assumes
-                // unique indices, and many edges share a target.)
-                let d = h.dims()[1];
-                let messages = h.select(0, self.source.clone()) * self.weight.clone();
-                let plain = messages.clone().detach();
-                let best = Tensor::full([self.n_nodes, d], -1e30, &plain.device()).select_assign(0, self.target.clone(), plain.clone(), IndexingUpdateOp::Max);
-                let won = plain.equal(best.select(0, self.target.clone())).float();
-                let winners = self.scatter_add(won.clone()).clamp_min(1.0);
-                self.scatter_add(messages * won) / winners
-            }
-        }
-    }
-
-    /// Per-edge values [E, w] summed at each edge's target, [N, w].
-    fn scatter_add(&self, values: Tensor<2>) -> Tensor<2> {
-        let w = values.dims()[1];
-        Tensor::zeros([self.n_nodes, w], &values.device()).select_assign(0, self.target.clone(), values, IndexingUpdateOp::Add)
-    }
-
-    /// `propagate` over the graph's own (fixed) weights: one kernel on the CPU backend, the
-    /// same values as burn's ops (see `kernels`).
-    fn propagate_fixed(&self, x: Tensor<2>) -> Tensor<2> {
-        match crate::kernels::propagate(&x, &self.fixed_edges) {
-            Some(y) => y,
-            None => self.propagate(x, self.weight.clone()),
-        }
-    }
-
-    /// Values of the nodes passed along the edges with per-edge weights and summed at each
-    /// target: for x [N, w] and weights [E, 1], y[t] = Σ over edges s→t of weight · x[s].
-    /// The GNN's sum and mean use the graph's weights; the GRN VAE its learned ones.
-    pub fn propagate(&self, x: Tensor<2>, weights: Tensor<2>) -> Tensor<2> {
-        self.scatter_add(x.select(0, self.source.clone()) * weights)
-    }
-}
-
-/// A batch of perturbations: up to `width` genes each, as node indices with the weight
-/// each gets in the mean (1/k for a k-gene perturbation, 0 for padding), plus what the
-/// gene-wise head reads.
-#[derive(Debug, Clone)]
-pub struct PerturbationBatch {
-    pub genes: Tensor<2, Int>,
-    pub weights: Tensor<2>,
-    /// Per (perturbation, output gene) features, [B, G, F].
-    pub features: Option<Tensor<3>>,
-    /// Added to the head's output, [B, G].
-    pub base: Option<Tensor<2>>,
-    /// When set, the forward pass computes only these output genes (positions in the
-    /// model's output list, [S]); `features` and `base` then hold those S genes only.
-    pub columns: Option<Tensor<1, Int>>,
-    /// Standard normal draws for a latent-variable model while training, [B × width, L]
-    /// (None: use the latent means).
-    pub noise: Option<Tensor<2>>,
-}
-
-impl PerturbationBatch {
-    pub fn new(perturbations: &[Vec<usize>], device: &Device) -> PerturbationBatch {
-        let width = perturbations.iter().map(Vec::len).max().unwrap_or(1).max(1);
-        let b = perturbations.len();
-        let mut genes = Vec::with_capacity(b * width);
-        let mut weights = Vec::with_capacity(b * width);
-        for p in perturbations {
-            for k in 0..width {
-                genes.push(p.get(k).or(p.first()).copied().unwrap_or(0) as i64);
-                weights.push(if k < p.len() { 1.0 / p.len() as f32 } else { 0.0 });
-            }
-        }
-        PerturbationBatch {
-            genes: Tensor::from_data(TensorData::new(genes, [b, width]), device),
-            weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
-            features: None,
-            base: None,
-            columns: None,
-            noise: None,
-        }
-    }
-
-    /// Restricts the forward pass to the output genes at `positions`.
-    pub fn with_columns(mut self, positions: &[usize], device: &Device) -> Self {
-        let values: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-        self.columns = Some(Tensor::from_data(TensorData::new(values, [positions.len()]), device));
-        self
-    }
-
-    /// Standard normal draws, row-major [B × width, latent].
-    pub fn with_noise(mut self, values: Vec<f32>, latent: usize, device: &Device) -> Self {
-        let rows = values.len() / latent.max(1);
-        self.noise = Some(Tensor::from_data(TensorData::new(values, [rows, latent]), device));
-        self
-    }
-
-    /// Head features, row-major [B, G, F].
-    pub fn with_features(mut self, values: Vec<f32>, n_outputs: usize, width: usize, device: &Device) -> Self {
-        let b = self.genes.dims()[0];
-        self.features = Some(Tensor::from_data(TensorData::new(values, [b, n_outputs, width]), device));
-        self
-    }
-
-    /// The base the head's output is added to, row-major [B, G].
-    pub fn with_base(mut self, values: Vec<f32>, n_outputs: usize, device: &Device) -> Self {
-        let b = self.genes.dims()[0];
-        self.base = Some(Tensor::from_data(TensorData::new(values, [b, n_outputs]), device));
-        self
-    }
-}
-
 impl AppConfig {
-    /// A seeded model, the same on every backend (see `ModelConfig::init_seeded`).
-    pub fn init_seeded(&self, seed: u64, device: &Device) -> App {
-        match crate::predictor::ModelConfig::App(self.clone()).init_seeded(seed, &[], device) {
-            crate::predictor::Model::App(app) => app,
-            _ => unreachable!("an APP config makes an APP model"),
-        }
-    }
-
     pub fn init(&self, device: &Device) -> App {
         let d = self.hidden;
         let vectors = Initializer::Normal { mean: 0.0, std: 1.0 / (d as f64).sqrt() }.init([self.n_genes, d], device);
@@ -472,13 +227,6 @@ pub struct AppOutput {
     pub attention: Tensor<2>,
 }
 
-pub(crate) fn touch(linear: &Linear) {
-    let _ = linear.weight.val();
-    if let Some(b) = &linear.bias {
-        let _ = b.val();
-    }
-}
-
 impl App {
     /// Forces every lazily initialised parameter to be drawn.
     pub(crate) fn draw_parameters(&self) {
@@ -487,7 +235,7 @@ impl App {
             let _ = bonus.val();
         }
         let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
-        linears.extend(self.gnn.iter().map(|l| &l.linear));
+        linears.extend(self.gnn.iter().map(GnnLayer::linear));
         linears.extend(self.node_projection.iter());
         linears.extend(self.decoder_hidden.iter());
         if let Some(h) = &self.head {
@@ -760,30 +508,6 @@ mod tests {
         let cosine = spread(Pooling::Cosine);
         assert!(cosine > 10.0 * dot, "cosine {cosine} vs dot {dot}");
         assert_eq!(spread(Pooling::Mean), 0.0);
-    }
-
-    #[test]
-    fn mean_sum_and_max_aggregation_match_hand_computation() {
-        let d = device();
-        let g = graph(&d);
-        // h = [[1, -1],[2, -5],[3, 0],[4, 1]]. Gene 2 receives 1*h0 and 3*h1: sum [7, -16],
-        // mean over weight 4 [1.75, -4], max [6, -1]; gene 3 receives h2 = [3, 0]; genes 0
-        // and 1 receive nothing.
-        let h = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -1.0, 2.0, -5.0, 3.0, 0.0, 4.0, 1.0], [4, 2]), &d);
-        assert_eq!(values(g.aggregate(h.clone(), Aggregation::Sum)), [0.0, 0.0, 0.0, 0.0, 7.0, -16.0, 3.0, 0.0]);
-        assert_eq!(values(g.aggregate(h.clone(), Aggregation::Mean)), [0.0, 0.0, 0.0, 0.0, 1.75, -4.0, 3.0, 0.0]);
-        assert_eq!(values(g.aggregate(h, Aggregation::Max)), [0.0, 0.0, 0.0, 0.0, 6.0, -1.0, 3.0, 0.0]);
-    }
-
-    #[test]
-    fn max_aggregation_sends_the_gradient_to_the_winning_message() {
-        let d = device().autodiff();
-        let g = graph(&d);
-        let h = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [4, 1]), &d).require_grad();
-        let grads = g.aggregate(h.clone(), Aggregation::Max).sum().backward();
-        // Gene 2 takes max(1*1, 3*2) = 6 from gene 1 (d/dh1 = 3); gene 3 takes h2 (d/dh2 = 1).
-        let grad = h.grad(&grads).unwrap();
-        assert_eq!(grad.into_data().try_to_vec::<f32>().unwrap(), [0.0, 3.0, 1.0, 0.0]);
     }
 
     #[test]
