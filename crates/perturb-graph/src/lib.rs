@@ -126,68 +126,252 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
     perturb_core::ingested::refuse_context_root(perturb_core::paths::folder_of(&opts.genes))?;
     let staged = StagedDir::new(&opts.out)?;
     let mut inputs = vec![InputFile::hash(&opts.genes)?];
-
-    // Nodes: measured genes, then perturbation targets that are not measured.
-    let genes_table = Table::read_parquet(&opts.genes)?;
-    let measured = check_genes_table(&opts.genes, &genes_table)?;
-    let conditions_path = opts.genes.with_file_name(cs::FILE);
-    let conditions = Table::read_parquet(&conditions_path)?;
-    check_conditions_table(&conditions_path, &conditions)?;
-    inputs.push(InputFile::hash(&conditions_path)?);
-    let mut targets: Vec<String> = conditions.string_lists(cs::GENES, &conditions_path)?.iter().flatten().cloned().collect();
-    targets.sort();
-    targets.dedup();
-    let mut nodes = measured.clone();
-    let measured_set: std::collections::HashSet<&str> = measured.iter().map(String::as_str).collect();
-    nodes.extend(targets.iter().filter(|t| !measured_set.contains(t.as_str())).cloned());
-    let node_index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-
-    // Names -> official symbols.
-    let priors = &opts.priors;
-    let aliases_path = priors.join("gene_aliases.parquet");
-    let go_path = priors.join("go_annotations.parquet");
-    let aliases = Table::read_parquet(&aliases_path)?;
-    let (a_alias, a_symbol, a_kind) =
-        (aliases.strings("alias", &aliases_path)?, aliases.strings("symbol", &aliases_path)?, aliases.strings("kind", &aliases_path)?);
-    inputs.push(InputFile::hash(&aliases_path)?);
-    // Official symbols: the alias table's, plus every gene the chosen priors name.
-    let mut symbols: std::collections::BTreeSet<String> = a_symbol.iter().cloned().collect();
-    for source in &opts.sources {
-        let (file, columns): (PathBuf, &[&str]) = match source {
-            Source::Go => (go_path.clone(), &["gene"]),
-            Source::Regulon => (priors.join("regulons.parquet"), &["source", "target"]),
-            Source::Ppi => (priors.join("protein_interactions.parquet"), &["source", "target"]),
-            _ => continue,
-        };
-        let t = Table::read_parquet(&file)?;
-        for c in columns {
-            symbols.extend(t.strings(c, &file)?.iter().cloned());
-        }
-    }
-    let harmoniser = names::Harmoniser::new(
-        symbols.iter().map(String::as_str),
-        a_alias.iter().zip(a_symbol).zip(a_kind).map(|((a, s), k)| (a.as_str(), s.as_str(), k.as_str())),
-    );
-    let mapped: Vec<(Option<String>, names::Match)> = nodes.iter().map(|n| harmoniser.map(n)).collect();
-    let mut nodes_of_symbol: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, (s, _)) in mapped.iter().enumerate() {
-        if let Some(s) = s {
-            nodes_of_symbol.entry(s.clone()).or_default().push(i);
-        }
-    }
-    let unmapped: Vec<String> = nodes.iter().zip(&mapped).filter(|(_, m)| m.1 == names::Match::Unmapped).map(|(n, _)| n.clone()).collect();
-
-    let mut graph: DiGraphMap<usize, EdgeData> = DiGraphMap::new();
-    let mut coverage_counts = (0usize, 0usize); // self loops, duplicates
-    let (mut edges_with_unknown_genes, mut unknown_edge_genes) = (0usize, Vec::<String>::new());
+    let screen = ScreenNodes::read(opts, &mut inputs)?;
+    let names = NodeNames::map(opts, &screen.nodes, &mut inputs)?;
+    let mut network = Network::new(screen.nodes.len());
+    let mut unknown = UnknownEdgeGenes::default();
     let mut per_source = BTreeMap::new();
-    let add = |graph: &mut DiGraphMap<usize, EdgeData>, a: usize, b: usize, weight: f64, sign: i64, origin: &str, counts: &mut (usize, usize)| {
+    for source in &opts.sources {
+        let origin = source.origin();
+        let before = network.graph.edge_count();
+        let produced = source_edges(opts, source, &screen, &names, &mut inputs, &mut unknown)?;
+        let symmetric = opts.symmetrise && matches!(source, Source::Regulon | Source::Ppi | Source::Edges(_));
+        network.add_all(produced, symmetric, &origin);
+        per_source.insert(origin, network.graph.edge_count() - before);
+    }
+    let degraded = network.degrade(opts);
+    let degree = write_tables(&staged, &network.graph, &screen, &names)?;
+    let mut coverage = coverage(&screen, &names, &network, &degree, per_source, unknown, degraded);
+    coverage.seconds = started.elapsed().as_secs_f64();
+    write_manifest(&staged, opts, inputs, &coverage)?;
+    staged.commit()?;
+    Ok(coverage)
+}
+
+/// The graph's nodes: the measured genes (the input's order), then the perturbation
+/// targets that are not measured (sorted).
+struct ScreenNodes {
+    measured: Vec<String>,
+    /// Every perturbed gene, sorted.
+    targets: Vec<String>,
+    nodes: Vec<String>,
+}
+
+impl ScreenNodes {
+    fn read(opts: &GraphOptions, inputs: &mut Vec<InputFile>) -> Result<ScreenNodes> {
+        let genes_table = Table::read_parquet(&opts.genes)?;
+        let measured = check_genes_table(&opts.genes, &genes_table)?;
+        let conditions_path = opts.genes.with_file_name(cs::FILE);
+        let conditions = Table::read_parquet(&conditions_path)?;
+        check_conditions_table(&conditions_path, &conditions)?;
+        inputs.push(InputFile::hash(&conditions_path)?);
+        let mut targets: Vec<String> = conditions.string_lists(cs::GENES, &conditions_path)?.iter().flatten().cloned().collect();
+        targets.sort();
+        targets.dedup();
+        let mut nodes = measured.clone();
+        let measured_set: std::collections::HashSet<&str> = measured.iter().map(String::as_str).collect();
+        nodes.extend(targets.iter().filter(|t| !measured_set.contains(t.as_str())).cloned());
+        Ok(ScreenNodes { measured, targets, nodes })
+    }
+
+    fn index(&self) -> HashMap<&str, usize> {
+        self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect()
+    }
+}
+
+/// Every node's official symbol, and the nodes of each symbol.
+struct NodeNames {
+    harmoniser: names::Harmoniser,
+    mapped: Vec<(Option<String>, names::Match)>,
+    nodes_of_symbol: HashMap<String, Vec<usize>>,
+}
+
+impl NodeNames {
+    /// Official symbols are the alias table's plus every gene the chosen priors name.
+    fn map(opts: &GraphOptions, nodes: &[String], inputs: &mut Vec<InputFile>) -> Result<NodeNames> {
+        let aliases_path = opts.priors.join("gene_aliases.parquet");
+        let aliases = Table::read_parquet(&aliases_path)?;
+        let (a_alias, a_symbol, a_kind) =
+            (aliases.strings("alias", &aliases_path)?, aliases.strings("symbol", &aliases_path)?, aliases.strings("kind", &aliases_path)?);
+        inputs.push(InputFile::hash(&aliases_path)?);
+        let mut symbols: std::collections::BTreeSet<String> = a_symbol.iter().cloned().collect();
+        for source in &opts.sources {
+            let (file, columns): (PathBuf, &[&str]) = match source {
+                Source::Go => (opts.priors.join(GO_FILE), &["gene"]),
+                Source::Regulon | Source::Ppi => (prior_file(opts, source), &["source", "target"]),
+                _ => continue,
+            };
+            let t = Table::read_parquet(&file)?;
+            for c in columns {
+                symbols.extend(t.strings(c, &file)?.iter().cloned());
+            }
+        }
+        let harmoniser = names::Harmoniser::new(
+            symbols.iter().map(String::as_str),
+            a_alias.iter().zip(a_symbol).zip(a_kind).map(|((a, s), k)| (a.as_str(), s.as_str(), k.as_str())),
+        );
+        let mapped: Vec<(Option<String>, names::Match)> = nodes.iter().map(|n| harmoniser.map(n)).collect();
+        let mut nodes_of_symbol: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (s, _)) in mapped.iter().enumerate() {
+            if let Some(s) = s {
+                nodes_of_symbol.entry(s.clone()).or_default().push(i);
+            }
+        }
+        Ok(NodeNames { harmoniser, mapped, nodes_of_symbol })
+    }
+
+    fn unmapped(&self, nodes: &[String]) -> Vec<String> {
+        nodes.iter().zip(&self.mapped).filter(|(_, m)| m.1 == names::Match::Unmapped).map(|(n, _)| n.clone()).collect()
+    }
+}
+
+const GO_FILE: &str = "go_annotations.parquet";
+
+/// The shipped prior file of a regulon or protein-interaction source.
+fn prior_file(opts: &GraphOptions, source: &Source) -> PathBuf {
+    opts.priors.join(if *source == Source::Regulon { "regulons.parquet" } else { "protein_interactions.parquet" })
+}
+
+/// Edges of one source, as (source node, target node, weight, sign).
+fn source_edges(
+    opts: &GraphOptions,
+    source: &Source,
+    screen: &ScreenNodes,
+    names: &NodeNames,
+    inputs: &mut Vec<InputFile>,
+    unknown: &mut UnknownEdgeGenes,
+) -> Result<Vec<(usize, usize, f64, i64)>> {
+    match source {
+        Source::Go => {
+            let go_path = opts.priors.join(GO_FILE);
+            inputs.push(InputFile::hash(&go_path)?);
+            go_edges(opts, &go_path, &names.mapped)
+        }
+        Source::Regulon | Source::Ppi => {
+            let file = prior_file(opts, source);
+            inputs.push(InputFile::hash(&file)?);
+            prior_file_edges(opts, &file, names)
+        }
+        Source::Coexpression => coexpression_edges(opts, &screen.measured, inputs),
+        Source::Edges(path) => {
+            inputs.push(InputFile::hash(path)?);
+            edge_file_edges(path, screen, names, unknown)
+        }
+    }
+}
+
+/// A regulon or interaction prior's edges between nodes (every node of each symbol), of
+/// the chosen `--resources` only when given.
+fn prior_file_edges(opts: &GraphOptions, file: &Path, names: &NodeNames) -> Result<Vec<(usize, usize, f64, i64)>> {
+    let t = Table::read_parquet(file)?;
+    let (src, tgt, sign, res) = (t.strings("source", file)?, t.strings("target", file)?, t.ints("sign", file)?, t.strings("sources", file)?);
+    let mut produced = Vec::new();
+    for i in 0..src.len() {
+        if !opts.resources.is_empty() && !res[i].split(';').any(|r| opts.resources.iter().any(|want| r.split('_').next() == Some(want.as_str()))) {
+            continue;
+        }
+        let (Some(a), Some(b)) = (names.nodes_of_symbol.get(&src[i]), names.nodes_of_symbol.get(&tgt[i])) else { continue };
+        for &x in a {
+            for &y in b {
+                produced.push((x, y, 1.0, sign[i]));
+            }
+        }
+    }
+    Ok(produced)
+}
+
+/// The edges of a user's edge file whose genes are nodes (by name, else by symbol); an
+/// edge naming a gene outside the screen is skipped and counted, a file of only such
+/// edges refused.
+fn edge_file_edges(path: &Path, screen: &ScreenNodes, names: &NodeNames, unknown_genes: &mut UnknownEdgeGenes) -> Result<Vec<(usize, usize, f64, i64)>> {
+    let raw = edge_file::read(path)?;
+    let node_index = screen.index();
+    let resolve = |name: &str| -> Vec<usize> {
+        if let Some(&i) = node_index.get(name) {
+            return vec![i];
+        }
+        names.harmoniser.map(name).0.and_then(|s| names.nodes_of_symbol.get(&s).cloned()).unwrap_or_default()
+    };
+    let mut unknown = UnknownNames::default();
+    let mut skipped = 0;
+    let mut produced = Vec::new();
+    for (s, t, w, sign) in &raw.edges {
+        let (xs, ys) = (resolve(s), resolve(t));
+        unknown.note(s, xs.is_empty());
+        unknown.note(t, ys.is_empty());
+        if xs.is_empty() || ys.is_empty() {
+            skipped += 1;
+        }
+        for &x in &xs {
+            for &y in &ys {
+                produced.push((x, y, *w, *sign));
+            }
+        }
+    }
+    if skipped == raw.edges.len() {
+        return Err(no_usable_edge(path, raw.edges.len(), &unknown, &screen.nodes));
+    }
+    if skipped > 0 {
+        tracing::warn!(file = %path.display(), skipped, of = raw.edges.len(), first = %unknown.names[0], "edges naming genes outside the screen skipped");
+    }
+    unknown_genes.edges += skipped;
+    for name in unknown.names {
+        if unknown_genes.genes.len() < 20 && !unknown_genes.genes.contains(&name) {
+            unknown_genes.genes.push(name);
+        }
+    }
+    Ok(produced)
+}
+
+/// Edges of edge files skipped for naming genes outside the screen, and the first 20 such
+/// genes.
+#[derive(Default)]
+struct UnknownEdgeGenes {
+    edges: usize,
+    genes: Vec<String>,
+}
+
+/// The graph as it is merged from the sources.
+struct Network {
+    graph: DiGraphMap<usize, EdgeData>,
+    self_loops_dropped: usize,
+    duplicates_merged: usize,
+}
+
+/// The network-quality study's changes: edges removed, random edges added.
+struct Degradation {
+    dropped: usize,
+    added: usize,
+}
+
+impl Network {
+    fn new(n_nodes: usize) -> Network {
+        let mut graph = DiGraphMap::new();
+        for node in 0..n_nodes {
+            graph.add_node(node);
+        }
+        Network { graph, self_loops_dropped: 0, duplicates_merged: 0 }
+    }
+
+    /// Adds a source's edges (and their reverses when `symmetric`): self-loops are dropped
+    /// and a duplicate merged into the edge already there (larger weight, origins joined,
+    /// a sign where there was none), both counted.
+    fn add_all(&mut self, produced: Vec<(usize, usize, f64, i64)>, symmetric: bool, origin: &str) {
+        for (a, b, w, s) in produced {
+            self.add(a, b, w, s, origin);
+            if symmetric {
+                self.add(b, a, w, s, origin);
+            }
+        }
+    }
+
+    fn add(&mut self, a: usize, b: usize, weight: f64, sign: i64, origin: &str) {
         if a == b {
-            counts.0 += 1;
+            self.self_loops_dropped += 1;
             return;
         }
-        if let Some(e) = graph.edge_weight_mut(a, b) {
-            counts.1 += 1;
+        if let Some(e) = self.graph.edge_weight_mut(a, b) {
+            self.duplicates_merged += 1;
             e.weight = e.weight.max(weight);
             if !e.origin.split(';').any(|o| o == origin) {
                 e.origin = format!("{};{origin}", e.origin);
@@ -197,110 +381,38 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
             }
             return;
         }
-        graph.add_edge(a, b, EdgeData { weight, sign, origin: origin.to_string() });
-    };
-    for node in 0..nodes.len() {
-        graph.add_node(node);
+        self.graph.add_edge(a, b, EdgeData { weight, sign, origin: origin.to_string() });
     }
 
-    for source in &opts.sources {
-        let origin = source.origin();
-        let before = graph.edge_count();
-        let mut produced: Vec<(usize, usize, f64, i64)> = Vec::new();
-        match source {
-            Source::Go => {
-                inputs.push(InputFile::hash(&go_path)?);
-                produced = go_edges(opts, &go_path, &mapped)?;
-            }
-            Source::Regulon | Source::Ppi => {
-                let file = priors.join(if *source == Source::Regulon { "regulons.parquet" } else { "protein_interactions.parquet" });
-                inputs.push(InputFile::hash(&file)?);
-                let t = Table::read_parquet(&file)?;
-                let (src, tgt, sign, res) = (t.strings("source", &file)?, t.strings("target", &file)?, t.ints("sign", &file)?, t.strings("sources", &file)?);
-                for i in 0..src.len() {
-                    if !opts.resources.is_empty() && !res[i].split(';').any(|r| opts.resources.iter().any(|want| r.split('_').next() == Some(want.as_str()))) {
-                        continue;
-                    }
-                    let (Some(a), Some(b)) = (nodes_of_symbol.get(&src[i]), nodes_of_symbol.get(&tgt[i])) else { continue };
-                    for &x in a {
-                        for &y in b {
-                            produced.push((x, y, 1.0, sign[i]));
-                        }
-                    }
-                }
-            }
-            Source::Coexpression => {
-                produced = coexpression_edges(opts, &measured, &mut inputs)?;
-            }
-            Source::Edges(path) => {
-                inputs.push(InputFile::hash(path)?);
-                let raw = edge_file::read(path)?;
-                let resolve = |name: &str| -> Vec<usize> {
-                    if let Some(&i) = node_index.get(name) {
-                        return vec![i];
-                    }
-                    harmoniser.map(name).0.and_then(|s| nodes_of_symbol.get(&s).cloned()).unwrap_or_default()
-                };
-                let mut unknown = UnknownNames::default();
-                let mut skipped = 0;
-                for (s, t, w, sign) in &raw.edges {
-                    let (xs, ys) = (resolve(s), resolve(t));
-                    unknown.note(s, xs.is_empty());
-                    unknown.note(t, ys.is_empty());
-                    if xs.is_empty() || ys.is_empty() {
-                        skipped += 1;
-                    }
-                    for &x in &xs {
-                        for &y in &ys {
-                            produced.push((x, y, *w, *sign));
-                        }
-                    }
-                }
-                if skipped == raw.edges.len() {
-                    return Err(no_usable_edge(path, raw.edges.len(), &unknown, &nodes));
-                }
-                if skipped > 0 {
-                    tracing::warn!(file = %path.display(), skipped, of = raw.edges.len(), first = %unknown.names[0], "edges naming genes outside the screen skipped");
-                }
-                edges_with_unknown_genes += skipped;
-                for name in unknown.names {
-                    if unknown_edge_genes.len() < 20 && !unknown_edge_genes.contains(&name) {
-                        unknown_edge_genes.push(name);
-                    }
-                }
+    /// The network-quality study: seeded removal, then addition, of a fraction of edges.
+    fn degrade(&mut self, opts: &GraphOptions) -> Degradation {
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut edges: Vec<(usize, usize)> = self.graph.all_edges().map(|(a, b, _)| (a, b)).collect();
+        edges.sort_unstable();
+        let dropped = (opts.drop_edges * edges.len() as f64).round() as usize;
+        edges.shuffle(&mut rng);
+        for &(a, b) in edges.iter().take(dropped) {
+            self.graph.remove_edge(a, b);
+        }
+        let n_add = (opts.add_edges * edges.len() as f64).round() as usize;
+        let n_nodes = self.graph.node_count();
+        let possible = n_nodes * n_nodes.saturating_sub(1);
+        let mut added = 0;
+        while added < n_add && self.graph.edge_count() < possible {
+            let (a, b) = (rng.random_range(0..n_nodes), rng.random_range(0..n_nodes));
+            if a != b && !self.graph.contains_edge(a, b) {
+                self.graph.add_edge(a, b, EdgeData { weight: 1.0, sign: 0, origin: "random".into() });
+                added += 1;
             }
         }
-        let symmetric = opts.symmetrise && matches!(source, Source::Regulon | Source::Ppi | Source::Edges(_));
-        for (a, b, w, s) in produced {
-            add(&mut graph, a, b, w, s, &origin, &mut coverage_counts);
-            if symmetric {
-                add(&mut graph, b, a, w, s, &origin, &mut coverage_counts);
-            }
-        }
-        per_source.insert(origin, graph.edge_count() - before);
+        Degradation { dropped, added }
     }
+}
 
-    // The network-quality study: seeded removal, then addition, of a fraction of edges.
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut edges: Vec<(usize, usize)> = graph.all_edges().map(|(a, b, _)| (a, b)).collect();
-    edges.sort_unstable();
-    let n_drop = (opts.drop_edges * edges.len() as f64).round() as usize;
-    edges.shuffle(&mut rng);
-    for &(a, b) in edges.iter().take(n_drop) {
-        graph.remove_edge(a, b);
-    }
-    let n_add = (opts.add_edges * edges.len() as f64).round() as usize;
-    let mut added = 0;
-    let possible = nodes.len() * nodes.len().saturating_sub(1);
-    while added < n_add && graph.edge_count() < possible {
-        let (a, b) = (rng.random_range(0..nodes.len()), rng.random_range(0..nodes.len()));
-        if a != b && !graph.contains_edge(a, b) {
-            graph.add_edge(a, b, EdgeData { weight: 1.0, sign: 0, origin: "random".into() });
-            added += 1;
-        }
-    }
-
-    // Outputs, sorted by (source, target) node index.
+/// Writes `edges.parquet` (sorted by (source, target) node index) and `nodes.parquet`;
+/// returns every node's degree (in + out edges).
+fn write_tables(staged: &StagedDir, graph: &DiGraphMap<usize, EdgeData>, screen: &ScreenNodes, names: &NodeNames) -> Result<Vec<i64>> {
+    let nodes = &screen.nodes;
     let mut out: Vec<(usize, usize, &EdgeData)> = graph.all_edges().collect();
     out.sort_by_key(|e| (e.0, e.1));
     let degree: Vec<i64> = (0..nodes.len())
@@ -314,7 +426,8 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
         .map(|&(a, b, e)| GraphEdgeRow { source: nodes[a].clone(), target: nodes[b].clone(), weight: e.weight, sign: e.sign, origin: e.origin.clone() })
         .collect();
     gene_network::write_edges(&edge_rows, &staged.path(es::FILE))?;
-    let target_set: std::collections::HashSet<&str> = targets.iter().map(String::as_str).collect();
+    let measured_set: std::collections::HashSet<&str> = screen.measured.iter().map(String::as_str).collect();
+    let target_set: std::collections::HashSet<&str> = screen.targets.iter().map(String::as_str).collect();
     let match_name = |m: names::Match| match m {
         names::Match::Symbol => "symbol",
         names::Match::Case => "case",
@@ -324,7 +437,7 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
     };
     let node_rows: Vec<GraphNodeRow> = nodes
         .iter()
-        .zip(&mapped)
+        .zip(&names.mapped)
         .zip(&degree)
         .map(|((n, m), &degree)| GraphNodeRow {
             node: n.clone(),
@@ -336,28 +449,47 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
         })
         .collect();
     gene_network::write_nodes(&node_rows, &staged.path(ns::FILE))?;
+    Ok(degree)
+}
 
-    let targets_without: Vec<String> = targets.iter().filter(|t| degree[node_index[t.as_str()]] == 0).cloned().collect();
-    let coverage = Coverage {
-        n_nodes: nodes.len(),
-        n_edges: out.len(),
+/// What the graph covers, its wall time left at 0 for the caller to fill.
+fn coverage(
+    screen: &ScreenNodes,
+    names: &NodeNames,
+    network: &Network,
+    degree: &[i64],
+    per_source: BTreeMap<String, usize>,
+    unknown: UnknownEdgeGenes,
+    degraded: Degradation,
+) -> Coverage {
+    let node_index = screen.index();
+    let targets_without: Vec<String> = screen.targets.iter().filter(|t| degree[node_index[t.as_str()]] == 0).cloned().collect();
+    let unmapped = names.unmapped(&screen.nodes);
+    Coverage {
+        n_nodes: screen.nodes.len(),
+        n_edges: network.graph.edge_count(),
         edges_per_source: per_source,
-        genes_with_edges: (0..measured.len()).filter(|&i| degree[i] > 0).count(),
-        n_measured_genes: measured.len(),
-        targets_with_edges: targets.len() - targets_without.len(),
-        n_targets: targets.len(),
+        genes_with_edges: (0..screen.measured.len()).filter(|&i| degree[i] > 0).count(),
+        n_measured_genes: screen.measured.len(),
+        targets_with_edges: screen.targets.len() - targets_without.len(),
+        n_targets: screen.targets.len(),
         targets_without_edges: targets_without,
         isolated_nodes: degree.iter().filter(|&&d| d == 0).count(),
         n_unmapped: unmapped.len(),
         unmapped_names: unmapped.into_iter().take(50).collect(),
-        self_loops_dropped: coverage_counts.0,
-        duplicates_merged: coverage_counts.1,
-        edges_with_unknown_genes,
-        unknown_edge_genes,
-        edges_dropped: n_drop,
-        edges_added: added,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+        self_loops_dropped: network.self_loops_dropped,
+        duplicates_merged: network.duplicates_merged,
+        edges_with_unknown_genes: unknown.edges,
+        unknown_edge_genes: unknown.genes,
+        edges_dropped: degraded.dropped,
+        edges_added: degraded.added,
+        seconds: 0.0,
+    }
+}
+
+/// The manifest: every option, the coverage without its wall time (manifests stay
+/// byte-stable), the two tables.
+fn write_manifest(staged: &StagedDir, opts: &GraphOptions, inputs: Vec<InputFile>, coverage: &Coverage) -> Result<()> {
     let spec: Vec<String> = opts.sources.iter().map(Source::origin).collect();
     let parameters = serde_json::json!({
         "source": spec.join("+"),
@@ -373,14 +505,11 @@ pub fn build(opts: &GraphOptions) -> Result<Coverage> {
         "seed": opts.seed,
     });
     let mut manifest = Manifest::new("graph", inputs, parameters);
-    let mut summary = serde_json::to_value(&coverage).expect("coverage serialises");
-    // Timing varies run to run; keep manifests byte-stable.
+    let mut summary = serde_json::to_value(coverage).expect("coverage serialises");
     summary.as_object_mut().expect("object").remove("seconds");
     manifest.summary = summary;
     manifest.outputs = vec![es::FILE.into(), ns::FILE.into()];
-    manifest.write(&staged.path(schema::MANIFEST))?;
-    staged.commit()?;
-    Ok(coverage)
+    manifest.write(&staged.path(schema::MANIFEST))
 }
 
 /// Names of an edge file that resolve to no node, in order of first appearance.
