@@ -35,6 +35,7 @@ use crate::layers::Aggregation;
 use crate::modules::ModulesConfig;
 use crate::predictor::{Model, ModelConfig};
 use crate::programs::gene_programs;
+use crate::train::Example;
 use crate::train::{predict_with_attention, train, ModelInputs, TrainOptions, TrainReport};
 
 const CONFIG: &str = "config.json";
@@ -256,7 +257,53 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         return Err(Error::bad_input(&s.split, "the training split has no perturbed conditions"));
     }
     let val_examples = examples(&targets, &graph, &val_conditions, &singles, &s.split, s.target_mode)?;
+    check_model_options(s)?;
+    let spec = feature_spec(s);
+    let programs = programs_for(s, &targets, &graph, &output_nodes, &train_examples);
+    let index = gene_index(&targets, &graph, output_nodes, &spec, s.target_mode, programs);
+    let node_of: HashMap<&str, usize> = graph.node_index();
+    let singles_by_node: HashMap<usize, Vec<f32>> = singles.iter().filter_map(|(g, v)| node_of.get(g.as_str()).map(|&n| (n, v.clone()))).collect();
+    let kept_singles = spec.additive_gate || s.target_mode == TargetMode::ResidualOverAdditive;
+    let trained_singles: Vec<String> = singles.keys().cloned().collect();
+    let singles = if kept_singles { singles } else { HashMap::new() };
+    let mut inputs = model_inputs(&index, graph.edges.clone(), &singles, &context);
+    let config = model_config(s, &index, &graph, &spec);
+    if let ModelConfig::GrnVae(_) = &config {
+        let mut output_of = vec![None; graph.nodes.len()];
+        for (o, &n) in index.output_nodes.iter().enumerate() {
+            output_of[n] = Some(o);
+        }
+        inputs.edge_support = edge_support(&graph.edges, &output_of, &singles_by_node);
+    }
+    let scored = top_expressed_genes(&targets.control_mean, 1000.min(targets.genes.len()));
 
+    let staged = StagedDir::new(&s.out)?;
+    let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device)?;
+    let n_params = model.num_params();
+    save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
+    let learned = LearnedTables { index: &index, graph: &graph, context: &context, trained_singles: &trained_singles };
+    let outputs = learned.write(&staged, &model)?;
+    let fit = FitSummary { report: &report, n_params, config: &config, index: &index, inputs: &inputs, selected };
+    write_train_manifest(&staged, s, &spec, &fit, &outputs)?;
+    let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
+    let (single, batched, batch) = latency(&model, &inputs, &lists, device);
+    let timing = ModelTiming {
+        n_params,
+        epochs: report.history.len(),
+        train_seconds: report.seconds,
+        predict_ms_single: single,
+        predict_ms_batched: batched,
+        batch,
+        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
+        device: selected.name.clone(),
+    };
+    timing.write(&staged.path(timing::FILE))?;
+    staged.commit()?;
+    Ok(TrainSummary { report, n_params })
+}
+
+/// Refuses option combinations that would train something other than what was asked.
+fn check_model_options(s: &TrainStage) -> Result<()> {
     if s.model != ModelChoice::App {
         let used = s.config.app_only_options();
         if !used.is_empty() {
@@ -279,50 +326,64 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     if s.config.edge_trust && s.config.features.propagation_hops == 0 {
         return Err(Error::bad_option("--edge-trust", "learns the trust of the edges the head's propagation features run over; give --propagation K too"));
     }
+    Ok(())
+}
+
+/// The fixed inputs the model reads: as asked, and for `grn_vae` always what is known of a
+/// gene without perturbing it (the VAE encodes a perturbed gene from it).
+fn feature_spec(s: &TrainStage) -> FeatureSpec {
     let mut spec = s.config.features.clone();
     if matches!(s.model, ModelChoice::GrnVae { .. }) {
-        // The VAE encodes a perturbed gene from what is known of it without perturbing it.
         spec.control_node_features = true;
         spec.prior_node_features = true;
     }
-    let programs = match &s.model {
-        ModelChoice::Modules { programs, .. } => {
-            // Each measured gene's changes across the training conditions.
-            let n_out = targets.genes.len();
-            let mut lfc = vec![0.0f32; n_out * train_examples.len()];
-            for (c, e) in train_examples.iter().enumerate() {
-                for (g, &v) in e.lfc.iter().enumerate() {
-                    lfc[g * train_examples.len() + c] = v;
-                }
-            }
-            let assigned = gene_programs(graph.nodes.len(), &graph.edges, &output_nodes, &lfc, train_examples.len(), *programs, s.options.seed);
-            let k = assigned.iter().max().map_or(1, |m| m + 1);
-            Some((assigned, k))
+    spec
+}
+
+/// `modules`' gene programs (the program of every node, and their number), clustered from
+/// each measured gene's changes across the training conditions; `None` for the others.
+fn programs_for(s: &TrainStage, targets: &Targets, graph: &GraphData, output_nodes: &[usize], train: &[Example]) -> Option<(Vec<usize>, usize)> {
+    let ModelChoice::Modules { programs, .. } = &s.model else { return None };
+    let n_out = targets.genes.len();
+    let mut lfc = vec![0.0f32; n_out * train.len()];
+    for (c, e) in train.iter().enumerate() {
+        for (g, &v) in e.lfc.iter().enumerate() {
+            lfc[g * train.len() + c] = v;
         }
-        _ => None,
-    };
+    }
+    let assigned = gene_programs(graph.nodes.len(), &graph.edges, output_nodes, &lfc, train.len(), *programs, s.options.seed);
+    let k = assigned.iter().max().map_or(1, |m| m + 1);
+    Some((assigned, k))
+}
+
+fn gene_index(
+    targets: &Targets,
+    graph: &GraphData,
+    output_nodes: Vec<usize>,
+    spec: &FeatureSpec,
+    target_mode: TargetMode,
+    programs: Option<(Vec<usize>, usize)>,
+) -> GeneIndex {
     let mut control: Vec<Option<(f64, f64)>> = vec![None; graph.nodes.len()];
     for (o, &n) in output_nodes.iter().enumerate() {
         control[n] = Some((targets.control_mean[o], targets.control_variance[o]));
     }
-    let index = GeneIndex {
+    GeneIndex {
         outputs: targets.genes.clone(),
         nodes: graph.nodes.clone(),
         output_nodes,
         control_mean: targets.control_mean.clone(),
-        node_features: node_features(&spec, graph.nodes.len(), &graph.edges, &control),
+        node_features: node_features(spec, graph.nodes.len(), &graph.edges, &control),
         features: spec.clone(),
-        target_mode: s.target_mode,
+        target_mode,
         programs,
-    };
-    let node_of: HashMap<&str, usize> = graph.node_index();
-    let singles_by_node: HashMap<usize, Vec<f32>> = singles.iter().filter_map(|(g, v)| node_of.get(g.as_str()).map(|&n| (n, v.clone()))).collect();
-    let kept_singles = spec.additive_gate || s.target_mode == TargetMode::ResidualOverAdditive;
-    let trained_singles: Vec<String> = singles.keys().cloned().collect();
-    let singles = if kept_singles { singles } else { HashMap::new() };
-    let mut inputs = model_inputs(&index, graph.edges.clone(), &singles, &context);
-    let (n_nodes, n_outputs) = (graph.nodes.len(), targets.genes.len());
-    let config = match &s.model {
+    }
+}
+
+/// The burn config of the chosen model at this screen's sizes.
+fn model_config(s: &TrainStage, index: &GeneIndex, graph: &GraphData, spec: &FeatureSpec) -> ModelConfig {
+    let (n_nodes, n_outputs) = (graph.nodes.len(), index.outputs.len());
+    match &s.model {
         ModelChoice::App => ModelConfig::App(s.config.config(n_nodes, n_outputs, graph.edges.len())),
         ModelChoice::Modules { coherence_weight, pathway_weight, .. } => ModelConfig::Modules(
             ModulesConfig::new(n_nodes, n_outputs)
@@ -332,48 +393,67 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
                 .with_coherence_weight(*coherence_weight)
                 .with_pathway_weight(*pathway_weight),
         ),
-        ModelChoice::GrnVae { latent, hops, learn_grn, kl_weight, sparsity_weight, alignment_weight } => {
-            let mut output_of = vec![None; n_nodes];
-            for (o, &n) in index.output_nodes.iter().enumerate() {
-                output_of[n] = Some(o);
-            }
-            inputs.edge_support = edge_support(&graph.edges, &output_of, &singles_by_node);
-            ModelConfig::GrnVae(
-                GrnVaeConfig::new(n_nodes, n_outputs, graph.edges.len())
-                    .with_latent(*latent)
-                    .with_hidden(s.config.hidden)
-                    .with_hops(*hops)
-                    .with_node_features(spec.node_width())
-                    .with_learn_grn(*learn_grn)
-                    .with_kl_weight(*kl_weight)
-                    .with_sparsity_weight(*sparsity_weight)
-                    .with_alignment_weight(*alignment_weight),
-            )
-        }
-    };
-    let scored = top_expressed_genes(&targets.control_mean, 1000.min(targets.genes.len()));
+        ModelChoice::GrnVae { latent, hops, learn_grn, kl_weight, sparsity_weight, alignment_weight } => ModelConfig::GrnVae(
+            GrnVaeConfig::new(n_nodes, n_outputs, graph.edges.len())
+                .with_latent(*latent)
+                .with_hidden(s.config.hidden)
+                .with_hops(*hops)
+                .with_node_features(spec.node_width())
+                .with_learn_grn(*learn_grn)
+                .with_kl_weight(*kl_weight)
+                .with_sparsity_weight(*sparsity_weight)
+                .with_alignment_weight(*alignment_weight),
+        ),
+    }
+}
 
-    let staged = StagedDir::new(&s.out)?;
-    let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device)?;
-    let n_params = model.num_params();
-    save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
-    let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES, timing::FILE];
-    if spec.context_effects {
-        write_effects(&staged.path(CONTEXT_EFFECTS), &context, &index.outputs)?;
-        outputs.push(CONTEXT_EFFECTS);
+/// What a trained model learned beyond its weights, by gene name, and what it reads at
+/// prediction time besides them.
+struct LearnedTables<'a> {
+    index: &'a GeneIndex,
+    graph: &'a GraphData,
+    context: &'a HashMap<String, Vec<f32>>,
+    trained_singles: &'a [String],
+}
+
+impl LearnedTables<'_> {
+    /// Writes the model folder's optional tables; returns every file of the folder.
+    fn write(&self, staged: &StagedDir, model: &Model) -> Result<Vec<&'static str>> {
+        let (index, graph) = (self.index, self.graph);
+        let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES, timing::FILE];
+        if index.features.context_effects {
+            write_effects(&staged.path(CONTEXT_EFFECTS), self.context, &index.outputs)?;
+            outputs.push(CONTEXT_EFFECTS);
+        }
+        if let Some((programs, _)) = &index.programs {
+            write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
+            outputs.push(PROGRAMS);
+        }
+        if let Some(learned) = model.learned_grn() {
+            write_grn(&staged.path(GRN), &graph.nodes, &graph.edges, &learned, self.trained_singles)?;
+            outputs.push(GRN);
+        }
+        if let Some(trust) = model.edge_trust() {
+            write_trust(&staged.path(TRUST), &graph.nodes, &graph.edges, &trust, self.trained_singles)?;
+            outputs.push(TRUST);
+        }
+        Ok(outputs)
     }
-    if let Some((programs, _)) = &index.programs {
-        write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
-        outputs.push(PROGRAMS);
-    }
-    if let Some(learned) = model.learned_grn() {
-        write_grn(&staged.path(GRN), &graph.nodes, &graph.edges, &learned, &trained_singles)?;
-        outputs.push(GRN);
-    }
-    if let Some(trust) = model.edge_trust() {
-        write_trust(&staged.path(TRUST), &graph.nodes, &graph.edges, &trust, &trained_singles)?;
-        outputs.push(TRUST);
-    }
+}
+
+/// How training went, for the manifest's summary.
+struct FitSummary<'a> {
+    report: &'a TrainReport,
+    n_params: usize,
+    config: &'a ModelConfig,
+    index: &'a GeneIndex,
+    inputs: &'a ModelInputs,
+    selected: &'a Selected,
+}
+
+/// The training manifest: the inputs' hashes, every option, how training went and the
+/// weights' sha256 (checked at every load).
+fn write_train_manifest(staged: &StagedDir, s: &TrainStage, spec: &FeatureSpec, fit: &FitSummary, outputs: &[&str]) -> Result<()> {
     let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
         .into_iter()
         .chain(s.other_contexts.iter().map(|d| d.join(schema::pseudobulk::FILE)))
@@ -383,44 +463,29 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         .collect::<Result<Vec<_>>>()?;
     let o = &s.options;
     let c = &s.config;
-    let parameters = serde_json::json!({
+    let mut parameters = serde_json::json!({
         "seed": o.seed, "learning_rate": o.learning_rate, "max_epochs": o.max_epochs, "patience": o.patience, "min_epochs": o.min_epochs,
         "batch_size": o.batch_size, "validation_share": o.validation_share, "bootstrap": o.bootstrap, "genes_per_step": o.genes_per_step,
         "hidden": c.hidden, "layers": c.layers, "gene_embedding": format!("{:?}", c.gene_embedding),
         "aggregation": format!("{:?}", c.aggregation), "pooling": format!("{:?}", c.pooling), "decoder": format!("{:?}", c.decoder),
-        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": &spec, "head_hidden": c.head_hidden, "edge_trust": c.edge_trust,
+        "query_skip": c.query_skip, "attention_focus": c.attention_focus, "attention_hops": c.attention_hops, "learned_vectors": c.learned_vectors, "features": spec, "head_hidden": c.head_hidden, "edge_trust": c.edge_trust,
         "target_mode": format!("{:?}", s.target_mode), "model": format!("{:?}", s.model),
     });
-    let mut parameters = parameters;
     if !s.other_contexts.is_empty() {
         parameters["other_contexts"] = serde_json::json!(s.other_contexts.iter().map(|d| d.display().to_string()).collect::<Vec<_>>());
     }
     let mut manifest = Manifest::new("train", hashed, parameters);
+    let report = fit.report;
     manifest.summary = serde_json::json!({
-        "n_train_conditions": report.n_train, "n_validation_conditions": report.n_validation, "n_params": n_params,
+        "n_train_conditions": report.n_train, "n_validation_conditions": report.n_validation, "n_params": fit.n_params,
         "best_epoch": report.best_epoch, "epochs": report.history.len(),
         "final_train_loss": report.history.last().map(|h| h.1), "best_validation_l2": report.best_validation_l2(),
-        "device": selected.description, "model": config.name(),
-        "programs": index.programs.as_ref().map(|p| p.1), "edges_supported_by_singles": inputs.edge_support.len(),
+        "device": fit.selected.description, "model": fit.config.name(),
+        "programs": fit.index.programs.as_ref().map(|p| p.1), "edges_supported_by_singles": fit.inputs.edge_support.len(),
         WEIGHTS_SHA256: perturb_core::manifest::sha256_file(&staged.path(WEIGHTS))?.0,
     });
     manifest.outputs = outputs.iter().map(|f| f.to_string()).collect();
-    manifest.write(&staged.path(schema::MANIFEST))?;
-    let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
-    let (single, batched, batch) = latency(&model, &inputs, &lists, device);
-    let timing = ModelTiming {
-        n_params,
-        epochs: report.history.len(),
-        train_seconds: report.seconds,
-        predict_ms_single: single,
-        predict_ms_batched: batched,
-        batch,
-        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
-        device: selected.name.clone(),
-    };
-    timing.write(&staged.path(timing::FILE))?;
-    staged.commit()?;
-    Ok(TrainSummary { report, n_params })
+    manifest.write(&staged.path(schema::MANIFEST))
 }
 
 /// The program of every graph node: node, program, whether it is a measured gene.
