@@ -18,7 +18,7 @@ pub mod selection;
 pub mod split;
 pub mod structure;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use perturb_core::manifest::{InputFile, Manifest};
@@ -347,129 +347,53 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     let started = std::time::Instant::now();
     check_options(opts)?;
     let screen = Screen::read(&opts.data)?;
-    let other_p = match &opts.linear_p_from {
-        Some(dir) => {
-            let p = baselines::perturbation_pca(&Screen::read(dir)?, opts.linear_k);
-            if p.is_empty() {
-                return Err(Error::bad_input(dir, "has no single perturbations to take P for the linear baseline from"));
-            }
-            Some(p)
-        }
-        None => None,
-    };
-    let prior = opts.graph.as_deref().map(prior::PriorGraph::read).transpose()?;
-    let same = |dir: &Path| dir.canonicalize().ok().is_some_and(|d| Some(d) == opts.data.canonicalize().ok());
-    if let Some(dir) = opts.other_contexts.iter().find(|d| same(d)) {
-        return Err(Error::bad_option(
-            "--other-context",
-            format!("{} is the evaluated screen itself (--data): its own effects would be the prediction", dir.display()),
-        ));
-    }
-    let other_contexts = (!opts.other_contexts.is_empty()).then(|| baselines::OtherContexts::read(&screen, &opts.other_contexts)).transpose()?;
+    let references = References::read(opts, &screen)?;
     let mut notes = screen_notes(&opts.data);
-    if prior.is_none() {
+    if references.prior.is_none() {
         notes.push("the prior-network baselines (graph_knn, linear_prior) need --graph and were not run".to_string());
     }
-    let baseline_inputs = baselines::BaselineInputs {
-        linear_k: opts.linear_k,
-        ridge: opts.ridge,
-        other_p: other_p.as_ref(),
-        prior: prior.as_ref(),
-        other_contexts: other_contexts.as_ref(),
-    };
-    let prediction_files = model_files(&opts.predictions, &opts.tasks, &opts.seeds, "--predictions", &mut notes)?;
-    let timing_files = model_files(&opts.timing, &opts.tasks, &opts.seeds, "--timing", &mut Vec::new())?;
-    let validation_files = model_files(&opts.validation, &opts.tasks, &opts.seeds, "--validation", &mut Vec::new())?;
-    let grn_files = model_files(&opts.grn, &opts.tasks, &opts.seeds, "--grn", &mut Vec::new())?;
-    let program_files = model_files(&opts.programs, &opts.tasks, &opts.seeds, "--programs", &mut Vec::new())?;
+    let files = ModelFiles::find(opts, &mut notes)?;
     let truth = opts.truth_network.as_deref().map(structure::TruthNetwork::read).transpose()?;
     let mut out = Outputs { staged: StagedDir::new(&opts.out)?, names: Vec::new() };
-    let mut rows = Vec::new();
-    let mut gi_rows: Vec<GiRow> = Vec::new();
-    for &task in &opts.tasks {
-        for &seed in &opts.seeds {
-            let split = split::make(&screen, task, seed, &opts.data)?;
-            let name = perturb_core::schema::split::file(task.name(), seed);
-            split::write(&split, &screen, &out.path(&name))?;
-            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
-                baselines::predict_all(&screen, &split, &baseline_inputs).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
-            for (name, files) in &prediction_files {
-                if let Some(path) = files.get(&(task, seed)) {
-                    all_preds.push((name.as_str(), read_predictions(&screen, &split, path)?));
-                }
-            }
-            let truth = TestTruth::new(&screen, &split, opts.top_genes, opts.de_genes);
-            for (model, preds) in &all_preds {
-                rows.extend(score(&screen, &split, &truth, model, preds));
-            }
-            if task == Task::Double {
-                gi_rows.extend(interactions(&screen, &split, &all_preds, opts.top_genes));
-            }
-        }
+    let scores = score_splits(opts, &screen, &references.baseline_inputs(opts), &files.predictions, &mut out)?;
+    let rows = &scores.rows;
+    perturb_core::scores::write_metrics(rows, &out.path(schema::metrics::FILE))?;
+    if !scores.interactions.is_empty() {
+        write_gi(&scores.interactions, &out.path("interactions.parquet"))?;
     }
-    perturb_core::scores::write_metrics(&rows, &out.path(schema::metrics::FILE))?;
-    if !gi_rows.is_empty() {
-        write_gi(&gi_rows, &out.path("interactions.parquet"))?;
-    }
-    let sets = coverage::perturbation_sets(&rows);
-    let (summary, comparisons) = summarise_sets(&rows, &sets)?;
+    let sets = coverage::perturbation_sets(rows);
+    let (summary, comparisons) = summarise_sets(rows, &sets)?;
     perturb_core::scores::write_summary(&summary, &out.path(schema::summary::FILE))?;
     if !comparisons.is_empty() {
         write_comparisons(&comparisons, &out.path("comparisons.parquet"))?;
     }
-    let efficiency = report::efficiency(&timing_files)?;
+    let efficiency = report::efficiency(&files.timing)?;
     if !efficiency.is_empty() {
         report::write_efficiency(&efficiency, &out.path("efficiency.parquet"))?;
     }
     let attention = opts.attention.iter().map(|(name, path)| report::attention_tops(name, path, 3, 10)).collect::<Result<Vec<_>>>()?.concat();
-    let (mut grn_rows, mut program_rows) = (Vec::new(), Vec::new());
-    if let Some(truth) = &truth {
-        for (name, files) in &grn_files {
-            for ((task, seed), path) in files {
-                grn_rows.extend(structure::score_grn(truth, path, task.name(), *seed, name)?);
-            }
-        }
-        for (name, files) in &program_files {
-            for ((task, seed), path) in files {
-                program_rows.extend(structure::score_programs(truth, path, task.name(), *seed, name)?);
-            }
-        }
-    }
-    let mut attention_rows = Vec::new();
-    if let Some(truth) = &truth {
-        for (name, path) in &opts.attention {
-            attention_rows.extend(structure::score_attention(truth, path, name)?);
-        }
-    }
-    if !attention_rows.is_empty() {
-        structure::write_attention_rows(&attention_rows, &out.path("attention_recovery.parquet"))?;
-    }
-    if !grn_rows.is_empty() {
-        structure::write_grn_rows(&grn_rows, &out.path("grn_recovery.parquet"))?;
-    }
-    if !program_rows.is_empty() {
-        structure::write_program_rows(&program_rows, &out.path("program_enrichment.parquet"))?;
-    }
+    let structure = StructureScores::score(opts, truth.as_ref(), &files)?;
+    structure.write(&mut out)?;
     let train_seconds: BTreeMap<String, f64> = efficiency.iter().map(|e| (e.model.clone(), e.train_seconds)).collect();
-    let selection_rows = selection::select(&validation_files, &train_seconds)?;
+    let selection_rows = selection::select(&files.validation, &train_seconds)?;
     if !selection_rows.is_empty() {
         selection::write(&selection_rows, &out.path(selection::FILE))?;
     }
-    let selection_tables = selection_tables(&selection_rows, opts.recommended.as_deref(), &rows, &comparisons, &mut notes);
+    let selection_tables = selection_tables(&selection_rows, opts.recommended.as_deref(), rows, &comparisons, &mut notes);
     let structure_tables = [
         selection_tables,
         report::paired_tables(&comparisons),
-        report::structure_tables(&grn_rows, &program_rows),
-        report::attention_truth_table(&attention_rows),
+        report::structure_tables(&structure.grn, &structure.programs),
+        report::attention_truth_table(&structure.attention),
     ]
     .concat();
     let parts = report::Parts {
         screen: &screen,
         opts,
-        rows: &rows,
+        rows,
         summary: &summary,
         sets: &sets,
-        gi: &gi_rows,
+        gi: &scores.interactions,
         efficiency: &efficiency,
         attention: &attention,
         structure: &structure_tables,
@@ -477,7 +401,169 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     };
     perturb_core::table::write_bytes_atomically(&out.path("report.md"), report::markdown(&parts).as_bytes())?;
     perturb_core::table::write_bytes_atomically(&out.path("report.html"), report::html(&parts).as_bytes())?;
+    write_eval_manifest(opts, &out, &files.predictions, rows.len())?;
+    out.staged.commit()?;
+    // Each model's mean over the largest set it is scored on.
+    let mut mean_l2 = BTreeMap::new();
+    for r in summary.iter().filter(|r| r.metric == schema::metrics::L2) {
+        mean_l2.entry((r.task.clone(), r.model.clone())).or_insert(r.mean);
+    }
+    Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+}
 
+/// What the reference baselines read besides the screen: another screen's perturbation
+/// embeddings (`--linear-p-from`), the prior network (`--graph`), the screen's other
+/// contexts (`--other-context`).
+struct References {
+    other_p: Option<HashMap<String, Vec<f64>>>,
+    prior: Option<prior::PriorGraph>,
+    other_contexts: Option<baselines::OtherContexts>,
+}
+
+impl References {
+    fn read(opts: &EvalOptions, screen: &Screen) -> Result<References> {
+        let other_p = match &opts.linear_p_from {
+            Some(dir) => {
+                let p = baselines::perturbation_pca(&Screen::read(dir)?, opts.linear_k);
+                if p.is_empty() {
+                    return Err(Error::bad_input(dir, "has no single perturbations to take P for the linear baseline from"));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let prior = opts.graph.as_deref().map(prior::PriorGraph::read).transpose()?;
+        let same = |dir: &Path| dir.canonicalize().ok().is_some_and(|d| Some(d) == opts.data.canonicalize().ok());
+        if let Some(dir) = opts.other_contexts.iter().find(|d| same(d)) {
+            return Err(Error::bad_option(
+                "--other-context",
+                format!("{} is the evaluated screen itself (--data): its own effects would be the prediction", dir.display()),
+            ));
+        }
+        let other_contexts = (!opts.other_contexts.is_empty()).then(|| baselines::OtherContexts::read(screen, &opts.other_contexts)).transpose()?;
+        Ok(References { other_p, prior, other_contexts })
+    }
+
+    fn baseline_inputs(&self, opts: &EvalOptions) -> baselines::BaselineInputs<'_> {
+        baselines::BaselineInputs {
+            linear_k: opts.linear_k,
+            ridge: opts.ridge,
+            other_p: self.other_p.as_ref(),
+            prior: self.prior.as_ref(),
+            other_contexts: self.other_contexts.as_ref(),
+        }
+    }
+}
+
+/// Each model's files per (task, seed), by option.
+struct ModelFiles {
+    predictions: Vec<(String, BTreeMap<(Task, u64), PathBuf>)>,
+    timing: Vec<(String, BTreeMap<(Task, u64), PathBuf>)>,
+    validation: Vec<(String, BTreeMap<(Task, u64), PathBuf>)>,
+    grn: Vec<(String, BTreeMap<(Task, u64), PathBuf>)>,
+    programs: Vec<(String, BTreeMap<(Task, u64), PathBuf>)>,
+}
+
+impl ModelFiles {
+    /// A model without prediction files for a task is noted in `notes` (only the
+    /// predictions' gaps are worth a note: the others follow them).
+    fn find(opts: &EvalOptions, notes: &mut Vec<String>) -> Result<ModelFiles> {
+        let (tasks, seeds) = (&opts.tasks, &opts.seeds);
+        Ok(ModelFiles {
+            predictions: model_files(&opts.predictions, tasks, seeds, "--predictions", notes)?,
+            timing: model_files(&opts.timing, tasks, seeds, "--timing", &mut Vec::new())?,
+            validation: model_files(&opts.validation, tasks, seeds, "--validation", &mut Vec::new())?,
+            grn: model_files(&opts.grn, tasks, seeds, "--grn", &mut Vec::new())?,
+            programs: model_files(&opts.programs, tasks, seeds, "--programs", &mut Vec::new())?,
+        })
+    }
+}
+
+/// Every model's metrics on every (task, seed) split, and the doubles' interaction curves.
+struct Scores {
+    rows: Vec<MetricRow>,
+    interactions: Vec<GiRow>,
+}
+
+/// Writes each split file and scores the baselines and the models' predictions on it.
+fn score_splits(
+    opts: &EvalOptions,
+    screen: &Screen,
+    baseline_inputs: &baselines::BaselineInputs,
+    prediction_files: &[(String, BTreeMap<(Task, u64), PathBuf>)],
+    out: &mut Outputs,
+) -> Result<Scores> {
+    let mut scores = Scores { rows: Vec::new(), interactions: Vec::new() };
+    for &task in &opts.tasks {
+        for &seed in &opts.seeds {
+            let split = split::make(screen, task, seed, &opts.data)?;
+            let name = perturb_core::schema::split::file(task.name(), seed);
+            split::write(&split, screen, &out.path(&name))?;
+            let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
+                baselines::predict_all(screen, &split, baseline_inputs).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
+            for (name, files) in prediction_files {
+                if let Some(path) = files.get(&(task, seed)) {
+                    all_preds.push((name.as_str(), read_predictions(screen, &split, path)?));
+                }
+            }
+            let truth = TestTruth::new(screen, &split, opts.top_genes, opts.de_genes);
+            for (model, preds) in &all_preds {
+                scores.rows.extend(score(screen, &split, &truth, model, preds));
+            }
+            if task == Task::Double {
+                scores.interactions.extend(interactions(screen, &split, &all_preds, opts.top_genes));
+            }
+        }
+    }
+    Ok(scores)
+}
+
+/// Learned structure scored against the simulator's network (empty without
+/// `--truth-network`).
+struct StructureScores {
+    grn: Vec<structure::GrnRow>,
+    programs: Vec<structure::ProgramRow>,
+    attention: Vec<structure::AttentionRow>,
+}
+
+impl StructureScores {
+    fn score(opts: &EvalOptions, truth: Option<&structure::TruthNetwork>, files: &ModelFiles) -> Result<StructureScores> {
+        let mut scores = StructureScores { grn: Vec::new(), programs: Vec::new(), attention: Vec::new() };
+        let Some(truth) = truth else { return Ok(scores) };
+        for (name, files) in &files.grn {
+            for ((task, seed), path) in files {
+                scores.grn.extend(structure::score_grn(truth, path, task.name(), *seed, name)?);
+            }
+        }
+        for (name, files) in &files.programs {
+            for ((task, seed), path) in files {
+                scores.programs.extend(structure::score_programs(truth, path, task.name(), *seed, name)?);
+            }
+        }
+        for (name, path) in &opts.attention {
+            scores.attention.extend(structure::score_attention(truth, path, name)?);
+        }
+        Ok(scores)
+    }
+
+    fn write(&self, out: &mut Outputs) -> Result<()> {
+        if !self.attention.is_empty() {
+            structure::write_attention_rows(&self.attention, &out.path("attention_recovery.parquet"))?;
+        }
+        if !self.grn.is_empty() {
+            structure::write_grn_rows(&self.grn, &out.path("grn_recovery.parquet"))?;
+        }
+        if !self.programs.is_empty() {
+            structure::write_program_rows(&self.programs, &out.path("program_enrichment.parquet"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The manifest: the screen's tables and every other file read (every prediction file
+/// scored, so a manifest says which predictions its metrics are of), the options, and
+/// every file written, in the order written.
+fn write_eval_manifest(opts: &EvalOptions, out: &Outputs, prediction_files: &[(String, BTreeMap<(Task, u64), PathBuf>)], n_rows: usize) -> Result<()> {
     let mut inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
     if let Some(truth) = &opts.truth_network {
         inputs.push(InputFile::hash(truth)?);
@@ -488,8 +574,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     if let Some(graph) = &opts.graph {
         inputs.push(InputFile::hash(&graph.join(schema::edges::FILE))?);
     }
-    // Every prediction file scored, so a manifest says which predictions its metrics are of.
-    for (_, files) in &prediction_files {
+    for (_, files) in prediction_files {
         for path in files.values() {
             inputs.push(InputFile::hash(path)?);
         }
@@ -505,17 +590,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         "recommended": opts.recommended,
     });
     let mut manifest = Manifest::new("eval", inputs, parameters);
-    manifest.summary = serde_json::json!({ "rows": rows.len() });
-    // Every file written above, in the order written; the manifest itself is not listed.
+    manifest.summary = serde_json::json!({ "rows": n_rows });
+    // The manifest itself is not listed.
     manifest.outputs = out.names.clone();
-    manifest.write(&out.staged.path(schema::MANIFEST))?;
-    out.staged.commit()?;
-    // Each model's mean over the largest set it is scored on.
-    let mut mean_l2 = BTreeMap::new();
-    for r in summary.iter().filter(|r| r.metric == "l2") {
-        mean_l2.entry((r.task.clone(), r.model.clone())).or_insert(r.mean);
-    }
-    Ok(EvalSummary { n_rows: rows.len(), mean_l2, seconds: started.elapsed().as_secs_f64() })
+    manifest.write(&out.staged.path(schema::MANIFEST))
 }
 
 /// The validation ranking, then the validation pick (and the recommended model, when it
