@@ -114,6 +114,62 @@ pub fn network_path_for(out: &Path) -> PathBuf {
 }
 
 pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
+    check_options(opts)?;
+    let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
+    let symbols = read_symbols(opts)?;
+    let network = Network::read(&opts.network, symbols.as_ref())?;
+    let known = network.genes();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut design = design::build(opts.preset, opts.scale, &opts.sizes, &calibration, &regulators_by_targets(&network), &mut rng)?;
+    if let Some(targets) = &opts.targets {
+        replace_targets(&mut design, targets, &known, &opts.network, &mut rng)?;
+    }
+    refuse_beyond_memory(&design, opts.contexts)?;
+    let genes = choose_genes(&design, &network, opts, &mut rng)?;
+    let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+    let n_genes = genes.len();
+    let truth = TrueRegulation::draw(&network, &genes, &index, opts, &mut rng);
+    let lines = line_regulations(&truth.regulation, opts.contexts, &mut rng);
+    let baseline = Baseline::draw(n_genes, &calibration, opts, &mut rng);
+    let shift = guide_shifts(&design, opts, &mut rng);
+    let deviation = deviations(&design, &lines, &baseline.line_shift, &index, &shift);
+
+    // Cells, shuffled as a pooled screen's are; each line holds the whole design.
+    let n_conditions = design.conditions.len();
+    let mut plan: Vec<sample::CellPlan> = (0..opts.contexts)
+        .flat_map(|k| design.conditions.iter().enumerate().flat_map(move |(i, c)| std::iter::repeat_n((k * n_conditions + i) as u16, c.n_cells)))
+        .collect();
+    plan.shuffle(&mut rng);
+    let model = sample::CellModel {
+        rate: &baseline.rate,
+        dispersion: &baseline.dispersion,
+        program: &baseline.program,
+        deviation: &deviation,
+        level_weights: &EFFICIENCY_WEIGHTS,
+        depth_spread: 0.35,
+    };
+    let sampled = sample::sample_cells(&model, &plan, opts.seed, opts.threads);
+    let report = opts.report.then(|| {
+        let prior_targets = report::prior_targets(&truth.prior_edges, n_genes);
+        report::measure(&design, &genes, &sampled, &plan, &calibration, &prior_targets)
+    });
+    let screen = CountScreen {
+        cell_names: (0..plan.len()).map(|i| format!("cell{i:06}")).collect(),
+        condition_categories: design.conditions.iter().map(|c| c.gears_label()).collect(),
+        condition_codes: plan.iter().map(|&c| c % n_conditions as u16).collect(),
+        cell_types: line_names(opts.contexts),
+        cell_type_codes: plan.iter().map(|&c| (c as usize / n_conditions) as u8).collect(),
+        gene_names: genes.clone(),
+        indptr: sampled.indptr,
+        indices: sampled.indices,
+        counts: sampled.counts,
+    };
+    let n_nonzero = screen.counts.len();
+    let network_file = write_screen(opts, &screen, truth.network_rows)?;
+    Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions, n_nonzero, network_file, report })
+}
+
+fn check_options(opts: &SimulateOptions) -> Result<()> {
     if opts.out.extension().and_then(|e| e.to_str()) != Some("h5ad") {
         return Err(Error::bad_option("--out", format!("{} should end in .h5ad", opts.out.display())));
     }
@@ -129,59 +185,67 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
     if opts.contexts > 1 && opts.report {
         return Err(Error::bad_option("--report", "measures a one-line screen against Norman's statistics; leave it out with --contexts"));
     }
-    let calibration: Calibration = serde_json::from_str(NORMAN_CALIBRATION).expect("embedded calibration parses");
-    let symbols = match &opts.symbols {
-        Some(path) => {
-            let t = Table::read_parquet(path)?;
-            Some(t.strings("symbol", path)?.iter().cloned().collect::<std::collections::HashSet<String>>())
-        }
-        None => None,
-    };
-    let network = Network::read(&opts.network, symbols.as_ref())?;
-    let known = network.genes();
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    Ok(())
+}
 
-    // Regulators, most targets first: CRISPRi presets draw their targets from them.
+/// The official symbols of `--symbols`, when given.
+fn read_symbols(opts: &SimulateOptions) -> Result<Option<std::collections::HashSet<String>>> {
+    let Some(path) = &opts.symbols else { return Ok(None) };
+    let t = Table::read_parquet(path)?;
+    Ok(Some(t.strings("symbol", path)?.iter().cloned().collect()))
+}
+
+/// Regulators, most targets first (ties by name): CRISPRi presets draw their targets
+/// from them.
+fn regulators_by_targets(network: &Network) -> Vec<String> {
     let mut regulators: Vec<(&str, usize)> = network.out_degree().into_iter().collect();
     regulators.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let regulators: Vec<String> = regulators.into_iter().map(|(g, _)| g.to_string()).collect();
+    regulators.into_iter().map(|(g, _)| g.to_string()).collect()
+}
 
-    let mut design = design::build(opts.preset, opts.scale, &opts.sizes, &calibration, &regulators, &mut rng)?;
-    if let Some(targets) = &opts.targets {
-        replace_targets(&mut design, targets, &known, &opts.network, &mut rng)?;
+/// The true regulation among the chosen genes: a noisy, partial version of the prior's.
+struct TrueRegulation {
+    /// The prior's edges among the chosen genes.
+    prior_edges: Vec<truth::PriorEdge>,
+    regulation: dynamics::Regulation,
+    /// The network file's rows, one per true edge.
+    network_rows: Vec<TruthEdgeRow>,
+}
+
+impl TrueRegulation {
+    fn draw(network: &Network, genes: &[String], index: &HashMap<&str, usize>, opts: &SimulateOptions, rng: &mut ChaCha8Rng) -> TrueRegulation {
+        let p = &opts.response;
+        let n_genes = genes.len();
+        let weight = LogNormal::new(p.edge_weight.ln(), p.edge_weight_spread).expect("valid weight spread");
+        let amplitude = LogNormal::new(p.amplitude.ln(), p.amplitude_spread).expect("valid amplitude spread");
+        let prior_edges: Vec<truth::PriorEdge> = network
+            .edges
+            .iter()
+            .filter_map(|e| Some(truth::PriorEdge { source: *index.get(e.source.as_str())?, target: *index.get(e.target.as_str())?, sign: e.sign }))
+            .collect();
+        let true_edges = truth::realise(&prior_edges, n_genes, &opts.prior_noise, rng);
+        let mut inputs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_genes];
+        let mut network_rows = Vec::new();
+        for e in &true_edges {
+            let w = e.sign * weight.sample(rng);
+            inputs[e.target].push((e.source, w));
+            network_rows.push(TruthEdgeRow { source: genes[e.source].clone(), target: genes[e.target].clone(), weight: w, in_prior: e.in_prior });
+        }
+        let regulation = dynamics::Regulation {
+            inputs,
+            amplitude: (0..n_genes).map(|_| amplitude.sample(rng)).collect(),
+            hill_n: (0..n_genes).map(|_| if rng.random::<f64>() < p.threshold_share { 2 } else { 1 }).collect(),
+            half_saturation: p.half_saturation,
+        };
+        TrueRegulation { prior_edges, regulation, network_rows }
     }
+}
 
-    refuse_beyond_memory(&design, opts.contexts)?;
-    let genes = choose_genes(&design, &network, opts, &mut rng)?;
-    let index: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
-    let n_genes = genes.len();
-
-    // The true regulation among the chosen genes: a noisy, partial version of the prior's.
-    let p = &opts.response;
-    let weight = LogNormal::new(p.edge_weight.ln(), p.edge_weight_spread).expect("valid weight spread");
-    let amplitude = LogNormal::new(p.amplitude.ln(), p.amplitude_spread).expect("valid amplitude spread");
-    let prior_edges: Vec<truth::PriorEdge> = network
-        .edges
-        .iter()
-        .filter_map(|e| Some(truth::PriorEdge { source: *index.get(e.source.as_str())?, target: *index.get(e.target.as_str())?, sign: e.sign }))
-        .collect();
-    let true_edges = truth::realise(&prior_edges, n_genes, &opts.prior_noise, &mut rng);
-    let mut inputs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_genes];
-    let mut network_rows = Vec::new();
-    for e in &true_edges {
-        let w = e.sign * weight.sample(&mut rng);
-        inputs[e.target].push((e.source, w));
-        network_rows.push(TruthEdgeRow { source: genes[e.source].clone(), target: genes[e.target].clone(), weight: w, in_prior: e.in_prior });
-    }
-    let regulation = dynamics::Regulation {
-        inputs,
-        amplitude: (0..n_genes).map(|_| amplitude.sample(&mut rng)).collect(),
-        hill_n: (0..n_genes).map(|_| if rng.random::<f64>() < p.threshold_share { 2 } else { 1 }).collect(),
-        half_saturation: p.half_saturation,
-    };
-    // Lines after the first: the same regulation with a share of its edges inactive.
-    let lines: Vec<dynamics::Regulation> = std::iter::once(regulation.clone())
-        .chain((1..opts.contexts).map(|_| {
+/// Every line's regulation: the first's as drawn, each later one with a share of its edges
+/// inactive.
+fn line_regulations(regulation: &dynamics::Regulation, contexts: usize, rng: &mut ChaCha8Rng) -> Vec<dynamics::Regulation> {
+    std::iter::once(regulation.clone())
+        .chain((1..contexts).map(|_| {
             dynamics::Regulation {
                 inputs: regulation
                     .inputs
@@ -191,41 +255,68 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
                 ..regulation.clone()
             }
         }))
-        .collect();
+        .collect()
+}
 
-    // Control expression: K562-like log-normalised means, turned into expected counts.
-    let rate = control_rates(n_genes, &calibration, &mut rng);
-    // Each later line's baseline, as a log-scale shift of every gene (the first's is 0).
-    let baseline_shift = LogNormal::new(0.0, LINE_DIFFERENCES.baseline_spread).expect("valid spread");
-    let line_baseline: Vec<Vec<f32>> =
-        (0..opts.contexts).map(|k| (0..n_genes).map(|_| if k == 0 { 0.0 } else { baseline_shift.sample(&mut rng).ln() as f32 }).collect()).collect();
-    let dispersion_dist = LogNormal::new(p.dispersion.ln(), 0.4).expect("valid");
-    let dispersion: Vec<f64> = (0..n_genes).map(|_| dispersion_dist.sample(&mut rng)).collect();
-    let program: Vec<f64> = (0..n_genes).map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 }).collect();
+/// What every cell shares before its perturbation acts.
+struct Baseline {
+    /// Control expression: K562-like log-normalised means, turned into expected counts.
+    rate: Vec<f64>,
+    /// Each line's baseline as a log-scale shift of every gene (the first's is 0).
+    line_shift: Vec<Vec<f32>>,
+    dispersion: Vec<f64>,
+    /// A shared program some genes follow across cells.
+    program: Vec<f64>,
+}
 
-    // Each target's shift is a property of its guide: the same in singles and doubles.
+impl Baseline {
+    fn draw(n_genes: usize, calibration: &Calibration, opts: &SimulateOptions, rng: &mut ChaCha8Rng) -> Baseline {
+        let rate = control_rates(n_genes, calibration, rng);
+        let baseline_shift = LogNormal::new(0.0, LINE_DIFFERENCES.baseline_spread).expect("valid spread");
+        let line_shift: Vec<Vec<f32>> =
+            (0..opts.contexts).map(|k| (0..n_genes).map(|_| if k == 0 { 0.0 } else { baseline_shift.sample(rng).ln() as f32 }).collect()).collect();
+        let dispersion_dist = LogNormal::new(opts.response.dispersion.ln(), 0.4).expect("valid");
+        let dispersion: Vec<f64> = (0..n_genes).map(|_| dispersion_dist.sample(rng)).collect();
+        let program: Vec<f64> = (0..n_genes).map(|_| if rng.random::<f64>() < 0.1 { rng.random_range(-0.25..0.25) } else { 0.0 }).collect();
+        Baseline { rate, line_shift, dispersion, program }
+    }
+}
+
+/// Each target's shift, a property of its guide: the same in singles and doubles.
+fn guide_shifts(design: &design::Design, opts: &SimulateOptions, rng: &mut ChaCha8Rng) -> HashMap<String, f64> {
     let (lo, hi) = match opts.preset.modality() {
-        Modality::Activation => p.activation_shift,
-        Modality::Interference => p.interference_shift,
+        Modality::Activation => opts.response.activation_shift,
+        Modality::Interference => opts.response.interference_shift,
     };
     let mut shift: HashMap<String, f64> = HashMap::new();
     for t in design.targets() {
         shift.insert(t, rng.random_range(lo..hi));
     }
-    // CRISPR efficiency levels: a few cells escape, the rest vary around full strength.
-    let levels = [0.0, 0.6, 0.8, 1.0, 1.2, 1.4];
-    let level_weights = [0.08, 0.184, 0.184, 0.184, 0.184, 0.184];
-    // Per line, per condition (line-major): the deviation of each efficiency level, the
-    // line's baseline shift included.
-    let deviation: Vec<Vec<Vec<f32>>> = lines
+    shift
+}
+
+/// CRISPR efficiency levels: a few cells escape, the rest vary around full strength.
+const EFFICIENCY_LEVELS: [f64; 6] = [0.0, 0.6, 0.8, 1.0, 1.2, 1.4];
+const EFFICIENCY_WEIGHTS: [f64; 6] = [0.08, 0.184, 0.184, 0.184, 0.184, 0.184];
+
+/// Per line, per condition (line-major): the deviation from control of each efficiency
+/// level, the line's baseline shift included.
+fn deviations(
+    design: &design::Design,
+    lines: &[dynamics::Regulation],
+    line_shift: &[Vec<f32>],
+    index: &HashMap<&str, usize>,
+    shift: &HashMap<String, f64>,
+) -> Vec<Vec<Vec<f32>>> {
+    lines
         .iter()
-        .zip(&line_baseline)
+        .zip(line_shift)
         .flat_map(|(regulation, base)| {
             design
                 .conditions
                 .iter()
                 .map(|c| {
-                    levels
+                    EFFICIENCY_LEVELS
                         .iter()
                         .map(|&lambda| {
                             if c.targets.is_empty() {
@@ -238,42 +329,19 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary> {
                 })
                 .collect::<Vec<Vec<Vec<f32>>>>()
         })
-        .collect();
+        .collect()
+}
 
-    // Cells, shuffled as a pooled screen's are; each line holds the whole design.
-    let n_conditions = design.conditions.len();
-    let mut plan: Vec<sample::CellPlan> = (0..opts.contexts)
-        .flat_map(|k| design.conditions.iter().enumerate().flat_map(move |(i, c)| std::iter::repeat_n((k * n_conditions + i) as u16, c.n_cells)))
-        .collect();
-    plan.shuffle(&mut rng);
-    let model =
-        sample::CellModel { rate: &rate, dispersion: &dispersion, program: &program, deviation: &deviation, level_weights: &level_weights, depth_spread: 0.35 };
-    let sampled = sample::sample_cells(&model, &plan, opts.seed, opts.threads);
-    let report = opts.report.then(|| {
-        let prior_targets = report::prior_targets(&prior_edges, n_genes);
-        report::measure(&design, &genes, &sampled, &plan, &calibration, &prior_targets)
-    });
-
-    let screen = CountScreen {
-        cell_names: (0..plan.len()).map(|i| format!("cell{i:06}")).collect(),
-        condition_categories: design.conditions.iter().map(|c| c.gears_label()).collect(),
-        condition_codes: plan.iter().map(|&c| c % n_conditions as u16).collect(),
-        cell_types: line_names(opts.contexts),
-        cell_type_codes: plan.iter().map(|&c| (c as usize / n_conditions) as u8).collect(),
-        gene_names: genes.clone(),
-        indptr: sampled.indptr,
-        indices: sampled.indices,
-        counts: sampled.counts,
-    };
-    let n_nonzero = screen.counts.len();
+/// Writes the screen and its network beside it, together (the screen last) or not at all;
+/// returns the network file.
+fn write_screen(opts: &SimulateOptions, screen: &CountScreen, mut network_rows: Vec<TruthEdgeRow>) -> Result<PathBuf> {
     let network_file = network_path_for(&opts.out);
     network_rows.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
-    // The screen and its network appear together (the screen last) or not at all.
     let staged = StagedFiles::new(&[opts.out.clone(), network_file.clone()])?;
-    h5ad_write::write_h5ad(&staged.path(&opts.out), &screen)?;
+    h5ad_write::write_h5ad(&staged.path(&opts.out), screen)?;
     truth_network::write(&network_rows, &staged.path(&network_file))?;
     staged.commit()?;
-    Ok(SimulateSummary { n_cells: plan.len(), n_genes, n_conditions: design.conditions.len(), n_nonzero, network_file, report })
+    Ok(network_file)
 }
 
 /// Bytes a screen of this design holds at once: every cell's counts (index and value, a
