@@ -549,13 +549,7 @@ fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job
 }
 
 pub fn reproduce(o: &Options) -> Result<Outcome, String> {
-    for v in &o.variants {
-        variants::flags(v)?;
-    }
-    perturb_core::guard::refuse_duplicates("--variants", &o.variants).map_err(|e| e.to_string())?;
-    if let Some(seeds) = &o.seeds {
-        perturb_core::guard::refuse_duplicates("--seeds", seeds).map_err(|e| e.to_string())?;
-    }
+    check_options(o)?;
     if o.out.exists() && !o.out.is_dir() {
         return Err(format!("{}: --out is a file, not a folder; the study needs a folder of its own", o.out.display()));
     }
@@ -568,98 +562,153 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     let runner = Runner { perturb: o.perturb.clone(), workdir: o.workdir.clone(), state, parallel: o.parallel, force: o.force };
     let seeds = o.seeds.clone().unwrap_or_else(|| o.scale.default_seeds());
 
-    // Phase 1: the screen, ingested.
-    let mut data_jobs = Vec::new();
-    let (screen, salt) = match &o.input {
-        Some(input) => {
-            let (sha, _) = perturb_core::manifest::sha256_file(input).map_err(|e| e.to_string())?;
-            (input.clone(), sha)
-        }
-        None => {
-            let screen = out.join(SIMULATED_SCREEN);
-            std::fs::create_dir_all(screen.parent().expect("a folder")).map_err(|e| format!("{}: {e}", out.display()))?;
-            let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
-            a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
-            a.extend(["--out".into(), s(&screen)]);
-            data_jobs.push(Job::new(format!("simulate {} screen", o.scale.name()), a, &screen, vec![]));
-            (screen, String::new())
-        }
-    };
-    let ingest = out.join("ingest");
-    let mut a = args(&["ingest", "--input", &s(&screen), "--out", &s(&ingest)]);
-    a.extend(o.ingest_args.iter().cloned());
-    let mut job = Job::new("ingest", a, &ingest, (0..data_jobs.len()).collect());
-    job.salt = salt;
-    data_jobs.push(job);
-    let main_ingest_job = data_jobs.len() - 1;
-    // The real example screens run beside the simulated one (not beside a screen of one's own).
-    let examples: &[ExampleScreen] = if o.input.is_none() && o.examples { EXAMPLES } else { &[] };
-    let mut example_ingests = Vec::new();
-    for example in examples {
-        let dir = out.join("screens").join(example.name).join("ingest");
-        data_jobs.push(example_ingest(o, example, &dir, "ingest")?);
-        example_ingests.push((data_jobs.len() - 1, dir));
-    }
-    let transfers: &[ExampleScreen] = if o.input.is_none() && o.examples { TRANSFERS } else { &[] };
-    let mut transfer_ingests = Vec::new();
-    let mut transfer_names: Vec<&str> = Vec::new();
-    if o.input.is_none() && o.examples {
-        // A simulated screen of two lines whose truth is known to carry over in part.
-        let home = out.join("transfer").join(SIMULATED_LINES);
-        std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
-        let (screen, ingest) = (home.join("screen.h5ad"), home.join("ingest"));
-        let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--contexts", "2"]);
-        a.extend(SIMULATED_LINES_SIZE.iter().map(|x| x.to_string()));
-        a.extend(["--out".into(), s(&screen)]);
-        data_jobs.push(Job::new(format!("{SIMULATED_LINES}: simulate"), a, &screen, vec![]));
-        let a = args(&["ingest", "--input", &s(&screen), "--context-key", "cell_type", "--out", &s(&ingest)]);
-        data_jobs.push(Job::new(format!("{SIMULATED_LINES}: ingest each context"), a, &ingest, vec![data_jobs.len() - 1]));
-        transfer_ingests.push((data_jobs.len() - 1, ingest));
-        transfer_names.push(SIMULATED_LINES);
-    }
-    for screen in transfers {
-        let dir = out.join("transfer").join(screen.name).join("ingest");
-        data_jobs.push(example_ingest(o, screen, &dir, "ingest each context")?);
-        transfer_ingests.push((data_jobs.len() - 1, dir));
-        transfer_names.push(screen.name);
-    }
-    refuse_inputs_inside(o, &data_jobs)?;
-    let summary = runner.run(&data_jobs)?;
-    let state = runner.state.clone();
-    let keys = runner.keys(&data_jobs)?;
+    // Phase 1: the screens, ingested.
+    let data = DataJobs::plan(o, &out)?;
+    refuse_inputs_inside(o, &data.jobs)?;
+    let summary = runner.run(&data.jobs)?;
+    let keys = runner.keys(&data.jobs)?;
 
     // Phase 2: per screen, graphs, splits and baselines, models, evaluation.
     let mut jobs: Vec<Job> = Vec::new();
-    let (eval, mut example_evals) = main_screen_jobs(o, &seeds, &out, &keys[main_ingest_job], &mut jobs)?;
-    for (example, (job, dir)) in examples.iter().zip(&example_ingests) {
-        // Real screens have no doubles: they are scored on unseen singles.
-        let tasks: Vec<&'static str> = tasks_for(dir)?.into_iter().filter(|t| *t == "unseen_single").collect();
-        if tasks.is_empty() {
-            return Err(format!("{}: the example screen {} has too few singles for the unseen_single task", dir.display(), example.name));
-        }
-        let home = dir.parent().expect("screens/NAME/ingest").to_path_buf();
-        let plan = ScreenPlan {
-            home,
-            ingest: dir.clone(),
-            ingest_key: keys[*job].clone(),
-            tasks,
-            network_study: false,
-            truth_network: None,
-            label: format!("{}: ", example.name),
-            select_on_validation: false,
-            models: None,
-            eval_args: Vec::new(),
-        };
-        example_evals.push((format!("Real screen: {}", example.name), screen_jobs(o, &seeds, &plan, &mut jobs)?));
+    let (eval, mut example_evals) = main_screen_jobs(o, &seeds, &out, &keys[data.main_ingest], &mut jobs)?;
+    for (example, ingest) in data.examples.iter().zip(&data.example_ingests) {
+        example_evals.push((format!("Real screen: {}", example.name), example_screen_jobs(o, &seeds, example, ingest, &keys, &mut jobs)?));
     }
-    for (name, (job, dir)) in transfer_names.iter().zip(&transfer_ingests) {
-        example_evals.extend(transfer_jobs(o, &seeds, name, dir, &keys[*job], &mut jobs)?);
+    for ingest in &data.transfer_ingests {
+        example_evals.extend(transfer_jobs(o, &seeds, ingest.name, &ingest.dir, &keys[ingest.job], &mut jobs)?);
     }
     refuse_inputs_inside(o, &jobs)?;
     let summary2 = runner.run(&jobs)?;
+    copy_headline_files(&out, &runner.state, &eval, &example_evals)?;
+    Ok(Outcome { ran: summary.ran + summary2.ran, up_to_date: summary.up_to_date + summary2.up_to_date, report: out.join("report.html") })
+}
 
-    // The headline files, copied to the top of the results folder: a file of that name
-    // that the study did not put there (no key of the report job yet) is the user's.
+/// Refuses an unknown variant and repeated variants or seeds.
+fn check_options(o: &Options) -> Result<(), String> {
+    for v in &o.variants {
+        variants::flags(v)?;
+    }
+    perturb_core::guard::refuse_duplicates("--variants", &o.variants).map_err(|e| e.to_string())?;
+    if let Some(seeds) = &o.seeds {
+        perturb_core::guard::refuse_duplicates("--seeds", seeds).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// An ingest job of phase 1 and the folder it writes.
+struct IngestJob {
+    /// Its position among phase 1's jobs (its key's, too).
+    job: usize,
+    dir: PathBuf,
+    /// The screen's name (transfer screens).
+    name: &'static str,
+}
+
+/// Phase 1: the main screen (simulated unless `--input`), the real example screens and the
+/// transfer screens, each ingested.
+struct DataJobs {
+    jobs: Vec<Job>,
+    main_ingest: usize,
+    examples: &'static [ExampleScreen],
+    example_ingests: Vec<IngestJob>,
+    transfer_ingests: Vec<IngestJob>,
+}
+
+impl DataJobs {
+    fn plan(o: &Options, out: &Path) -> Result<DataJobs, String> {
+        let mut jobs = Vec::new();
+        let (screen, salt) = match &o.input {
+            Some(input) => {
+                let (sha, _) = perturb_core::manifest::sha256_file(input).map_err(|e| e.to_string())?;
+                (input.clone(), sha)
+            }
+            None => {
+                let screen = out.join(SIMULATED_SCREEN);
+                std::fs::create_dir_all(screen.parent().expect("a folder")).map_err(|e| format!("{}: {e}", out.display()))?;
+                let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--report"]);
+                a.extend(o.scale.simulate_args().iter().map(|x| x.to_string()));
+                a.extend(["--out".into(), s(&screen)]);
+                jobs.push(Job::new(format!("simulate {} screen", o.scale.name()), a, &screen, vec![]));
+                (screen, String::new())
+            }
+        };
+        let ingest = out.join("ingest");
+        let mut a = args(&["ingest", "--input", &s(&screen), "--out", &s(&ingest)]);
+        a.extend(o.ingest_args.iter().cloned());
+        let mut job = Job::new("ingest", a, &ingest, (0..jobs.len()).collect());
+        job.salt = salt;
+        jobs.push(job);
+        let main_ingest = jobs.len() - 1;
+        // The real example screens run beside the simulated one (not beside a screen of one's own).
+        let with_examples = o.input.is_none() && o.examples;
+        let examples: &'static [ExampleScreen] = if with_examples { EXAMPLES } else { &[] };
+        let mut example_ingests = Vec::new();
+        for example in examples {
+            let dir = out.join("screens").join(example.name).join("ingest");
+            jobs.push(example_ingest(o, example, &dir, "ingest")?);
+            example_ingests.push(IngestJob { job: jobs.len() - 1, dir, name: example.name });
+        }
+        let mut transfer_ingests = Vec::new();
+        if with_examples {
+            transfer_ingests.push(simulated_lines_jobs(out, &mut jobs)?);
+            for screen in TRANSFERS {
+                let dir = out.join("transfer").join(screen.name).join("ingest");
+                jobs.push(example_ingest(o, screen, &dir, "ingest each context")?);
+                transfer_ingests.push(IngestJob { job: jobs.len() - 1, dir, name: screen.name });
+            }
+        }
+        Ok(DataJobs { jobs, main_ingest, examples, example_ingests, transfer_ingests })
+    }
+}
+
+/// A simulated screen of two lines whose truth is known to carry over in part, simulated
+/// and ingested per line.
+fn simulated_lines_jobs(out: &Path, jobs: &mut Vec<Job>) -> Result<IngestJob, String> {
+    let home = out.join("transfer").join(SIMULATED_LINES);
+    std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let (screen, ingest) = (home.join("screen.h5ad"), home.join("ingest"));
+    let mut a = args(&["simulate", "--preset", "norman-like", "--seed", "1", "--contexts", "2"]);
+    a.extend(SIMULATED_LINES_SIZE.iter().map(|x| x.to_string()));
+    a.extend(["--out".into(), s(&screen)]);
+    jobs.push(Job::new(format!("{SIMULATED_LINES}: simulate"), a, &screen, vec![]));
+    let a = args(&["ingest", "--input", &s(&screen), "--context-key", "cell_type", "--out", &s(&ingest)]);
+    jobs.push(Job::new(format!("{SIMULATED_LINES}: ingest each context"), a, &ingest, vec![jobs.len() - 1]));
+    Ok(IngestJob { job: jobs.len() - 1, dir: ingest, name: SIMULATED_LINES })
+}
+
+/// A real example screen's jobs: it has no doubles, so it is scored on unseen singles.
+fn example_screen_jobs(
+    o: &Options,
+    seeds: &[u64],
+    example: &ExampleScreen,
+    ingest: &IngestJob,
+    keys: &[String],
+    jobs: &mut Vec<Job>,
+) -> Result<PathBuf, String> {
+    let dir = &ingest.dir;
+    let tasks: Vec<&'static str> = tasks_for(dir)?.into_iter().filter(|t| *t == "unseen_single").collect();
+    if tasks.is_empty() {
+        return Err(format!("{}: the example screen {} has too few singles for the unseen_single task", dir.display(), example.name));
+    }
+    let plan = ScreenPlan {
+        home: dir.parent().expect("screens/NAME/ingest").to_path_buf(),
+        ingest: dir.clone(),
+        ingest_key: keys[ingest.job].clone(),
+        tasks,
+        network_study: false,
+        truth_network: None,
+        label: format!("{}: ", example.name),
+        select_on_validation: false,
+        models: None,
+        eval_args: Vec::new(),
+    };
+    screen_jobs(o, seeds, &plan, jobs)
+}
+
+/// The headline files, copied to the top of the results folder with a section per example
+/// screen: a file of that name that the study did not put there (no key of the report job
+/// yet) is the user's, and nothing is replaced.
+fn copy_headline_files(out: &Path, state: &Path, eval: &Path, example_evals: &[(String, PathBuf)]) -> Result<(), String> {
     let copies = REPORT_COPIES.map(|f| out.join(f));
     if let Some(foreign) = copies.iter().find(|c| c.exists() && !state.join("keys").join(REPORT_COPIES_KEY).exists()) {
         return Err(format!("{}: exists but this study did not write it; move it away or choose another --out — nothing was replaced", foreign.display()));
@@ -668,10 +717,10 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     for f in REPORT_COPIES {
         let from = eval.join(f);
         let bytes = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
-        let bytes = if example_evals.is_empty() { bytes } else { with_screen_sections(f, bytes, &example_evals)? };
+        let bytes = if example_evals.is_empty() { bytes } else { with_screen_sections(f, bytes, example_evals)? };
         perturb_core::table::write_bytes_atomically(&out.join(f), &bytes).map_err(|e| e.to_string())?;
     }
-    Ok(Outcome { ran: summary.ran + summary2.ran, up_to_date: summary.up_to_date + summary2.up_to_date, report: out.join("report.html") })
+    Ok(())
 }
 
 #[cfg(test)]
