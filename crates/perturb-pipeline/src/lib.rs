@@ -415,137 +415,189 @@ struct ScreenPlan {
 /// task and seed (and the network-quality study), the evaluation — to `jobs`; returns
 /// the evaluation folder. Dependencies are indices within this screen's jobs.
 fn screen_jobs(o: &Options, seeds: &[u64], plan: &ScreenPlan, jobs: &mut Vec<Job>) -> Result<PathBuf, String> {
-    let base = jobs.len();
-    let mut push = |mut job: Job| {
-        job.salt = format!("{}{}", plan.ingest_key, job.salt);
-        job.id = format!("{}{}", plan.label, job.id);
-        job.deps.iter_mut().for_each(|d| *d += base);
-        jobs.push(job);
-        jobs.len() - 1 - base
-    };
+    let mut screen = ScreenJobs { plan, base: jobs.len(), jobs };
     let (out, ingest, tasks) = (&plan.home, &plan.ingest, &plan.tasks);
     let task_list = tasks.join(",");
     let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let genes = s(&ingest.join("genes.parquet"));
     let graph = out.join("graph");
-    let graph_job = push(Job::new(format!("graph {}", o.grn), args(&["graph", "--genes", &genes, "--source", &o.grn, "--out", &s(&graph)]), &graph, vec![]));
+    let graph_job =
+        screen.push(Job::new(format!("graph {}", o.grn), args(&["graph", "--genes", &genes, "--source", &o.grn, "--out", &s(&graph)]), &graph, vec![]));
     let splits = out.join("splits");
-    let splits_job = push(Job::new(
+    let splits_job = screen.push(Job::new(
         "splits and baselines",
         args(&["eval", "--data", &s(ingest), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&splits)]),
         &splits,
         vec![],
     ));
-
-    // Models: (name, flags, graph folder, graph job, tasks).
     let chosen: Vec<(String, Vec<String>)> = match &plan.models {
         Some(models) => models.clone(),
         None => o.variants.iter().map(|v| (v.clone(), variants::flags(v).expect("checked").iter().map(|f| f.to_string()).collect())).collect(),
     };
-    let mut models: Vec<(String, Vec<String>, PathBuf, usize, Vec<&str>)> =
-        chosen.into_iter().map(|(name, flags)| (name, flags, graph.clone(), graph_job, tasks.clone())).collect();
+    let mut models: Vec<ModelRun> =
+        chosen.into_iter().map(|(name, flags)| ModelRun { name, flags, graph: graph.clone(), graph_job, tasks: tasks.clone() }).collect();
     if plan.network_study {
-        let (drops, adds) = o.scale.network_study();
-        // app_plus always; the variants that learn which edges to trust when the study trains them.
-        let study_variants: Vec<&str> = std::iter::once(variants::NETWORK_STUDY_VARIANT)
-            .chain(variants::NETWORK_STUDY_WHEN_TRAINED.iter().copied().filter(|v| o.variants.iter().any(|x| x == v)))
-            .collect();
-        // The network matters most where nothing of the perturbed gene was measured.
-        let study_tasks: Vec<&str> = tasks.iter().copied().filter(|t| *t == "unseen_single").collect();
-        let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
-        for (kind, fractions) in [("drop", drops), ("add", adds)] {
-            for f in fractions {
-                // One degraded network per (kind, fraction), shared by the study's variants.
-                let dir = out.join("network").join(network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
-                let option = if kind == "drop" { "--drop-edges" } else { "--add-edges" };
-                let job = push(Job::new(
-                    format!("graph {} {kind} {f}", o.grn),
-                    args(&["graph", "--genes", &genes, "--source", &o.grn, option, &f.to_string(), "--seed", "1", "--out", &s(&dir)]),
-                    &dir,
-                    vec![],
-                ));
-                for variant in &study_variants {
-                    let study_flags: Vec<String> = variants::flags(variant)?.iter().map(|f| f.to_string()).collect();
-                    models.push((network_model_name(variant, kind, f), study_flags, dir.clone(), job, study_tasks.clone()));
-                }
-            }
-        }
+        models.extend(network_study_models(o, &genes, &mut screen)?);
     }
-
-    let mut predictions: Vec<String> = Vec::new();
-    let mut structure: Vec<(&str, String)> = Vec::new();
-    let mut timings: Vec<String> = Vec::new();
-    let mut validation: Vec<String> = Vec::new();
-    let mut attention: Vec<String> = Vec::new();
+    let mut eval_inputs = EvalInputs::default();
     let mut eval_deps = vec![splits_job];
-    for (name, flags, graph_dir, graph_job, model_tasks) in &models {
-        for task in model_tasks {
-            for (k, seed) in seeds.iter().enumerate() {
-                let split = s(&splits.join(perturb_core::schema::split::file(task, *seed)));
-                let model = out.join("models").join(name).join(format!("{task}_s{seed}"));
-                let mut a =
-                    args(&["train", "--data", &s(ingest), "--graph", &s(graph_dir), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);
-                a.extend(o.scale.train_args().iter().map(|x| x.to_string()));
-                a.extend(flags.iter().cloned());
-                a.extend(["--out".into(), s(&model)]);
-                let train = push(Job::new(format!("train {name} {task} seed {seed}"), a, &model, vec![*graph_job, splits_job]));
-                let pred = out.join("predictions").join(name).join(format!("{task}_s{seed}.parquet"));
-                std::fs::create_dir_all(pred.parent().expect("has a parent")).map_err(|e| format!("{}: {e}", out.display()))?;
-                let mut a = args(&["predict", "--model", &s(&model), "--split", &split, "--device", &o.device, "--out", &s(&pred)]);
-                // Attention of the first seed's test perturbations, for the report.
-                let with_attention = k == 0 && variants::ATTENTION_VARIANTS.contains(&name.as_str());
-                if with_attention {
-                    a.push("--attention".into());
-                }
-                eval_deps.push(push(Job::new(format!("predict {name} {task} seed {seed}"), a, &pred, vec![train])));
-            }
-        }
-        // Named by task and seed; eval skips a model on a task it was not run on.
-        predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
-        timings.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join("timing.json"))));
-        // The candidates are the study's variants, not their copies on degraded networks.
-        if plan.select_on_validation && o.variants.contains(name) {
-            validation.push(format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join(perturb_core::schema::MANIFEST))));
-        }
-        let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
-        if let Some((option, file)) = variants::structure_artifact(&flag_refs) {
-            structure.push((option, format!("{name}={}", s(&out.join("models").join(name).join("{task}_s{seed}").join(file)))));
-        }
-        if variants::ATTENTION_VARIANTS.contains(&name.as_str()) {
-            for task in model_tasks {
-                attention.push(format!("{name}={}", s(&out.join("predictions").join(name).join(format!("{task}_s{}.attention.parquet", seeds[0])))));
-            }
-        }
+    for model in &models {
+        eval_deps.extend(model_jobs(o, seeds, model, &splits, splits_job, &mut screen)?);
+        eval_inputs.add(o, seeds, plan, model);
     }
     let eval = out.join("eval");
     // The prior-network baselines read the graph every default-graph model gets.
     let mut a = args(&["eval", "--data", &s(ingest), "--graph", &s(&graph), "--task", &task_list, "--seeds", &seed_list, "--out", &s(&eval)]);
     eval_deps.push(graph_job);
-    for p in &predictions {
-        a.extend(["--predictions".into(), p.clone()]);
+    a.extend(eval_inputs.args(plan));
+    screen.push(Job::new("evaluate and report", a, &eval, eval_deps));
+    Ok(eval)
+}
+
+/// One screen's jobs, appended to the study's: ids carry the screen's label, keys its
+/// ingest's key, and dependencies are numbered within the screen.
+struct ScreenJobs<'a> {
+    plan: &'a ScreenPlan,
+    jobs: &'a mut Vec<Job>,
+    /// Where the screen's jobs start in `jobs`.
+    base: usize,
+}
+
+impl ScreenJobs<'_> {
+    /// Appends `job`; returns its number within the screen.
+    fn push(&mut self, mut job: Job) -> usize {
+        job.salt = format!("{}{}", self.plan.ingest_key, job.salt);
+        job.id = format!("{}{}", self.plan.label, job.id);
+        job.deps.iter_mut().for_each(|d| *d += self.base);
+        self.jobs.push(job);
+        self.jobs.len() - 1 - self.base
     }
-    for t in &timings {
-        a.extend(["--timing".into(), t.clone()]);
-    }
-    for t in &attention {
-        a.extend(["--attention".into(), t.clone()]);
-    }
-    for v in &validation {
-        a.extend(["--validation".into(), v.clone()]);
-    }
-    a.extend(["--recommended".into(), variants::RECOMMENDED.into()]);
-    a.extend(plan.eval_args.iter().cloned());
-    // A simulated screen comes with the network it was generated with: what the siblings
-    // learned about the structure is scored against it.
-    // The attention tables are scored against it too.
-    if let (Some(truth), false) = (&plan.truth_network, structure.is_empty() && attention.is_empty()) {
-        a.extend(["--truth-network".into(), s(truth)]);
-        for (option, value) in &structure {
-            a.extend([option.to_string(), value.clone()]);
+}
+
+/// A model the study trains: a variant's flags on a graph (the screen's own, or a
+/// degraded copy of the network study), on some of the tasks.
+struct ModelRun {
+    name: String,
+    flags: Vec<String>,
+    graph: PathBuf,
+    /// The job that writes `graph`.
+    graph_job: usize,
+    tasks: Vec<&'static str>,
+}
+
+/// The network-quality study: one degraded graph per (kind, fraction), shared by the
+/// study's variants (app_plus always; those that learn which edges to trust when the
+/// study trains them), on unseen singles, where the network matters most.
+fn network_study_models(o: &Options, genes: &str, screen: &mut ScreenJobs) -> Result<Vec<ModelRun>, String> {
+    let (drops, adds) = o.scale.network_study();
+    let study_variants: Vec<&str> = std::iter::once(variants::NETWORK_STUDY_VARIANT)
+        .chain(variants::NETWORK_STUDY_WHEN_TRAINED.iter().copied().filter(|v| o.variants.iter().any(|x| x == v)))
+        .collect();
+    let tasks = &screen.plan.tasks;
+    let study_tasks: Vec<&'static str> = tasks.iter().copied().filter(|t| *t == "unseen_single").collect();
+    let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
+    let home = screen.plan.home.clone();
+    let mut models = Vec::new();
+    for (kind, fractions) in [("drop", drops), ("add", adds)] {
+        for f in fractions {
+            let dir = home.join("network").join(network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
+            let option = if kind == "drop" { "--drop-edges" } else { "--add-edges" };
+            let job = screen.push(Job::new(
+                format!("graph {} {kind} {f}", o.grn),
+                args(&["graph", "--genes", genes, "--source", &o.grn, option, &f.to_string(), "--seed", "1", "--out", &s(&dir)]),
+                &dir,
+                vec![],
+            ));
+            for variant in &study_variants {
+                let flags: Vec<String> = variants::flags(variant)?.iter().map(|f| f.to_string()).collect();
+                models.push(ModelRun { name: network_model_name(variant, kind, f), flags, graph: dir.clone(), graph_job: job, tasks: study_tasks.clone() });
+            }
         }
     }
-    push(Job::new("evaluate and report", a, &eval, eval_deps));
-    Ok(eval)
+    Ok(models)
+}
+
+/// A model's train and predict jobs for every task and seed; returns the predict jobs.
+fn model_jobs(o: &Options, seeds: &[u64], model: &ModelRun, splits: &Path, splits_job: usize, screen: &mut ScreenJobs) -> Result<Vec<usize>, String> {
+    let (out, ingest, name) = (screen.plan.home.clone(), screen.plan.ingest.clone(), &model.name);
+    let mut predicts = Vec::new();
+    for task in &model.tasks {
+        for (k, seed) in seeds.iter().enumerate() {
+            let split = s(&splits.join(perturb_core::schema::split::file(task, *seed)));
+            let dir = out.join("models").join(name).join(format!("{task}_s{seed}"));
+            let mut a =
+                args(&["train", "--data", &s(&ingest), "--graph", &s(&model.graph), "--split", &split, "--seed", &seed.to_string(), "--device", &o.device]);
+            a.extend(o.scale.train_args().iter().map(|x| x.to_string()));
+            a.extend(model.flags.iter().cloned());
+            a.extend(["--out".into(), s(&dir)]);
+            let train = screen.push(Job::new(format!("train {name} {task} seed {seed}"), a, &dir, vec![model.graph_job, splits_job]));
+            let pred = out.join("predictions").join(name).join(format!("{task}_s{seed}.parquet"));
+            std::fs::create_dir_all(pred.parent().expect("has a parent")).map_err(|e| format!("{}: {e}", out.display()))?;
+            let mut a = args(&["predict", "--model", &s(&dir), "--split", &split, "--device", &o.device, "--out", &s(&pred)]);
+            // Attention of the first seed's test perturbations, for the report.
+            if k == 0 && variants::ATTENTION_VARIANTS.contains(&name.as_str()) {
+                a.push("--attention".into());
+            }
+            predicts.push(screen.push(Job::new(format!("predict {name} {task} seed {seed}"), a, &pred, vec![train])));
+        }
+    }
+    Ok(predicts)
+}
+
+/// What the screen's evaluation reads of every model, as `NAME=PATTERN` values.
+#[derive(Default)]
+struct EvalInputs {
+    predictions: Vec<String>,
+    structure: Vec<(&'static str, String)>,
+    timings: Vec<String>,
+    validation: Vec<String>,
+    attention: Vec<String>,
+}
+
+impl EvalInputs {
+    fn add(&mut self, o: &Options, seeds: &[u64], plan: &ScreenPlan, model: &ModelRun) {
+        let (out, name) = (&plan.home, &model.name);
+        let run = out.join("models").join(name).join("{task}_s{seed}");
+        // Named by task and seed; eval skips a model on a task it was not run on.
+        self.predictions.push(format!("{name}={}", s(&out.join("predictions").join(name).join("{task}_s{seed}.parquet"))));
+        self.timings.push(format!("{name}={}", s(&run.join("timing.json"))));
+        // The candidates are the study's variants, not their copies on degraded networks.
+        if plan.select_on_validation && o.variants.contains(name) {
+            self.validation.push(format!("{name}={}", s(&run.join(perturb_core::schema::MANIFEST))));
+        }
+        let flag_refs: Vec<&str> = model.flags.iter().map(String::as_str).collect();
+        if let Some((option, file)) = variants::structure_artifact(&flag_refs) {
+            self.structure.push((option, format!("{name}={}", s(&run.join(file)))));
+        }
+        if variants::ATTENTION_VARIANTS.contains(&name.as_str()) {
+            for task in &model.tasks {
+                self.attention.push(format!("{name}={}", s(&out.join("predictions").join(name).join(format!("{task}_s{}.attention.parquet", seeds[0])))));
+            }
+        }
+    }
+
+    /// The evaluation's arguments for them, the recommended variant and the plan's own.
+    fn args(&self, plan: &ScreenPlan) -> Vec<String> {
+        let mut a = Vec::new();
+        for (option, values) in
+            [("--predictions", &self.predictions), ("--timing", &self.timings), ("--attention", &self.attention), ("--validation", &self.validation)]
+        {
+            for v in values {
+                a.extend([option.to_string(), v.clone()]);
+            }
+        }
+        a.extend(["--recommended".into(), variants::RECOMMENDED.into()]);
+        a.extend(plan.eval_args.iter().cloned());
+        // A simulated screen comes with the network it was generated with: what the siblings
+        // learned about the structure, and the attention, are scored against it.
+        if let (Some(truth), false) = (&plan.truth_network, self.structure.is_empty() && self.attention.is_empty()) {
+            a.extend(["--truth-network".into(), s(truth)]);
+            for (option, value) in &self.structure {
+                a.extend([option.to_string(), value.clone()]);
+            }
+        }
+        a
+    }
 }
 
 pub fn reproduce(o: &Options) -> Result<Outcome, String> {
