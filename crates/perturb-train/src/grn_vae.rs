@@ -231,9 +231,7 @@ impl GrnVae {
 mod tests {
     use super::*;
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
+    use crate::inputs::fixtures::values;
 
     #[test]
     fn effects_travel_along_the_grn_only() {

@@ -191,3 +191,19 @@ impl PerturbationBatch {
         self
     }
 }
+
+/// What the models' tests share: a small graph and a way to read a tensor back.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A tensor's values, row-major.
+    pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// 4 genes; edges 0->2 (w 1), 1->2 (w 3), 2->3 (w 1); every gene is an output.
+    pub fn graph(d: &Device) -> GraphTensors {
+        GraphTensors::new(4, &[(0, 2, 1.0), (1, 2, 3.0), (2, 3, 1.0)], &[0, 1, 2, 3], None, d)
+    }
+}

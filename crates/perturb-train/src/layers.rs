@@ -105,14 +105,7 @@ pub(crate) fn touch(linear: &Linear) {
 mod tests {
     use super::*;
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    /// 4 genes; edges 0->2 (w 1), 1->2 (w 3), 2->3 (w 1).
-    fn graph(d: &Device) -> GraphTensors {
-        GraphTensors::new(4, &[(0, 2, 1.0), (1, 2, 3.0), (2, 3, 1.0)], &[0, 1, 2, 3], None, d)
-    }
+    use crate::inputs::fixtures::{graph, values};
 
     #[test]
     fn mean_sum_and_max_aggregation_match_hand_computation() {

@@ -187,9 +187,7 @@ impl ModulesNet {
 mod tests {
     use super::*;
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
+    use crate::inputs::fixtures::values;
 
     /// 6 genes in programs [0, 0, 0, 1, 1, 1], a chain of edges, every gene an output.
     fn graph(d: &Device) -> GraphTensors {
