@@ -312,57 +312,8 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
     if let Some(preset) = &a.preset {
         tracing::info!("preset {preset}: {}", perturb_pipeline::preset_flags(preset).map_err(|e| perturb_core::Error::bad_option("--preset", e))?.join(" "));
     }
-    let mut features = FeatureSpec {
-        propagation_hops: a.propagation,
-        additive_gate: a.additive_gate,
-        context_effects: !a.other_contexts.is_empty(),
-        ..FeatureSpec::default()
-    };
-    let mut learned_vectors = false;
-    for f in &a.gene_features {
-        match f.as_str() {
-            "learned" => learned_vectors = true,
-            "control" => features.control_node_features = true,
-            "prior" => features.prior_node_features = true,
-            other => return Err(perturb_core::Error::bad_option("--gene-features", format!("'{other}' is not one of learned, control, prior"))),
-        }
-    }
-    // A sibling's option given to another model would be silently ignored: refuse it.
-    let modules_options =
-        [("--programs", a.programs.is_some()), ("--coherence-weight", a.coherence_weight.is_some()), ("--pathway-weight", a.pathway_weight.is_some())];
-    let vae_options = [
-        ("--latent", a.latent.is_some()),
-        ("--hops", a.hops.is_some()),
-        ("--fixed-grn", a.fixed_grn),
-        ("--kl-weight", a.kl_weight.is_some()),
-        ("--sparsity-weight", a.sparsity_weight.is_some()),
-        ("--alignment-weight", a.alignment_weight.is_some()),
-    ];
-    let foreign: Vec<(&str, &str)> = [("modules", &modules_options[..]), ("grn_vae", &vae_options[..])]
-        .iter()
-        .filter(|(owner, _)| *owner != a.model)
-        .flat_map(|(owner, options)| options.iter().filter(|o| o.1).map(move |o| (o.0, *owner)))
-        .collect();
-    if let Some((option, owner)) = foreign.first() {
-        return Err(perturb_core::Error::bad_option(*option, format!("is an option of --model {owner}, not of --model {}", a.model)));
-    }
-    let model = match a.model.as_str() {
-        "app" => ModelChoice::App,
-        "modules" => ModelChoice::Modules {
-            programs: a.programs.unwrap_or(16),
-            coherence_weight: a.coherence_weight.unwrap_or(0.01),
-            pathway_weight: a.pathway_weight.unwrap_or(1.0),
-        },
-        "grn_vae" => ModelChoice::GrnVae {
-            latent: a.latent.unwrap_or(8),
-            hops: a.hops.unwrap_or(3),
-            learn_grn: !a.fixed_grn,
-            kl_weight: a.kl_weight.unwrap_or(1e-3),
-            sparsity_weight: a.sparsity_weight.unwrap_or(1e-4),
-            alignment_weight: a.alignment_weight.unwrap_or(1e-2),
-        },
-        other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
-    };
+    let gene_features = GeneFeatures::parse(&a)?;
+    let model = model_choice(&a)?;
     let mut inputs = vec![NamedPath::new("--data", &a.data), NamedPath::new("--graph", &a.graph), NamedPath::new("--split", &a.split)];
     inputs.extend(a.other_contexts.iter().map(|p| NamedPath::new("--other-context", p)));
     let _lock = claim(NamedPath::new("--out", &a.out), &inputs)?;
@@ -384,8 +335,8 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
             query_skip: a.query_skip,
             attention_focus: a.attention_focus,
             attention_hops: a.attention_hops,
-            learned_vectors,
-            features,
+            learned_vectors: gene_features.learned_vectors,
+            features: gene_features.spec,
             head_hidden: a.head_hidden,
             edge_trust: a.edge_trust,
         },
@@ -418,6 +369,78 @@ fn run_train(a: TrainArgs) -> perturb_core::Result<()> {
         stage.out.display()
     );
     Ok(())
+}
+
+/// What `--gene-features`, `--propagation`, `--additive-gate` and `--other-context` ask the
+/// model to read.
+struct GeneFeatures {
+    spec: FeatureSpec,
+    /// `--gene-features learned`: learned gene vectors beside the node features.
+    learned_vectors: bool,
+}
+
+impl GeneFeatures {
+    fn parse(a: &TrainArgs) -> perturb_core::Result<GeneFeatures> {
+        let mut spec = FeatureSpec {
+            propagation_hops: a.propagation,
+            additive_gate: a.additive_gate,
+            context_effects: !a.other_contexts.is_empty(),
+            ..FeatureSpec::default()
+        };
+        let mut learned_vectors = false;
+        for f in &a.gene_features {
+            match f.as_str() {
+                "learned" => learned_vectors = true,
+                "control" => spec.control_node_features = true,
+                "prior" => spec.prior_node_features = true,
+                other => return Err(perturb_core::Error::bad_option("--gene-features", format!("'{other}' is not one of learned, control, prior"))),
+            }
+        }
+        Ok(GeneFeatures { spec, learned_vectors })
+    }
+}
+
+/// `--model` with its own options, each left out at the model's config default; a
+/// sibling's option given to another model would be silently ignored, so it is refused.
+fn model_choice(a: &TrainArgs) -> perturb_core::Result<ModelChoice> {
+    let modules_options =
+        [("--programs", a.programs.is_some()), ("--coherence-weight", a.coherence_weight.is_some()), ("--pathway-weight", a.pathway_weight.is_some())];
+    let vae_options = [
+        ("--latent", a.latent.is_some()),
+        ("--hops", a.hops.is_some()),
+        ("--fixed-grn", a.fixed_grn),
+        ("--kl-weight", a.kl_weight.is_some()),
+        ("--sparsity-weight", a.sparsity_weight.is_some()),
+        ("--alignment-weight", a.alignment_weight.is_some()),
+    ];
+    let foreign: Vec<(&str, &str)> = [("modules", &modules_options[..]), ("grn_vae", &vae_options[..])]
+        .iter()
+        .filter(|(owner, _)| *owner != a.model)
+        .flat_map(|(owner, options)| options.iter().filter(|o| o.1).map(move |o| (o.0, *owner)))
+        .collect();
+    if let Some((option, owner)) = foreign.first() {
+        return Err(perturb_core::Error::bad_option(*option, format!("is an option of --model {owner}, not of --model {}", a.model)));
+    }
+    // The configs' own defaults (the sizes are the screen's, filled in at training).
+    let modules = perturb_train::modules::ModulesConfig::new(0, 0);
+    let vae = perturb_train::grn_vae::GrnVaeConfig::new(0, 0, 0);
+    Ok(match a.model.as_str() {
+        "app" => ModelChoice::App,
+        "modules" => ModelChoice::Modules {
+            programs: a.programs.unwrap_or(modules.programs),
+            coherence_weight: a.coherence_weight.unwrap_or(modules.coherence_weight),
+            pathway_weight: a.pathway_weight.unwrap_or(modules.pathway_weight),
+        },
+        "grn_vae" => ModelChoice::GrnVae {
+            latent: a.latent.unwrap_or(vae.latent),
+            hops: a.hops.unwrap_or(vae.hops),
+            learn_grn: !a.fixed_grn,
+            kl_weight: a.kl_weight.unwrap_or(vae.kl_weight),
+            sparsity_weight: a.sparsity_weight.unwrap_or(vae.sparsity_weight),
+            alignment_weight: a.alignment_weight.unwrap_or(vae.alignment_weight),
+        },
+        other => return Err(perturb_core::Error::bad_option("--model", format!("'{other}' is not one of app, modules, grn_vae"))),
+    })
 }
 
 fn run_predict(a: PredictArgs) -> perturb_core::Result<()> {

@@ -478,110 +478,122 @@ pub fn attention_truth_table(rows: &[structure::AttentionRow]) -> Vec<TextTable>
 pub fn structure_tables(grn: &[GrnRow], programs: &[ProgramRow]) -> Vec<TextTable> {
     let mut tables = Vec::new();
     if !grn.is_empty() {
-        let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-        for r in grn {
-            let k = (r.model.as_str(), r.edges, r.ranking);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        let rows = keys
-            .iter()
-            .map(|&(model, edges, ranking)| {
-                let runs: Vec<&GrnRow> = grn.iter().filter(|r| (r.model.as_str(), r.edges, r.ranking) == (model, edges, ranking)).collect();
-                let of = |f: fn(&GrnRow) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<f64>>();
-                let label = match ranking {
-                    "learned" => "learned weights",
-                    "prior" => "prior weights alone",
-                    _ => "no ranking (base rate)",
-                };
-                vec![
-                    model.to_string(),
-                    if edges == "all" { "all".into() } else { "out of perturbed genes".into() },
-                    label.to_string(),
-                    mean_sd(&of(|r| r.auprc)),
-                    mean_sd(&of(|r| r.sign_agreement)),
-                    format!(
-                        "{:.0} / {:.0} / {:.0}",
-                        mean(&of(|r| r.n_true_candidates as f64)),
-                        mean(&of(|r| r.n_true as f64)),
-                        mean(&of(|r| r.n_candidates as f64))
-                    ),
-                    runs.len().to_string(),
-                ]
-            })
-            .collect();
-        tables.push(TextTable {
-            title: "Learned network vs the simulator's truth".into(),
-            caption: "AUPRC of ranking the prior graph's edges (the learned matrix's support) by weight against the network the screen was simulated with; the prior's own weights and no ranking at all are the references. 'Out of perturbed genes' keeps the edges whose source was perturbed alone in training: only their effects were observed directly. Sign agreement: share of true candidate edges whose sign is right. The simulator's truth is a noisy version of the regulon prior (by default it keeps 10% of the prior's edges and hides nine true edges for every one it keeps), so the prior's own weights rank it only a little above the base rate; with `perturb simulate --exact-prior` the prior holds every true edge.".into(),
-            header: ["model", "edges", "ranking", "AUPRC", "sign agreement", "true candidates / true / candidates", "runs"].iter().map(|h| h.to_string()).collect(),
-            rows,
-        });
+        tables.push(grn_table(grn));
     }
     if !programs.is_empty() {
-        let mut keys: Vec<&str> = Vec::new();
-        for r in programs {
-            if !keys.contains(&r.model.as_str()) {
-                keys.push(&r.model);
-            }
-        }
-        let mut summary = Vec::new();
-        let mut first_runs = Vec::new();
-        for model in keys {
-            let mine: Vec<&ProgramRow> = programs.iter().filter(|r| r.model == model).collect();
-            let mut runs: Vec<(&str, u64)> = Vec::new();
-            for r in &mine {
-                if !runs.contains(&(r.task.as_str(), r.seed)) {
-                    runs.push((&r.task, r.seed));
-                }
-            }
-            for partition in ["programs", "shuffled"] {
-                let per_run: Vec<(f64, f64, usize)> = runs
-                    .iter()
-                    .map(|&(task, seed)| {
-                        let rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == partition).collect();
-                        let enriched = rows.iter().filter(|r| r.q_value < Q_LEVEL).count();
-                        let genes_enriched: usize = rows.iter().filter(|r| r.q_value < Q_LEVEL).map(|r| r.size).sum();
-                        let genes: usize = rows.iter().map(|r| r.size).sum();
-                        (enriched as f64 / rows.len().max(1) as f64, genes_enriched as f64 / genes.max(1) as f64, rows.len())
-                    })
-                    .collect();
-                summary.push(vec![
-                    model.to_string(),
-                    if partition == "programs" { "programs".into() } else { "same sizes, genes shuffled".into() },
-                    format!("{:.1}", mean(&per_run.iter().map(|r| r.2 as f64).collect::<Vec<_>>())),
-                    mean_sd(&per_run.iter().map(|r| r.0).collect::<Vec<_>>()),
-                    mean_sd(&per_run.iter().map(|r| r.1).collect::<Vec<_>>()),
-                    runs.len().to_string(),
-                ]);
-            }
-            let (task, seed) = runs[0];
-            let mut rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == "programs").collect();
-            rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.program.cmp(&b.program)));
-            for r in rows {
-                first_runs.push(vec![
-                    format!("{model} ({task}, seed {seed})"),
-                    r.program.to_string(),
-                    r.size.to_string(),
-                    if r.best_regulon.is_empty() { "—".into() } else { format!("{} ({} of its {} targets)", r.best_regulon, r.overlap, r.regulon_size) },
-                    format!("{:.2e}", r.q_value),
-                ]);
-            }
-        }
-        tables.push(TextTable {
-            title: "Gene programs vs the simulator's regulons".into(),
-            caption: format!("A program is enriched when its most enriched true regulon (a source's targets, at least {} measured) has a Benjamini–Hochberg q below {Q_LEVEL} (hypergeometric test over every program × regulon). The shuffled rows keep the programs' sizes and permute the genes: the enrichment expected by chance.", structure::MIN_REGULON),
-            header: ["model", "partition", "programs", "share of programs enriched", "share of genes in enriched programs", "runs"].iter().map(|h| h.to_string()).collect(),
-            rows: summary,
-        });
-        tables.push(TextTable {
-            title: "Gene programs of the first run".into(),
-            caption: "Every program of each model's first task and seed, largest first, with its most enriched true regulon.".into(),
-            header: ["model", "program", "genes", "most enriched regulon", "q"].iter().map(|h| h.to_string()).collect(),
-            rows: first_runs,
-        });
+        tables.extend(program_tables(programs));
     }
     tables
+}
+
+/// The learned networks' AUPRC against the truth, per (model, edge set, ranking).
+fn grn_table(grn: &[GrnRow]) -> TextTable {
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for r in grn {
+        let k = (r.model.as_str(), r.edges, r.ranking);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let rows = keys
+        .iter()
+        .map(|&(model, edges, ranking)| {
+            let runs: Vec<&GrnRow> = grn.iter().filter(|r| (r.model.as_str(), r.edges, r.ranking) == (model, edges, ranking)).collect();
+            let of = |f: fn(&GrnRow) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<f64>>();
+            let label = match ranking {
+                "learned" => "learned weights",
+                "prior" => "prior weights alone",
+                _ => "no ranking (base rate)",
+            };
+            vec![
+                model.to_string(),
+                if edges == "all" { "all".into() } else { "out of perturbed genes".into() },
+                label.to_string(),
+                mean_sd(&of(|r| r.auprc)),
+                mean_sd(&of(|r| r.sign_agreement)),
+                format!(
+                    "{:.0} / {:.0} / {:.0}",
+                    mean(&of(|r| r.n_true_candidates as f64)),
+                    mean(&of(|r| r.n_true as f64)),
+                    mean(&of(|r| r.n_candidates as f64))
+                ),
+                runs.len().to_string(),
+            ]
+        })
+        .collect();
+    TextTable {
+        title: "Learned network vs the simulator's truth".into(),
+        caption: "AUPRC of ranking the prior graph's edges (the learned matrix's support) by weight against the network the screen was simulated with; the prior's own weights and no ranking at all are the references. 'Out of perturbed genes' keeps the edges whose source was perturbed alone in training: only their effects were observed directly. Sign agreement: share of true candidate edges whose sign is right. The simulator's truth is a noisy version of the regulon prior (by default it keeps 10% of the prior's edges and hides nine true edges for every one it keeps), so the prior's own weights rank it only a little above the base rate; with `perturb simulate --exact-prior` the prior holds every true edge.".into(),
+        header: ["model", "edges", "ranking", "AUPRC", "sign agreement", "true candidates / true / candidates", "runs"].iter().map(|h| h.to_string()).collect(),
+        rows,
+    }
+}
+
+/// The programs' enrichment in true regulons per model (and shuffled), and the first
+/// run's programs.
+fn program_tables(programs: &[ProgramRow]) -> [TextTable; 2] {
+    let mut keys: Vec<&str> = Vec::new();
+    for r in programs {
+        if !keys.contains(&r.model.as_str()) {
+            keys.push(&r.model);
+        }
+    }
+    let mut summary = Vec::new();
+    let mut first_runs = Vec::new();
+    for model in keys {
+        let mine: Vec<&ProgramRow> = programs.iter().filter(|r| r.model == model).collect();
+        let mut runs: Vec<(&str, u64)> = Vec::new();
+        for r in &mine {
+            if !runs.contains(&(r.task.as_str(), r.seed)) {
+                runs.push((&r.task, r.seed));
+            }
+        }
+        for partition in ["programs", "shuffled"] {
+            let per_run: Vec<(f64, f64, usize)> = runs
+                .iter()
+                .map(|&(task, seed)| {
+                    let rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == partition).collect();
+                    let enriched = rows.iter().filter(|r| r.q_value < Q_LEVEL).count();
+                    let genes_enriched: usize = rows.iter().filter(|r| r.q_value < Q_LEVEL).map(|r| r.size).sum();
+                    let genes: usize = rows.iter().map(|r| r.size).sum();
+                    (enriched as f64 / rows.len().max(1) as f64, genes_enriched as f64 / genes.max(1) as f64, rows.len())
+                })
+                .collect();
+            summary.push(vec![
+                model.to_string(),
+                if partition == "programs" { "programs".into() } else { "same sizes, genes shuffled".into() },
+                format!("{:.1}", mean(&per_run.iter().map(|r| r.2 as f64).collect::<Vec<_>>())),
+                mean_sd(&per_run.iter().map(|r| r.0).collect::<Vec<_>>()),
+                mean_sd(&per_run.iter().map(|r| r.1).collect::<Vec<_>>()),
+                runs.len().to_string(),
+            ]);
+        }
+        let (task, seed) = runs[0];
+        let mut rows: Vec<&&ProgramRow> = mine.iter().filter(|r| r.task == task && r.seed == seed && r.partition == "programs").collect();
+        rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.program.cmp(&b.program)));
+        for r in rows {
+            first_runs.push(vec![
+                format!("{model} ({task}, seed {seed})"),
+                r.program.to_string(),
+                r.size.to_string(),
+                if r.best_regulon.is_empty() { "—".into() } else { format!("{} ({} of its {} targets)", r.best_regulon, r.overlap, r.regulon_size) },
+                format!("{:.2e}", r.q_value),
+            ]);
+        }
+    }
+    let enrichment = TextTable {
+        title: "Gene programs vs the simulator's regulons".into(),
+        caption: format!("A program is enriched when its most enriched true regulon (a source's targets, at least {} measured) has a Benjamini–Hochberg q below {Q_LEVEL} (hypergeometric test over every program × regulon). The shuffled rows keep the programs' sizes and permute the genes: the enrichment expected by chance.", structure::MIN_REGULON),
+        header: ["model", "partition", "programs", "share of programs enriched", "share of genes in enriched programs", "runs"].iter().map(|h| h.to_string()).collect(),
+        rows: summary,
+    };
+    let first = TextTable {
+        title: "Gene programs of the first run".into(),
+        caption: "Every program of each model's first task and seed, largest first, with its most enriched true regulon.".into(),
+        header: ["model", "program", "genes", "most enriched regulon", "q"].iter().map(|h| h.to_string()).collect(),
+        rows: first_runs,
+    };
+    [enrichment, first]
 }
 
 /// One table per task: each model against each baseline on their common perturbations,
