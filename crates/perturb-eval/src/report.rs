@@ -252,48 +252,13 @@ pub fn markdown(p: &Parts) -> String {
         if let (Some(nc), Some(add)) = (l2("no_change"), l2("additive")) {
             let _ = writeln!(s, "\nno-change / additive L2 ratio: {:.2} (real Norman 2019 in Ahlmann-Eltze et al. 2025: 5.616 / 2.766 = 2.03)", nc / add);
         }
-        let (points, references) = network_points(p.summary, &task);
-        if !points.is_empty() {
-            s.push_str("\nNetwork-quality study (mean L2; 0% is the intact network):\n\n| model | network | L2 (mean ± sd) | n |\n|---|---|---|---|\n");
-            for pt in points.iter().filter(|pt| pt.fraction > 0.0) {
-                let what = if pt.kind == "drop" { "edges removed" } else { "random edges added" };
-                let _ = writeln!(s, "| {} | {:.0}% {what} | {:.3} ± {:.3} | {} |", pt.model, pt.fraction * 100.0, pt.mean_l2, pt.sd_l2, pt.n);
-            }
-            for (label, v) in references {
-                let _ = writeln!(s, "| reference | {label} | {v:.3} | |");
-            }
-        }
+        s.push_str(&network_study_markdown(p.summary, &task));
         if task == "double" {
             s.push_str(&gi_markdown(p.gi));
         }
     }
-    if !p.efficiency.is_empty() {
-        s.push_str("\n## Efficiency\n\n| model | parameters | training s | predict ms/perturbation (single) | predict ms/perturbation (batched) | peak memory | device | runs |\n|---|---|---|---|---|---|---|---|\n");
-        for r in p.efficiency {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.1} | {:.2} | {:.3} | {} | {} | {} |",
-                r.model,
-                r.n_params,
-                r.train_seconds,
-                r.predict_ms_single,
-                r.predict_ms_batched,
-                bytes_text(r.peak_rss_bytes),
-                r.device,
-                r.runs
-            );
-        }
-    }
-    if !p.attention.is_empty() {
-        s.push_str("\n## Attention\n\nThe genes each model attends to most (uniform attention would give every gene the same weight):\n\n");
-        for a in p.attention {
-            let genes: Vec<String> = a.genes.iter().map(|(g, w)| format!("{g} {:.1}×", w / a.uniform)).collect();
-            let _ = writeln!(s, "- {} — {}: {}", a.model, a.perturbation, genes.join(", "));
-        }
-        for note in report_html::flat_attention_notes(p.attention) {
-            let _ = writeln!(s, "\n{note}");
-        }
-    }
+    s.push_str(&efficiency_markdown(p.efficiency));
+    s.push_str(&attention_markdown(p.attention));
     for t in p.structure {
         let _ = write!(s, "\n## {}\n\n{}\n\n| {} |\n|{}\n", t.title, t.caption, t.header.join(" | "), "---|".repeat(t.header.len()));
         for r in &t.rows {
@@ -305,6 +270,64 @@ pub fn markdown(p: &Parts) -> String {
         for n in p.notes {
             let _ = writeln!(s, "- {n}");
         }
+    }
+    s
+}
+
+/// The network-quality study's rows of a task (none when the study did not run).
+fn network_study_markdown(summary: &[SummaryRow], task: &str) -> String {
+    let mut s = String::new();
+    let (points, references) = network_points(summary, task);
+    if !points.is_empty() {
+        s.push_str("\nNetwork-quality study (mean L2; 0% is the intact network):\n\n| model | network | L2 (mean ± sd) | n |\n|---|---|---|---|\n");
+        for pt in points.iter().filter(|pt| pt.fraction > 0.0) {
+            let what = if pt.kind == "drop" { "edges removed" } else { "random edges added" };
+            let _ = writeln!(s, "| {} | {:.0}% {what} | {:.3} ± {:.3} | {} |", pt.model, pt.fraction * 100.0, pt.mean_l2, pt.sd_l2, pt.n);
+        }
+        for (label, v) in references {
+            let _ = writeln!(s, "| reference | {label} | {v:.3} | |");
+        }
+    }
+    s
+}
+
+/// The efficiency table (empty without timing files).
+fn efficiency_markdown(efficiency: &[EfficiencyRow]) -> String {
+    let mut s = String::new();
+    if efficiency.is_empty() {
+        return s;
+    }
+    s.push_str("\n## Efficiency\n\n| model | parameters | training s | predict ms/perturbation (single) | predict ms/perturbation (batched) | peak memory | device | runs |\n|---|---|---|---|---|---|---|---|\n");
+    for r in efficiency {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.2} | {:.3} | {} | {} | {} |",
+            r.model,
+            r.n_params,
+            r.train_seconds,
+            r.predict_ms_single,
+            r.predict_ms_batched,
+            bytes_text(r.peak_rss_bytes),
+            r.device,
+            r.runs
+        );
+    }
+    s
+}
+
+/// The genes each model attends to most (empty without attention tables).
+fn attention_markdown(attention: &[AttentionTop]) -> String {
+    let mut s = String::new();
+    if attention.is_empty() {
+        return s;
+    }
+    s.push_str("\n## Attention\n\nThe genes each model attends to most (uniform attention would give every gene the same weight):\n\n");
+    for a in attention {
+        let genes: Vec<String> = a.genes.iter().map(|(g, w)| format!("{g} {:.1}×", w / a.uniform)).collect();
+        let _ = writeln!(s, "- {} — {}: {}", a.model, a.perturbation, genes.join(", "));
+    }
+    for note in report_html::flat_attention_notes(attention) {
+        let _ = writeln!(s, "\n{note}");
     }
     s
 }
