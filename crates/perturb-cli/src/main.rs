@@ -999,6 +999,22 @@ fn run_simulate(a: SimulateArgs) -> perturb_core::Result<()> {
     Ok(())
 }
 
+/// The ingest's notes on stderr; a context's note that every context shares is said once.
+fn print_ingest_notes(s: &perturb_ingest::IngestSummary) {
+    for w in &s.warnings {
+        eprintln!("note: {w}");
+    }
+    let shared = |w: &String| s.contexts.iter().all(|c| c.warnings.contains(w));
+    for w in s.contexts.first().map_or(&[][..], |c| &c.warnings[..]).iter().filter(|w| shared(w)) {
+        eprintln!("note: {w}");
+    }
+    for c in &s.contexts {
+        for w in c.warnings.iter().filter(|w| !shared(w)) {
+            eprintln!("note: context {}: {w}", c.context.as_deref().unwrap_or(""));
+        }
+    }
+}
+
 fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
     let _lock = claim(NamedPath::new("--out", &a.out), &[NamedPath::new("--input", &a.input)])?;
     let started = std::time::Instant::now();
@@ -1023,19 +1039,7 @@ fn run_ingest(a: IngestArgs) -> perturb_core::Result<()> {
         missing_as_zero: a.missing_as_zero,
     };
     let s = perturb_ingest::ingest(&opts)?;
-    for w in &s.warnings {
-        eprintln!("note: {w}");
-    }
-    // A context's note that every context shares is said once.
-    let shared = |w: &String| s.contexts.iter().all(|c| c.warnings.contains(w));
-    for w in s.contexts.first().map_or(&[][..], |c| &c.warnings[..]).iter().filter(|w| shared(w)) {
-        eprintln!("note: {w}");
-    }
-    for c in &s.contexts {
-        for w in c.warnings.iter().filter(|w| !shared(w)) {
-            eprintln!("note: context {}: {w}", c.context.as_deref().unwrap_or(""));
-        }
-    }
+    print_ingest_notes(&s);
     if !s.contexts.is_empty() {
         for c in &s.contexts {
             println!(
