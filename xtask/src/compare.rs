@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use perturb_core::Table;
+use perturb_core::schema::metrics as ms;
 
 #[derive(clap::Args)]
 pub struct CompareMetrics {
@@ -17,23 +17,15 @@ pub struct CompareMetrics {
     tolerance: f64,
 }
 
-use perturb_core::schema::metrics as ms;
-
-const KEYS: [&str; 4] = [ms::TASK, ms::MODEL, ms::PERTURBATION, ms::SEED];
-
-/// (task, model, perturbation, seed) -> every float column's value, by column name.
+/// (task, model, perturbation, seed) -> every float metric's value, by name.
 fn read(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, f64>>, String> {
     let path = if path.is_dir() { path.join(ms::FILE) } else { path.to_path_buf() };
-    let t = Table::read_parquet(&path).map_err(|e| e.to_string())?;
-    let text = |name: &str| t.strings(name, &path).map_err(|e| e.to_string());
-    let (task, model, pert) = (text(ms::TASK)?, text(ms::MODEL)?, text(ms::PERTURBATION)?);
-    let seed = t.ints(ms::SEED, &path).map_err(|e| e.to_string())?;
-    let numeric: Vec<String> = t.column_names().into_iter().filter(|c| !KEYS.contains(c) && t.floats(c, &path).is_ok()).map(str::to_string).collect();
     let mut rows = BTreeMap::new();
-    for i in 0..t.n_rows() {
-        let values = numeric.iter().map(|c| (c.clone(), t.floats(c, &path).expect("checked")[i])).collect();
-        if rows.insert(format!("{} {} {} seed {}", task[i], model[i], pert[i], seed[i]), values).is_some() {
-            return Err(format!("{}: row {} {} {} seed {} appears twice", path.display(), task[i], model[i], pert[i], seed[i]));
+    for r in perturb_core::scores::read_metrics(&path).map_err(|e| e.to_string())? {
+        let key = format!("{} {} {} seed {}", r.task, r.model, r.perturbation, r.seed);
+        let values = ms::PER_PERTURBATION.iter().map(|m| m.to_string()).zip(r.values()).collect();
+        if rows.insert(key, values).is_some() {
+            return Err(format!("{}: row {} {} {} seed {} appears twice", path.display(), r.task, r.model, r.perturbation, r.seed));
         }
     }
     Ok(rows)
@@ -52,7 +44,8 @@ pub fn run(args: CompareMetrics) -> Result<(), String> {
     for (key, va) in &a {
         let vb = &b[key];
         for (column, x) in va {
-            let y = vb.get(column).ok_or_else(|| format!("column {column} is missing from {}", args.b.display()))?;
+            // Both were read as typed rows, so both hold every metric.
+            let y = &vb[column];
             // Undefined in both (a Pearson of a constant prediction) is agreement.
             let d = if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() };
             // `!(d <= worst)` and not `d > worst`: a NaN difference must count as the worst.

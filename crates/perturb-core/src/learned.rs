@@ -6,16 +6,14 @@
 
 use std::path::Path;
 
-use crate::schema::{grn as gr, programs as pr, trust as tr};
+use crate::schema::{grn as gr, prior_edge as pe, programs as pr, trust as tr};
 use crate::{Column, Result, Table};
 
-/// One prior edge with the weight `grn_vae` learned for it.
+/// A prior edge by gene name, as both per-edge tables of a model folder give it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LearnedEdgeRow {
+pub struct PriorEdge {
     pub source: String,
     pub target: String,
-    /// The signed learned weight (the file's `weight` and `sign` are its magnitude and sign).
-    pub learned: f64,
     pub prior_weight: f64,
     pub prior_sign: i64,
     /// The source gene's single perturbation was trained on (only then had the edge direct
@@ -23,16 +21,20 @@ pub struct LearnedEdgeRow {
     pub source_perturbed: bool,
 }
 
+/// One prior edge with the weight `grn_vae` learned for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedEdgeRow {
+    pub edge: PriorEdge,
+    /// The signed learned weight (the file's `weight` and `sign` are its magnitude and sign).
+    pub learned: f64,
+}
+
 /// One prior edge with the trust APP's `--edge-trust` learned for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdgeTrustRow {
-    pub source: String,
-    pub target: String,
-    pub prior_weight: f64,
-    pub prior_sign: i64,
+    pub edge: PriorEdge,
     /// 2σ(10ℓ): 1 = the prior edge as it is, 0 = switched off, at most 2.
     pub trust: f64,
-    pub source_perturbed: bool,
 }
 
 /// One graph node's program.
@@ -48,27 +50,32 @@ pub struct GeneProgramRow {
 /// file is an edge list `perturb graph --source edges:PATH` reads.
 pub fn write_grn(rows: &[LearnedEdgeRow], path: &Path) -> Result<()> {
     Table::new()
-        .with(gr::SOURCE, Column::of_strings(rows, |r| &r.source))
-        .with(gr::TARGET, Column::of_strings(rows, |r| &r.target))
+        .with(gr::SOURCE, Column::of_strings(rows, |r| &r.edge.source))
+        .with(gr::TARGET, Column::of_strings(rows, |r| &r.edge.target))
         .with(gr::WEIGHT, Column::of_floats(rows, |r| r.learned.abs()))
         .with(gr::SIGN, Column::of_ints(rows, |r| r.learned.signum() as i64 * i64::from(r.learned != 0.0)))
         .with(gr::LEARNED, Column::of_floats(rows, |r| r.learned))
-        .with(gr::PRIOR_WEIGHT, Column::of_floats(rows, |r| r.prior_weight))
-        .with(gr::PRIOR_SIGN, Column::of_ints(rows, |r| r.prior_sign))
-        .with(gr::SOURCE_PERTURBED, Column::of_bools(rows, |r| r.source_perturbed))
+        .with(gr::PRIOR_WEIGHT, Column::of_floats(rows, |r| r.edge.prior_weight))
+        .with(gr::PRIOR_SIGN, Column::of_ints(rows, |r| r.edge.prior_sign))
+        .with(gr::SOURCE_PERTURBED, Column::of_bools(rows, |r| r.edge.source_perturbed))
         .write_parquet(path)
 }
 
 /// The rows of a learned network; a missing column is an error naming the file.
 pub fn read_grn(path: &Path) -> Result<Vec<LearnedEdgeRow>> {
     let t = Table::read_parquet(path)?;
-    let (source, target, learned) = (t.strings(gr::SOURCE, path)?, t.strings(gr::TARGET, path)?, t.floats(gr::LEARNED, path)?);
-    let (prior_weight, prior_sign, source_perturbed) = (t.floats(gr::PRIOR_WEIGHT, path)?, t.ints(gr::PRIOR_SIGN, path)?, t.bools(gr::SOURCE_PERTURBED, path)?);
+    let learned = t.floats(gr::LEARNED, path)?;
+    Ok(read_prior_edges(&t, path)?.into_iter().zip(learned).map(|(edge, &learned)| LearnedEdgeRow { edge, learned }).collect())
+}
+
+/// The prior-edge columns both per-edge tables share.
+fn read_prior_edges(t: &Table, path: &Path) -> Result<Vec<PriorEdge>> {
+    let (source, target) = (t.strings(pe::SOURCE, path)?, t.strings(pe::TARGET, path)?);
+    let (prior_weight, prior_sign, source_perturbed) = (t.floats(pe::PRIOR_WEIGHT, path)?, t.ints(pe::PRIOR_SIGN, path)?, t.bools(pe::SOURCE_PERTURBED, path)?);
     Ok((0..t.n_rows())
-        .map(|i| LearnedEdgeRow {
+        .map(|i| PriorEdge {
             source: source[i].clone(),
             target: target[i].clone(),
-            learned: learned[i],
             prior_weight: prior_weight[i],
             prior_sign: prior_sign[i],
             source_perturbed: source_perturbed[i],
@@ -79,30 +86,20 @@ pub fn read_grn(path: &Path) -> Result<Vec<LearnedEdgeRow>> {
 /// Writes the edge trust atomically.
 pub fn write_trust(rows: &[EdgeTrustRow], path: &Path) -> Result<()> {
     Table::new()
-        .with(tr::SOURCE, Column::of_strings(rows, |r| &r.source))
-        .with(tr::TARGET, Column::of_strings(rows, |r| &r.target))
-        .with(tr::PRIOR_WEIGHT, Column::of_floats(rows, |r| r.prior_weight))
-        .with(tr::PRIOR_SIGN, Column::of_ints(rows, |r| r.prior_sign))
+        .with(tr::SOURCE, Column::of_strings(rows, |r| &r.edge.source))
+        .with(tr::TARGET, Column::of_strings(rows, |r| &r.edge.target))
+        .with(tr::PRIOR_WEIGHT, Column::of_floats(rows, |r| r.edge.prior_weight))
+        .with(tr::PRIOR_SIGN, Column::of_ints(rows, |r| r.edge.prior_sign))
         .with(tr::TRUST, Column::of_floats(rows, |r| r.trust))
-        .with(tr::SOURCE_PERTURBED, Column::of_bools(rows, |r| r.source_perturbed))
+        .with(tr::SOURCE_PERTURBED, Column::of_bools(rows, |r| r.edge.source_perturbed))
         .write_parquet(path)
 }
 
 /// The rows of an edge-trust table; a missing column is an error naming the file.
 pub fn read_trust(path: &Path) -> Result<Vec<EdgeTrustRow>> {
     let t = Table::read_parquet(path)?;
-    let (source, target, trust) = (t.strings(tr::SOURCE, path)?, t.strings(tr::TARGET, path)?, t.floats(tr::TRUST, path)?);
-    let (prior_weight, prior_sign, source_perturbed) = (t.floats(tr::PRIOR_WEIGHT, path)?, t.ints(tr::PRIOR_SIGN, path)?, t.bools(tr::SOURCE_PERTURBED, path)?);
-    Ok((0..t.n_rows())
-        .map(|i| EdgeTrustRow {
-            source: source[i].clone(),
-            target: target[i].clone(),
-            prior_weight: prior_weight[i],
-            prior_sign: prior_sign[i],
-            trust: trust[i],
-            source_perturbed: source_perturbed[i],
-        })
-        .collect())
+    let trust = t.floats(tr::TRUST, path)?;
+    Ok(read_prior_edges(&t, path)?.into_iter().zip(trust).map(|(edge, &trust)| EdgeTrustRow { edge, trust }).collect())
 }
 
 /// Writes the programs atomically.
@@ -127,7 +124,8 @@ mod tests {
     use crate::schema::docs;
 
     fn edge(source: &str, learned: f64) -> LearnedEdgeRow {
-        LearnedEdgeRow { source: source.into(), target: "T".into(), learned, prior_weight: 1.0, prior_sign: -1, source_perturbed: source == "A" }
+        let edge = PriorEdge { source: source.into(), target: "T".into(), prior_weight: 1.0, prior_sign: -1, source_perturbed: source == "A" };
+        LearnedEdgeRow { edge, learned }
     }
 
     #[test]
@@ -146,7 +144,8 @@ mod tests {
     #[test]
     fn trust_and_programs_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let trust = vec![EdgeTrustRow { source: "A".into(), target: "B".into(), prior_weight: 0.5, prior_sign: 1, trust: 1.5, source_perturbed: false }];
+        let edge = PriorEdge { source: "A".into(), target: "B".into(), prior_weight: 0.5, prior_sign: 1, source_perturbed: false };
+        let trust = vec![EdgeTrustRow { edge, trust: 1.5 }];
         write_trust(&trust, &dir.path().join(tr::FILE)).unwrap();
         assert_eq!(read_trust(&dir.path().join(tr::FILE)).unwrap(), trust);
         let programs = vec![GeneProgramRow { gene: "A".into(), program: 2, measured: true }, GeneProgramRow { gene: "Z".into(), program: 0, measured: false }];

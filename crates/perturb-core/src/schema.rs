@@ -190,22 +190,28 @@ pub mod single_effects {
     pub const COLUMNS: [&str; 3] = [SINGLE, GENE, LFC];
 }
 
+/// The columns `grn.parquet` and `trust.parquet` share: a prior edge by gene name; rows in
+/// [`crate::learned::PriorEdge`].
+pub mod prior_edge {
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    pub const PRIOR_WEIGHT: &str = "prior_weight";
+    pub const PRIOR_SIGN: &str = "prior_sign";
+    /// The source gene's single perturbation was trained on.
+    pub const SOURCE_PERTURBED: &str = "source_perturbed";
+}
+
 /// `MODEL_DIR/grn.parquet` (`grn_vae`), read by `perturb eval --grn`: one row per prior
 /// edge; rows in [`crate::learned::LearnedEdgeRow`].
 pub mod grn {
     pub const FILE: &str = "grn.parquet";
-    pub const SOURCE: &str = "source";
-    pub const TARGET: &str = "target";
+    pub use super::prior_edge::{PRIOR_SIGN, PRIOR_WEIGHT, SOURCE, SOURCE_PERTURBED, TARGET};
     /// Magnitude of the learned weight (so the file is an edge list `perturb graph` reads).
     pub const WEIGHT: &str = "weight";
     /// Sign of the learned weight: +1, −1, or 0 for a weight of 0.
     pub const SIGN: &str = "sign";
     /// The signed learned weight.
     pub const LEARNED: &str = "learned";
-    pub const PRIOR_WEIGHT: &str = "prior_weight";
-    pub const PRIOR_SIGN: &str = "prior_sign";
-    /// The source gene's single perturbation was trained on.
-    pub const SOURCE_PERTURBED: &str = "source_perturbed";
     pub const COLUMNS: [&str; 8] = [SOURCE, TARGET, WEIGHT, SIGN, LEARNED, PRIOR_WEIGHT, PRIOR_SIGN, SOURCE_PERTURBED];
 }
 
@@ -213,13 +219,9 @@ pub mod grn {
 /// [`crate::learned::EdgeTrustRow`].
 pub mod trust {
     pub const FILE: &str = "trust.parquet";
-    pub const SOURCE: &str = "source";
-    pub const TARGET: &str = "target";
-    pub const PRIOR_WEIGHT: &str = "prior_weight";
-    pub const PRIOR_SIGN: &str = "prior_sign";
+    pub use super::prior_edge::{PRIOR_SIGN, PRIOR_WEIGHT, SOURCE, SOURCE_PERTURBED, TARGET};
     /// 2σ(10ℓ): 1 = the prior edge as it is, 0 = switched off, at most 2.
     pub const TRUST: &str = "trust";
-    pub const SOURCE_PERTURBED: &str = "source_perturbed";
     pub const COLUMNS: [&str; 6] = [SOURCE, TARGET, PRIOR_WEIGHT, PRIOR_SIGN, TRUST, SOURCE_PERTURBED];
 }
 

@@ -180,11 +180,11 @@ pub struct GrnRow {
 /// Scores one learned network file against the truth.
 pub fn score_grn(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model: &str) -> Result<Vec<GrnRow>> {
     let grn = perturb_core::learned::read_grn(path)?;
-    let truth_of: Vec<Option<f64>> = grn.iter().map(|e| truth.edges.get(&(e.source.clone(), e.target.clone())).copied()).collect();
+    let truth_of: Vec<Option<f64>> = grn.iter().map(|e| truth.edges.get(&(e.edge.source.clone(), e.edge.target.clone())).copied()).collect();
     let mut rows = Vec::new();
     for (edges, only_perturbed) in [("all", false), ("source_perturbed", true)] {
-        let idx: Vec<usize> = (0..grn.len()).filter(|&i| !only_perturbed || grn[i].source_perturbed).collect();
-        let sources: HashSet<&str> = idx.iter().map(|&i| grn[i].source.as_str()).collect();
+        let idx: Vec<usize> = (0..grn.len()).filter(|&i| !only_perturbed || grn[i].edge.source_perturbed).collect();
+        let sources: HashSet<&str> = idx.iter().map(|&i| grn[i].edge.source.as_str()).collect();
         // True edges out of the same sources (all of them for "all").
         let n_true = if only_perturbed { truth.edges.keys().filter(|(a, _)| sources.contains(a.as_str())).count() } else { truth.edges.len() };
         let labels: Vec<bool> = idx.iter().map(|&i| truth_of[i].is_some()).collect();
@@ -201,7 +201,7 @@ pub fn score_grn(truth: &TruthNetwork, path: &Path, task: &str, seed: u64, model
         };
         let rankings: [(&'static str, Vec<f64>, f64); 3] = [
             ("learned", idx.iter().map(|&i| grn[i].learned.abs()).collect(), agreement(&|i| if grn[i].learned == 0.0 { 0.0 } else { grn[i].learned.signum() })),
-            ("prior", idx.iter().map(|&i| grn[i].prior_weight).collect(), agreement(&|i| grn[i].prior_sign.signum() as f64)),
+            ("prior", idx.iter().map(|&i| grn[i].edge.prior_weight).collect(), agreement(&|i| grn[i].edge.prior_sign.signum() as f64)),
             ("tied", vec![0.0; idx.len()], f64::NAN),
         ];
         for (ranking, scores, sign_agreement) in rankings {

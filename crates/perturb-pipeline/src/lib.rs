@@ -623,8 +623,8 @@ pub fn reproduce(o: &Options) -> Result<Outcome, String> {
     // Phase 2: per screen, graphs, splits and baselines, models, evaluation.
     let mut jobs: Vec<Job> = Vec::new();
     let (eval, mut example_evals) = main_screen_jobs(o, &seeds, &out, &keys[data.main_ingest], &mut jobs)?;
-    for (example, ingest) in data.examples.iter().zip(&data.example_ingests) {
-        example_evals.push((format!("Real screen: {}", example.name), example_screen_jobs(o, &seeds, example, ingest, &keys, &mut jobs)?));
+    for ingest in &data.example_ingests {
+        example_evals.push((format!("Real screen: {}", ingest.name), example_screen_jobs(o, &seeds, ingest, &keys, &mut jobs)?));
     }
     for ingest in &data.transfer_ingests {
         example_evals.extend(transfer_jobs(o, &seeds, ingest.name, &ingest.dir, &keys[ingest.job], &mut jobs)?);
@@ -652,7 +652,7 @@ struct IngestJob {
     /// Its position among phase 1's jobs (its key's, too).
     job: usize,
     dir: PathBuf,
-    /// The screen's name (transfer screens).
+    /// The screen's name.
     name: &'static str,
 }
 
@@ -661,7 +661,6 @@ struct IngestJob {
 struct DataJobs {
     jobs: Vec<Job>,
     main_ingest: usize,
-    examples: &'static [ExampleScreen],
     example_ingests: Vec<IngestJob>,
     transfer_ingests: Vec<IngestJob>,
 }
@@ -709,7 +708,7 @@ impl DataJobs {
                 transfer_ingests.push(IngestJob { job: jobs.len() - 1, dir, name: screen.name });
             }
         }
-        Ok(DataJobs { jobs, main_ingest, examples, example_ingests, transfer_ingests })
+        Ok(DataJobs { jobs, main_ingest, example_ingests, transfer_ingests })
     }
 }
 
@@ -729,18 +728,11 @@ fn simulated_lines_jobs(out: &Path, jobs: &mut Vec<Job>) -> Result<IngestJob, St
 }
 
 /// A real example screen's jobs: it has no doubles, so it is scored on unseen singles.
-fn example_screen_jobs(
-    o: &Options,
-    seeds: &[u64],
-    example: &ExampleScreen,
-    ingest: &IngestJob,
-    keys: &[String],
-    jobs: &mut Vec<Job>,
-) -> Result<PathBuf, String> {
+fn example_screen_jobs(o: &Options, seeds: &[u64], ingest: &IngestJob, keys: &[String], jobs: &mut Vec<Job>) -> Result<PathBuf, String> {
     let dir = &ingest.dir;
     let tasks: Vec<&'static str> = tasks_for(dir)?.into_iter().filter(|t| *t == "unseen_single").collect();
     if tasks.is_empty() {
-        return Err(format!("{}: the example screen {} has too few singles for the unseen_single task", dir.display(), example.name));
+        return Err(format!("{}: the example screen {} has too few singles for the unseen_single task", dir.display(), ingest.name));
     }
     let plan = ScreenPlan {
         home: dir.parent().expect("screens/NAME/ingest").to_path_buf(),
@@ -749,7 +741,7 @@ fn example_screen_jobs(
         tasks,
         network_study: false,
         truth_network: None,
-        label: format!("{}: ", example.name),
+        label: format!("{}: ", ingest.name),
         select_on_validation: false,
         models: None,
         eval_args: Vec::new(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use perturb_core::learned::{self, EdgeTrustRow, GeneProgramRow, LearnedEdgeRow};
+use perturb_core::learned::{self, EdgeTrustRow, GeneProgramRow, LearnedEdgeRow, PriorEdge};
 use perturb_core::manifest::{InputFile, Manifest};
 use perturb_core::metrics::top_expressed_genes;
 use perturb_core::profiles::{self, Profiles};
@@ -429,12 +429,16 @@ impl LearnedTables<'_> {
             write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
             outputs.push(PROGRAMS);
         }
-        if let Some(learned) = model.learned_grn() {
-            write_grn(&staged.path(GRN), &graph.nodes, &graph.edges, &learned, self.trained_singles)?;
+        if let Some(weights) = model.learned_grn() {
+            let edges = prior_edges(&graph.nodes, &graph.edges, self.trained_singles);
+            let rows: Vec<LearnedEdgeRow> = edges.into_iter().zip(weights).map(|(edge, w)| LearnedEdgeRow { edge, learned: f64::from(w) }).collect();
+            learned::write_grn(&rows, &staged.path(GRN))?;
             outputs.push(GRN);
         }
         if let Some(trust) = model.edge_trust() {
-            write_trust(&staged.path(TRUST), &graph.nodes, &graph.edges, &trust, self.trained_singles)?;
+            let edges = prior_edges(&graph.nodes, &graph.edges, self.trained_singles);
+            let rows: Vec<EdgeTrustRow> = edges.into_iter().zip(trust).map(|(edge, t)| EdgeTrustRow { edge, trust: f64::from(t) }).collect();
+            learned::write_trust(&rows, &staged.path(TRUST))?;
             outputs.push(TRUST);
         }
         Ok(outputs)
@@ -497,43 +501,20 @@ fn write_programs(path: &Path, nodes: &[String], programs: &[usize], output_node
     learned::write_programs(&rows, path)
 }
 
-/// The learned network by gene name, one row per prior edge, with what the graph said and
-/// whether the source gene's single perturbation was in the training data (only those
-/// edges had direct evidence).
-fn write_grn(path: &Path, nodes: &[String], edges: &[Edge], weights: &[f32], trained_singles: &[String]) -> Result<()> {
+/// Every prior edge by gene name, with whether its source gene's single perturbation was
+/// in the training data (only those edges had direct evidence).
+fn prior_edges(nodes: &[String], edges: &[Edge], trained_singles: &[String]) -> Vec<PriorEdge> {
     let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
-    let rows: Vec<LearnedEdgeRow> = edges
+    edges
         .iter()
-        .zip(weights)
-        .map(|(e, &w)| LearnedEdgeRow {
-            source: nodes[e.source].clone(),
-            target: nodes[e.target].clone(),
-            learned: f64::from(w),
-            prior_weight: f64::from(e.weight),
-            prior_sign: e.sign as i64,
-            source_perturbed: perturbed.contains(nodes[e.source].as_str()),
-        })
-        .collect();
-    learned::write_grn(&rows, path)
-}
-
-/// One row per prior edge: its weight and sign, the trust training gave it, and whether
-/// its source was perturbed in training (only then can its first hop be judged).
-fn write_trust(path: &Path, nodes: &[String], edges: &[Edge], trust: &[f32], trained_singles: &[String]) -> Result<()> {
-    let perturbed: std::collections::HashSet<&str> = trained_singles.iter().map(String::as_str).collect();
-    let rows: Vec<EdgeTrustRow> = edges
-        .iter()
-        .zip(trust)
-        .map(|(e, &t)| EdgeTrustRow {
+        .map(|e| PriorEdge {
             source: nodes[e.source].clone(),
             target: nodes[e.target].clone(),
             prior_weight: f64::from(e.weight),
             prior_sign: e.sign as i64,
-            trust: f64::from(t),
             source_perturbed: perturbed.contains(nodes[e.source].as_str()),
         })
-        .collect();
-    learned::write_trust(&rows, path)
+        .collect()
 }
 
 /// Numbers a module's parameters 0, 1, 2, … in the order burn walks them. burn gives each
