@@ -220,7 +220,7 @@ fn report(args: &IngestBench, size: u64, ours: &Runs, scanpy: &Runs, agreement: 
 /// timings do not share the cores, and prints what the efficiency table reports.
 fn train(args: TrainBench) -> Result<(), String> {
     use perturb_core::timing::ModelTiming;
-    use perturb_pipeline::{variants, Job, Runner};
+    use perturb_pipeline::{variants, Runner};
     for v in &args.variants {
         variants::flags(v)?;
     }
@@ -230,56 +230,77 @@ fn train(args: TrainBench) -> Result<(), String> {
     for scale in &args.scales {
         let dir = root.join(&args.workdir).join(format!("train_{scale}"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
-        let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
-        let a = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let mut jobs = vec![
-            Job::new(
-                format!("simulate {scale}"),
-                a(&["simulate", "--preset", "norman-like", "--scale", scale, "--seed", "1", "--out", &p("screen.h5ad")]),
-                p("screen.h5ad"),
-                vec![],
-            ),
-            Job::new("ingest", a(&["ingest", "--input", &p("screen.h5ad"), "--out", &p("ingest")]), p("ingest"), vec![0]),
-            Job::new("graph", a(&["graph", "--genes", &p("ingest/genes.parquet"), "--source", "go+regulon", "--out", &p("graph")]), p("graph"), vec![1]),
-            Job::new(
-                "splits",
-                a(&["eval", "--data", &p("ingest"), "--task", "double", "--seeds", &seeds.join(","), "--out", &p("splits")]),
-                p("splits"),
-                vec![1],
-            ),
-        ];
-        let mut models = Vec::new();
-        for v in &args.variants {
-            for (&seed_number, seed) in args.seeds.iter().zip(&seeds) {
-                let model = p(&format!("models/{v}_s{seed}"));
-                let split = p(&format!("splits/{}", perturb_core::schema::split::file("double", seed_number)));
-                let mut t = a(&["train", "--data", &p("ingest"), "--graph", &p("graph"), "--split", &split, "--seed", seed, "--device", &args.device]);
-                t.extend(a(&["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"]));
-                t.extend(a(variants::flags(v)?));
-                t.extend(["--out".to_string(), model.clone()]);
-                jobs.push(Job::new(format!("train {v} seed {seed}"), t, &model, vec![2, 3]));
-                models.push((v.clone(), model));
-            }
-        }
+        let (jobs, models) = train_jobs(&args, scale, &dir)?;
         let runner = Runner { perturb: perturb.clone(), workdir: root.clone(), state: dir.join(".state"), parallel: 1, force: false };
         runner.run(&jobs)?;
         for v in &args.variants {
             let timings: Vec<ModelTiming> = models
                 .iter()
-                .filter(|m| &m.0 == v)
-                .map(|m| ModelTiming::read(&Path::new(&m.1).join(perturb_core::timing::FILE)).map_err(|e| e.to_string()))
+                .filter(|m| &m.variant == v)
+                .map(|m| ModelTiming::read(&Path::new(&m.folder).join(perturb_core::timing::FILE)).map_err(|e| e.to_string()))
                 .collect::<Result<_, _>>()?;
-            rows.push((scale.clone(), v.clone(), timings));
+            rows.push(TimedVariant { scale: scale.clone(), variant: v.clone(), timings });
         }
     }
+    print_train_table(&args, &rows);
+    Ok(())
+}
+
+/// A model the training benchmark trains.
+struct BenchModel {
+    variant: String,
+    folder: String,
+}
+
+/// The jobs of one scale: simulate, ingest, graph, splits, then every variant × seed.
+fn train_jobs(args: &TrainBench, scale: &str, dir: &Path) -> Result<(Vec<perturb_pipeline::Job>, Vec<BenchModel>), String> {
+    use perturb_pipeline::{variants, Job};
+    let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
+    let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let a = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut jobs = vec![
+        Job::new(
+            format!("simulate {scale}"),
+            a(&["simulate", "--preset", "norman-like", "--scale", scale, "--seed", "1", "--out", &p("screen.h5ad")]),
+            p("screen.h5ad"),
+            vec![],
+        ),
+        Job::new("ingest", a(&["ingest", "--input", &p("screen.h5ad"), "--out", &p("ingest")]), p("ingest"), vec![0]),
+        Job::new("graph", a(&["graph", "--genes", &p("ingest/genes.parquet"), "--source", "go+regulon", "--out", &p("graph")]), p("graph"), vec![1]),
+        Job::new("splits", a(&["eval", "--data", &p("ingest"), "--task", "double", "--seeds", &seeds.join(","), "--out", &p("splits")]), p("splits"), vec![1]),
+    ];
+    let mut models = Vec::new();
+    for v in &args.variants {
+        for (&seed_number, seed) in args.seeds.iter().zip(&seeds) {
+            let model = p(&format!("models/{v}_s{seed}"));
+            let split = p(&format!("splits/{}", perturb_core::schema::split::file("double", seed_number)));
+            let mut t = a(&["train", "--data", &p("ingest"), "--graph", &p("graph"), "--split", &split, "--seed", seed, "--device", &args.device]);
+            t.extend(a(&["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"]));
+            t.extend(a(variants::flags(v)?));
+            t.extend(["--out".to_string(), model.clone()]);
+            jobs.push(Job::new(format!("train {v} seed {seed}"), t, &model, vec![2, 3]));
+            models.push(BenchModel { variant: v.clone(), folder: model });
+        }
+    }
+    Ok((jobs, models))
+}
+
+/// One variant's timings over the seeds at one scale.
+struct TimedVariant {
+    scale: String,
+    variant: String,
+    timings: Vec<perturb_core::timing::ModelTiming>,
+}
+
+fn print_train_table(args: &TrainBench, rows: &[TimedVariant]) {
+    use perturb_core::timing::ModelTiming;
     println!();
     println!("training benchmark (double task, go+regulon graph, {} seeds, device {}):", args.seeds.len(), args.device);
     println!(
         "{:<6} {:<10} {:>10} {:>16} {:>7} {:>14} {:>15} {:>9}",
         "scale", "variant", "params", "train s/seed", "epochs", "ms/pert single", "ms/pert batched", "peak GiB"
     );
-    for (scale, v, t) in &rows {
+    for TimedVariant { scale, variant, timings: t } in rows {
         let n = t.len() as f64;
         let mean = |f: fn(&ModelTiming) -> f64| t.iter().map(f).sum::<f64>() / n;
         let secs: Vec<f64> = t.iter().map(|x| x.train_seconds).collect();
@@ -287,7 +308,7 @@ fn train(args: TrainBench) -> Result<(), String> {
         println!(
             "{:<6} {:<10} {:>10} {:>9.1} ± {:<4.1} {:>7.0} {:>14.3} {:>15.3} {:>9.2}",
             scale,
-            v,
+            variant,
             t[0].n_params,
             mean(|x| x.train_seconds),
             sd,
@@ -298,7 +319,6 @@ fn train(args: TrainBench) -> Result<(), String> {
         );
     }
     println!("goals: < 60 s per seed at full scale on 2 cores, < 1 ms per single prediction");
-    Ok(())
 }
 
 /// Runs `perturb reproduce` at a scale into a new folder, then prints, per kind of

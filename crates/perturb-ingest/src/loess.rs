@@ -317,8 +317,36 @@ impl LocalFit<'_> {
 /// drops singular values `<= 100 * eps * sigma_max`, then undo the equilibration.
 /// `rows` (m x k, m > k) and `rhs` are overwritten.
 fn weighted_lstsq(rows: &mut [[f64; 3]], rhs: &mut [f64], k: usize) -> [f64; 3] {
-    let m = rows.len();
-    // Equilibrate.
+    let colnorm = equilibrate(rows, k);
+    householder_qr(rows, rhs, k);
+    // R (upper triangle) and the first k entries of Q'y.
+    let mut a = [[0.0f64; 3]; 3];
+    for i in 0..k {
+        for j in i..k {
+            a[i][j] = rows[i][j];
+        }
+    }
+    let qty = [rhs[0], if k > 1 { rhs[1] } else { 0.0 }, if k > 2 { rhs[2] } else { 0.0 }];
+    let v = jacobi_svd(&mut a, k);
+    // Column j of A is sigma_j * u_j, so (u_j . Q'y) / sigma_j = (a_j . Q'y) / sigma_j^2.
+    let sq: Vec<f64> = (0..k).map(|j| (0..k).map(|i| a[i][j] * a[i][j]).sum::<f64>()).collect();
+    let sigma: Vec<f64> = sq.iter().map(|s| s.sqrt()).collect();
+    let tol = sigma.iter().cloned().fold(0.0, f64::max) * (100.0 * MACHEP);
+    let mut gamma = [0.0f64; 3];
+    for j in 0..k {
+        if tol < sigma[j] {
+            gamma[j] = (0..k).map(|i| a[i][j] * qty[i]).sum::<f64>() / sq[j];
+        }
+    }
+    let mut coef = [0.0f64; 3];
+    for (i, c) in coef.iter_mut().enumerate().take(k) {
+        *c = (0..k).map(|j| v[i][j] * gamma[j]).sum::<f64>() / colnorm[i];
+    }
+    coef
+}
+
+/// Scales the first `k` columns to unit norm; returns each column's norm (1 for a zero column).
+fn equilibrate(rows: &mut [[f64; 3]], k: usize) -> [f64; 3] {
     let mut colnorm = [1.0; 3];
     for j in 0..k {
         let scal = rows.iter().map(|r| r[j] * r[j]).sum::<f64>().sqrt();
@@ -329,8 +357,13 @@ fn weighted_lstsq(rows: &mut [[f64; 3]], rhs: &mut [f64], k: usize) -> [f64; 3] 
             colnorm[j] = scal;
         }
     }
-    // Householder QR, applying each reflection to the right-hand side as well (the
-    // dqrdc + dqrsl(job=1000) pair: R overwrites the upper triangle, rhs becomes Q'y).
+    colnorm
+}
+
+/// Householder QR, applying each reflection to the right-hand side as well (the dqrdc +
+/// dqrsl(job=1000) pair: R overwrites the upper triangle, rhs becomes Q'y).
+fn householder_qr(rows: &mut [[f64; 3]], rhs: &mut [f64], k: usize) {
+    let m = rows.len();
     for l in 0..k.min(m) {
         let mut nrm = (l..m).map(|i| rows[i][l] * rows[i][l]).sum::<f64>().sqrt();
         if nrm == 0.0 {
@@ -356,16 +389,11 @@ fn weighted_lstsq(rows: &mut [[f64; 3]], rhs: &mut [f64], k: usize) -> [f64; 3] 
         }
         rows[l][l] = -nrm;
     }
-    // R (upper triangle) and the first k entries of Q'y.
-    let mut a = [[0.0f64; 3]; 3];
-    for i in 0..k {
-        for j in i..k {
-            a[i][j] = rows[i][j];
-        }
-    }
-    let qty = [rhs[0], if k > 1 { rhs[1] } else { 0.0 }, if k > 2 { rhs[2] } else { 0.0 }];
+}
 
-    // One-sided Jacobi SVD of R: rotate column pairs until orthogonal, A V = U S.
+/// One-sided Jacobi SVD of the k x k `a`: rotates column pairs until they are orthogonal,
+/// so that afterwards `a` holds U S; returns V (A V = U S).
+fn jacobi_svd(a: &mut [[f64; 3]; 3], k: usize) -> [[f64; 3]; 3] {
     let mut v = [[0.0f64; 3]; 3];
     for (i, row) in v.iter_mut().enumerate() {
         row[i] = 1.0;
@@ -396,21 +424,7 @@ fn weighted_lstsq(rows: &mut [[f64; 3]], rhs: &mut [f64], k: usize) -> [f64; 3] 
             break;
         }
     }
-    // Column j of A is sigma_j * u_j, so (u_j . Q'y) / sigma_j = (a_j . Q'y) / sigma_j^2.
-    let sq: Vec<f64> = (0..k).map(|j| (0..k).map(|i| a[i][j] * a[i][j]).sum::<f64>()).collect();
-    let sigma: Vec<f64> = sq.iter().map(|s| s.sqrt()).collect();
-    let tol = sigma.iter().cloned().fold(0.0, f64::max) * (100.0 * MACHEP);
-    let mut gamma = [0.0f64; 3];
-    for j in 0..k {
-        if tol < sigma[j] {
-            gamma[j] = (0..k).map(|i| a[i][j] * qty[i]).sum::<f64>() / sq[j];
-        }
-    }
-    let mut coef = [0.0f64; 3];
-    for (i, c) in coef.iter_mut().enumerate().take(k) {
-        *c = (0..k).map(|j| v[i][j] * gamma[j]).sum::<f64>() / colnorm[i];
-    }
-    coef
+    v
 }
 
 #[cfg(test)]

@@ -269,16 +269,8 @@ impl Runner {
         for dir in ["keys", "logs", "stages"] {
             std::fs::create_dir_all(self.state.join(dir)).map_err(|e| format!("{}: {e}", self.state.display()))?;
         }
-        let mut status = vec![Status::Pending; jobs.len()];
-        let mut summary = RunSummary::default();
-        // Up-to-date jobs are settled first, in order: a job is only up to date if every
-        // job it depends on is too (its key includes theirs, and they did not rerun).
-        for (i, job) in jobs.iter().enumerate() {
-            if job.deps.iter().all(|&d| status[d] == Status::Done) && self.up_to_date(job, &keys[i]) {
-                status[i] = Status::Done;
-                summary.up_to_date += 1;
-            }
-        }
+        let status = self.settle_up_to_date(jobs, &keys);
+        let mut summary = RunSummary { up_to_date: status.iter().filter(|s| **s == Status::Done).count(), ..RunSummary::default() };
         // Nothing runs if any stage would have to replace a file the user made.
         for (job, _) in jobs.iter().zip(&status).filter(|(_, s)| **s == Status::Pending) {
             self.refuse_foreign(job)?;
@@ -290,8 +282,7 @@ impl Runner {
         }
         println!("{} of {} stages to run ({} up to date), {} at a time", to_run, jobs.len(), summary.up_to_date, self.parallel.max(1));
         let progress = Progress::new(to_run);
-        let state = Mutex::new((status, None::<String>, 0usize));
-        let wake = Condvar::new();
+        let schedule = Schedule { jobs, status: Mutex::new(ScheduleState { status, failure: None, ran: 0 }), wake: Condvar::new() };
         let finished = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             if progress.bar.is_some() {
@@ -302,61 +293,93 @@ impl Runner {
                     }
                 });
             }
-            let workers: Vec<_> = (0..self.parallel.max(1))
-                .map(|_| {
-                    scope.spawn(|| loop {
-                        let next = {
-                            let mut guard = state.lock().expect("runner state");
-                            loop {
-                                let (status, failure, _) = &mut *guard;
-                                if failure.is_some() {
-                                    break None;
-                                }
-                                if let Some(i) =
-                                    (0..jobs.len()).find(|&i| status[i] == Status::Pending && jobs[i].deps.iter().all(|&d| status[d] == Status::Done))
-                                {
-                                    status[i] = Status::Running;
-                                    break Some(i);
-                                }
-                                if !status.contains(&Status::Running) {
-                                    break None;
-                                }
-                                guard = wake.wait(guard).expect("runner state");
-                            }
-                        };
-                        let Some(i) = next else {
-                            wake.notify_all();
-                            return;
-                        };
-                        progress.start(&jobs[i].id, log_file(&self.state, &jobs[i].id));
-                        let result = self.execute(&jobs[i], &keys[i]);
-                        let mut guard = state.lock().expect("runner state");
-                        match result {
-                            Ok(seconds) => {
-                                guard.0[i] = Status::Done;
-                                guard.2 += 1;
-                                progress.finish(&jobs[i].id, seconds);
-                            }
-                            Err(e) => {
-                                guard.0[i] = Status::Failed;
-                                guard.1.get_or_insert(e);
-                            }
-                        }
-                        wake.notify_all();
-                    })
-                })
-                .collect();
+            let workers: Vec<_> = (0..self.parallel.max(1)).map(|_| scope.spawn(|| self.work(&schedule, &keys, &progress))).collect();
             for worker in workers {
                 let _ = worker.join();
             }
             finished.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         progress.done();
-        let (_, failure, ran) = state.into_inner().expect("runner state");
+        let ScheduleState { failure, ran, .. } = schedule.status.into_inner().expect("runner state");
         summary.ran = ran;
         match failure {
             Some(e) => Err(e),
             None => Ok(summary),
+        }
+    }
+
+    /// Each job's status before any runs: up-to-date jobs are settled first, in order: a
+    /// job is only up to date if every job it depends on is too (its key includes theirs,
+    /// and they did not rerun).
+    fn settle_up_to_date(&self, jobs: &[Job], keys: &[String]) -> Vec<Status> {
+        let mut status = vec![Status::Pending; jobs.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            if job.deps.iter().all(|&d| status[d] == Status::Done) && self.up_to_date(job, &keys[i]) {
+                status[i] = Status::Done;
+            }
+        }
+        status
+    }
+
+    /// One worker: runs the next ready job until none is left or one has failed.
+    fn work(&self, schedule: &Schedule, keys: &[String], progress: &Progress) {
+        while let Some(i) = schedule.next_ready() {
+            let job = &schedule.jobs[i];
+            progress.start(&job.id, log_file(&self.state, &job.id));
+            let result = self.execute(job, &keys[i]);
+            let mut state = schedule.status.lock().expect("runner state");
+            match result {
+                Ok(seconds) => {
+                    state.status[i] = Status::Done;
+                    state.ran += 1;
+                    progress.finish(&job.id, seconds);
+                }
+                Err(e) => {
+                    state.status[i] = Status::Failed;
+                    state.failure.get_or_insert(e);
+                }
+            }
+            schedule.wake.notify_all();
+        }
+        schedule.wake.notify_all();
+    }
+}
+
+/// The jobs of a run and where each stands, shared by the workers.
+struct Schedule<'j> {
+    jobs: &'j [Job],
+    status: Mutex<ScheduleState>,
+    /// Woken whenever a job finishes, so that workers waiting on its dependants look again.
+    wake: Condvar,
+}
+
+struct ScheduleState {
+    status: Vec<Status>,
+    /// The first failure: no job starts after it.
+    failure: Option<String>,
+    ran: usize,
+}
+
+impl Schedule<'_> {
+    /// Marks the first pending job whose dependencies are done as running and returns it;
+    /// waits while only running jobs could make one ready; `None` when nothing is left to
+    /// start or a job has failed.
+    fn next_ready(&self) -> Option<usize> {
+        let mut guard = self.status.lock().expect("runner state");
+        loop {
+            let state = &mut *guard;
+            if state.failure.is_some() {
+                return None;
+            }
+            let ready = |i: usize| state.status[i] == Status::Pending && self.jobs[i].deps.iter().all(|&d| state.status[d] == Status::Done);
+            if let Some(i) = (0..self.jobs.len()).find(|&i| ready(i)) {
+                state.status[i] = Status::Running;
+                return Some(i);
+            }
+            if !state.status.contains(&Status::Running) {
+                return None;
+            }
+            guard = self.wake.wait(guard).expect("runner state");
         }
     }
 }

@@ -215,18 +215,11 @@ pub fn train(
     let graph = inputs.graph(&autodiff);
     let plain_graph = inputs.graph(device);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.shuffle(&mut rng);
-    let carve = if validation.is_empty() && examples.len() >= 10 { ((examples.len() as f64) * opts.validation_share).round().max(1.0) as usize } else { 0 };
-    let prepare = |e| prepare(inputs, e);
-    let mut val: Vec<Prepared> = order[..carve].iter().map(|&i| prepare(&examples[i])).collect();
-    val.extend(validation.iter().map(prepare));
-    let mut train_set: Vec<Prepared> = order[carve..].iter().map(|&i| prepare(&examples[i])).collect();
-    let g = config.n_outputs();
+    let Sets { mut train_set, validation: val } = Sets::split(inputs, examples, validation, opts, &mut rng);
 
     let progress = progress_bar(opts);
     let mut model = config.init_seeded(opts.seed, &inputs.prior_weights(), &autodiff);
-    let latent = model.latent_width();
+    let step = Step { inputs, graph: &graph, opts, device: &autodiff, n_outputs: config.n_outputs(), latent: model.latent_width() };
     let mut optim = AdamConfig::new().init();
     let mut best = (f64::INFINITY, 0usize, model.clone());
     let mut history = Vec::new();
@@ -234,49 +227,9 @@ pub fn train(
         train_set.shuffle(&mut rng);
         let mut total = 0.0;
         for chunk in train_set.chunks(opts.batch_size.max(1)) {
-            let genes: Vec<Vec<usize>> = chunk.iter().map(|p| p.example.genes.clone()).collect();
-            let rows: Vec<_> = chunk.iter().map(|p| &p.head).collect();
-            // A fresh random subset of output genes per step: an unbiased estimate of the
-            // full loss at a fraction of the cost when there are many more genes than that.
-            // Only the gene-wise head does per-gene work worth saving; the plain decoder's
-            // output row is cheap, and subsampling it would only slow its convergence.
-            let subsample = inputs.head.is_some() && opts.genes_per_step > 0 && opts.genes_per_step < g;
-            let columns: Option<Vec<usize>> = subsample.then(|| {
-                let mut cols = rand::seq::index::sample(&mut rng, g, opts.genes_per_step).into_vec();
-                cols.sort_unstable();
-                cols
-            });
-            let mut batch = inputs.batch_from(&genes, &rows, columns.as_deref(), &autodiff);
-            if latent > 0 {
-                let slots = batch.genes.dims().iter().product::<usize>();
-                let noise: Vec<f32> = (0..slots * latent).map(|_| Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32).collect();
-                batch = batch.with_noise(noise, latent, &autodiff);
-            }
-            let kept = columns.as_ref().map_or(g, Vec::len);
-            let cols = columns.as_deref();
-            let mut target: Vec<f32> = Vec::with_capacity(chunk.len() * kept);
-            for p in chunk {
-                target.extend_from_slice(&pick(&p.example.lfc, cols));
-                if opts.bootstrap {
-                    let start = target.len() - kept;
-                    for (y, se) in target[start..].iter_mut().zip(pick(&p.example.standard_error, cols).iter()) {
-                        *y += se * Distribution::<f64>::sample(&StandardNormal, &mut rng) as f32;
-                    }
-                }
-            }
-            let target = tensor_2d(target.into_iter(), chunk.len(), kept, &autodiff);
-            let out = model.forward(&graph, &batch);
-            let squared_error = (out.lfc.clone() - target.clone()).powi_scalar(2).mean();
-            total += squared_error.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
-            let mut loss = squared_error;
-            if let Some(penalty) = out.penalty {
-                loss = loss + penalty;
-            }
-            if let Some(structure) = model.structure_loss(&graph, out.lfc, target) {
-                loss = loss + structure;
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(opts.learning_rate, model, grads);
+            let (stepped, summed_loss) = step.run(model, &mut optim, chunk, &mut rng);
+            model = stepped;
+            total += summed_loss;
         }
         let train_loss = total / train_set.len().max(1) as f64;
         let val_l2 = if val.is_empty() { train_loss.sqrt() } else { validation_l2(&model.valid(), inputs, &plain_graph, &val, scored, device) };
@@ -296,15 +249,7 @@ pub fn train(
         }
         let status =
             format!("loss {train_loss:.4}  validation L2 {val_l2:.3}  (best {:.3} at {})", best.0.min(val_l2), if val_l2 < best.0 { epoch } else { best.1 });
-        match &progress {
-            Some(bar) => {
-                bar.set_position(epoch as u64);
-                bar.set_message(status);
-            }
-            // Not a terminal (a log file, a pipeline runner reading it): one line per epoch.
-            None if opts.progress => eprintln!("epoch {epoch}/{}: {status}", opts.max_epochs),
-            None => {}
-        }
+        show_progress(progress.as_ref(), opts, epoch, status);
         if val_l2 < best.0 {
             best = (val_l2, epoch, model.clone());
         } else if stops_early(epoch, best.1, opts) {
@@ -316,6 +261,108 @@ pub fn train(
     }
     let report = TrainReport { history, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), n_train: train_set.len(), n_validation: val.len() };
     Ok((best.2.valid(), report))
+}
+
+/// The examples a run trains on and the ones early stopping watches.
+struct Sets<'a> {
+    train_set: Vec<Prepared<'a>>,
+    validation: Vec<Prepared<'a>>,
+}
+
+impl<'a> Sets<'a> {
+    /// Without validation examples, a seeded share of the training examples (at least 10
+    /// of them) is held out for early stopping.
+    fn split(inputs: &ModelInputs, examples: &'a [Example], validation: &'a [Example], opts: &TrainOptions, rng: &mut ChaCha8Rng) -> Sets<'a> {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(rng);
+        let carve = if validation.is_empty() && examples.len() >= 10 { ((examples.len() as f64) * opts.validation_share).round().max(1.0) as usize } else { 0 };
+        let prepare = |e| prepare(inputs, e);
+        let mut held_out: Vec<Prepared> = order[..carve].iter().map(|&i| prepare(&examples[i])).collect();
+        held_out.extend(validation.iter().map(prepare));
+        let train_set = order[carve..].iter().map(|&i| prepare(&examples[i])).collect();
+        Sets { train_set, validation: held_out }
+    }
+}
+
+/// What one optimisation step reads besides the model and the batch.
+struct Step<'a> {
+    inputs: &'a ModelInputs,
+    graph: &'a GraphTensors,
+    opts: &'a TrainOptions,
+    device: &'a Device,
+    n_outputs: usize,
+    /// Width of the noise a latent model draws per perturbed gene (0: none).
+    latent: usize,
+}
+
+impl Step<'_> {
+    /// One Adam step on `chunk`; returns the stepped model and the batch's squared error
+    /// summed over its examples. Draws from `rng` in a fixed order: output genes, noise,
+    /// bootstrap targets.
+    fn run(&self, model: Model, optim: &mut burn::optim::ModuleOptimizer, chunk: &[Prepared], rng: &mut ChaCha8Rng) -> (Model, f64) {
+        let (inputs, opts, g) = (self.inputs, self.opts, self.n_outputs);
+        let genes: Vec<Vec<usize>> = chunk.iter().map(|p| p.example.genes.clone()).collect();
+        let rows: Vec<_> = chunk.iter().map(|p| &p.head).collect();
+        // A fresh random subset of output genes per step: an unbiased estimate of the
+        // full loss at a fraction of the cost when there are many more genes than that.
+        // Only the gene-wise head does per-gene work worth saving; the plain decoder's
+        // output row is cheap, and subsampling it would only slow its convergence.
+        let subsample = inputs.head.is_some() && opts.genes_per_step > 0 && opts.genes_per_step < g;
+        let columns: Option<Vec<usize>> = subsample.then(|| {
+            let mut cols = rand::seq::index::sample(rng, g, opts.genes_per_step).into_vec();
+            cols.sort_unstable();
+            cols
+        });
+        let mut batch = inputs.batch_from(&genes, &rows, columns.as_deref(), self.device);
+        if self.latent > 0 {
+            let slots = batch.genes.dims().iter().product::<usize>();
+            let noise: Vec<f32> = (0..slots * self.latent).map(|_| Distribution::<f64>::sample(&StandardNormal, rng) as f32).collect();
+            batch = batch.with_noise(noise, self.latent, self.device);
+        }
+        let target = self.targets(chunk, columns.as_deref(), rng);
+        let out = model.forward(self.graph, &batch);
+        let squared_error = (out.lfc.clone() - target.clone()).powi_scalar(2).mean();
+        let summed = squared_error.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
+        let mut loss = squared_error;
+        if let Some(penalty) = out.penalty {
+            loss = loss + penalty;
+        }
+        if let Some(structure) = model.structure_loss(self.graph, out.lfc, target) {
+            loss = loss + structure;
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (optim.step(opts.learning_rate, model, grads), summed)
+    }
+
+    /// The chunk's observed log-fold changes at `columns` (all without), each drawn from
+    /// N(observed, standard error²) with `--bootstrap`.
+    fn targets(&self, chunk: &[Prepared], columns: Option<&[usize]>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+        let kept = columns.map_or(self.n_outputs, <[usize]>::len);
+        let mut target: Vec<f32> = Vec::with_capacity(chunk.len() * kept);
+        for p in chunk {
+            target.extend_from_slice(&pick(&p.example.lfc, columns));
+            if self.opts.bootstrap {
+                let start = target.len() - kept;
+                for (y, se) in target[start..].iter_mut().zip(pick(&p.example.standard_error, columns).iter()) {
+                    *y += se * Distribution::<f64>::sample(&StandardNormal, rng) as f32;
+                }
+            }
+        }
+        tensor_2d(target.into_iter(), chunk.len(), kept, self.device)
+    }
+}
+
+/// An epoch's status on the progress bar, or one line on stderr when stderr is no terminal.
+fn show_progress(progress: Option<&indicatif::ProgressBar>, opts: &TrainOptions, epoch: usize, status: String) {
+    match progress {
+        Some(bar) => {
+            bar.set_position(epoch as u64);
+            bar.set_message(status);
+        }
+        // Not a terminal (a log file, a pipeline runner reading it): one line per epoch.
+        None if opts.progress => eprintln!("epoch {epoch}/{}: {status}", opts.max_epochs),
+        None => {}
+    }
 }
 
 fn progress_bar(opts: &TrainOptions) -> Option<indicatif::ProgressBar> {
