@@ -77,7 +77,7 @@ fn bad_input_is_refused_without_leaving_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.h5ad");
     let o = out.to_str().unwrap();
-    assert_fails(&["simulate", "--preset", "norman", "--out", o], "unknown preset 'norman'", 2);
+    assert_fails(&["simulate", "--preset", "norman", "--out", o], "invalid value 'norman' for '--preset", 2);
     assert_fails(&["simulate", "--n-genes", "0", "--out", o], "0 is not a positive size", 2);
     assert_fails(&["simulate", "--n-cells=-5", "--out", o], "not a positive size", 2);
     assert_fails(&["simulate", "--targets", "KLF1,GATA9", "--n-genes", "300", "--out", o], "target gene 'GATA9' is not in the network (closest names: GATA", 1);

@@ -479,7 +479,7 @@ struct EvalArgs {
     data: PathBuf,
     /// double (Norman protocol), unseen_single (GEARS simulation split) and/or unseen_context
     /// (every perturbation, predicted from --other-context folders; one seed), comma-separated.
-    #[arg(long, default_value = "double", value_delimiter = ',', value_parser = parse::<Task>)]
+    #[arg(long, default_value = "double", value_delimiter = ',', value_parser = named::<Task>())]
     task: Vec<Task>,
     /// Split seeds, comma-separated.
     #[arg(long, default_value = "1,2,3,4,5", value_delimiter = ',')]
@@ -613,10 +613,10 @@ fn parse_sources(s: &str) -> Result<SourceSpec, String> {
 #[derive(Args)]
 struct SimulateArgs {
     /// norman-like (CRISPRa singles + doubles) | adamson-like | replogle-like (CRISPRi singles)
-    #[arg(long, default_value = "norman-like", value_parser = parse::<Preset>)]
+    #[arg(long, default_value = "norman-like", value_parser = named::<Preset>())]
     preset: Preset,
     /// quick (seconds; 3,000 genes) | full (Norman-size: 85,000 cells x 19,000 genes)
-    #[arg(long, default_value = "quick", value_parser = parse::<Scale>)]
+    #[arg(long, default_value = "quick", value_parser = named::<Scale>())]
     scale: Scale,
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -672,7 +672,7 @@ struct IngestArgs {
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
     /// auto | h5ad | csv-counts | csv-pseudobulk
-    #[arg(long, default_value = "auto", value_parser = parse::<InputFormat>)]
+    #[arg(long, default_value = "auto", value_parser = named::<InputFormat>())]
     format: InputFormat,
     /// Matrix to read: X, raw (raw/X) or a layer name such as counts.
     #[arg(long, value_name = "NAME")]
@@ -710,13 +710,13 @@ struct IngestArgs {
     condition_syntax: ConditionSyntax,
     /// auto | counts | lognorm. auto: raw counts if the first block holds only
     /// non-negative integers, else already log-normalised.
-    #[arg(long, default_value = "auto", value_parser = parse::<AssumeScale>)]
+    #[arg(long, default_value = "auto", value_parser = named::<AssumeScale>())]
     assume: AssumeScale,
     /// Total counts per cell after normalisation (scanpy normalize_total).
     #[arg(long, default_value_t = 1e4, value_parser = ranges::positive)]
     target_sum: f64,
     /// seurat | cell_ranger | seurat_v3 (needs raw counts)
-    #[arg(long, default_value = "seurat", value_parser = parse::<HvgFlavor>)]
+    #[arg(long, default_value = "seurat", value_parser = named::<HvgFlavor>())]
     hvg_flavor: HvgFlavor,
     /// Number of highly-variable genes to flag (all genes are still summarised).
     #[arg(long, default_value_t = 2000, value_parser = ranges::count(1, 1_000_000))]
@@ -743,6 +743,12 @@ impl SimulateArgs {
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
+}
+
+/// The parser of a [`perturb_core::named_enum!`]: `--help` and a refusal list its names.
+fn named<T: perturb_core::names::Named + Clone + Send + Sync + 'static>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::NAMES).try_map(|s| s.parse::<T>())
 }
 
 /// Training allocates and frees tensors of a few megabytes every step; glibc serves those

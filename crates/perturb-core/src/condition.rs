@@ -81,29 +81,7 @@ pub enum ConditionKind {
     Multi,
 }
 
-impl ConditionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConditionKind::Control => "control",
-            ConditionKind::Single => "single",
-            ConditionKind::Double => "double",
-            ConditionKind::Multi => "multi",
-        }
-    }
-}
-
-impl FromStr for ConditionKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "control" => Ok(ConditionKind::Control),
-            "single" => Ok(ConditionKind::Single),
-            "double" => Ok(ConditionKind::Double),
-            "multi" => Ok(ConditionKind::Multi),
-            _ => Err(format!("unknown condition kind '{s}'")),
-        }
-    }
-}
+crate::named_enum!(ConditionKind, "condition kind", as_str, { Control => "control", Single => "single", Double => "double", Multi => "multi" });
 
 impl fmt::Display for ConditionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,4 +1,44 @@
-//! Suggestions for misspelt gene names in error messages.
+//! Names: an enumeration's spellings written once ([`named_enum!`]), and suggestions for
+//! misspelt gene names in error messages.
+
+/// Gives a field-less enum its one spelling per variant: `NAMES` (in declaration order), an
+/// accessor returning a variant's name, and `FromStr`, whose error names the kind of
+/// value and lists the valid spellings. `named_enum!(Task, "task", name, { Double =>
+/// "double", … })`.
+#[macro_export]
+macro_rules! named_enum {
+    ($ty:ident, $what:literal, $accessor:ident, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every variant's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            pub fn $accessor(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl $crate::names::Named for $ty {
+            const NAMES: &'static [&'static str] = <$ty>::NAMES;
+        }
+
+        impl ::std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> ::std::result::Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(format!("unknown {} '{}' (valid: {})", $what, other, Self::NAMES.join(", "))),
+                }
+            }
+        }
+    };
+}
+
+/// A [`named_enum!`]: its names, for a command line that lists them.
+pub trait Named: std::str::FromStr<Err = String> {
+    const NAMES: &'static [&'static str];
+}
 
 /// Names in `known` closest to `name` (case-insensitive edit distance, ties by name order
 /// in `known`).
@@ -26,6 +66,22 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Colour {
+        Red,
+        DeepBlue,
+    }
+    crate::named_enum!(Colour, "colour", as_str, { Red => "red", DeepBlue => "deep-blue" });
+
+    #[test]
+    fn a_named_enum_reads_and_writes_its_names_and_lists_them_when_refused() {
+        assert_eq!(Colour::NAMES, ["red", "deep-blue"]);
+        assert_eq!(<Colour as Named>::NAMES, Colour::NAMES);
+        assert_eq!("deep-blue".parse::<Colour>(), Ok(Colour::DeepBlue));
+        assert_eq!(Colour::Red.as_str(), "red");
+        assert_eq!("blue".parse::<Colour>().unwrap_err(), "unknown colour 'blue' (valid: red, deep-blue)");
+    }
 
     #[test]
     fn distances_and_suggestions() {

@@ -30,27 +30,7 @@ pub enum Task {
     UnseenContext,
 }
 
-impl std::str::FromStr for Task {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "double" => Ok(Task::Double),
-            "unseen_single" => Ok(Task::UnseenSingle),
-            "unseen_context" => Ok(Task::UnseenContext),
-            other => Err(format!("unknown task '{other}' (choose double, unseen_single or unseen_context)")),
-        }
-    }
-}
-
-impl Task {
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Double => "double",
-            Task::UnseenSingle => "unseen_single",
-            Task::UnseenContext => "unseen_context",
-        }
-    }
-}
+perturb_core::named_enum!(Task, "task", name, { Double => "double", UnseenSingle => "unseen_single", UnseenContext => "unseen_context" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Set {

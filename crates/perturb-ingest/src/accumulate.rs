@@ -59,26 +59,39 @@ pub struct PassConfig<'a> {
 pub struct PassResult {
     pub scale: ValueScale,
     pub n_genes: usize,
-    /// Per condition × gene (row-major by condition) sum and sum of squares of the
-    /// log-normalised values.
-    pub cond_sum: Vec<f64>,
-    pub cond_sum_sq: Vec<f64>,
-    pub cond_cells: Vec<u64>,
-    /// Cells per condition dropped by `min_counts`.
-    pub cond_filtered: Vec<u64>,
-    /// Per-gene sum and sum of squares of the moments asked for.
-    pub gene_sum: Vec<f64>,
-    pub gene_sum_sq: Vec<f64>,
+    pub conditions: ConditionSums,
+    pub genes: GeneSums,
+    pub cells: KeptCells,
+}
+
+/// Per condition × gene (row-major by condition): sum and sum of squares of the
+/// log-normalised values; per condition: its cells.
+pub struct ConditionSums {
+    pub sum: Vec<f64>,
+    pub sum_sq: Vec<f64>,
+    pub cells: Vec<u64>,
+    /// Cells dropped by `min_counts`.
+    pub filtered: Vec<u64>,
+}
+
+/// Per gene: sum and sum of squares of the moments asked for, and the cells it is detected in.
+pub struct GeneSums {
+    pub sum: Vec<f64>,
+    pub sum_sq: Vec<f64>,
     pub detected: Vec<u64>,
+}
+
+/// Which cells the pass kept.
+pub struct KeptCells {
     /// Whether each cell was kept (has a condition and passed `min_counts`).
     pub kept: Vec<bool>,
     /// Per kept cell: total counts (counts) or total of expm1 (log-normalised).
-    pub cell_totals: Vec<f64>,
+    pub totals: Vec<f64>,
 }
 
 impl PassResult {
     pub fn n_kept(&self) -> u64 {
-        self.cond_cells.iter().sum()
+        self.conditions.cells.iter().sum()
     }
 }
 
@@ -301,6 +314,13 @@ fn size_factor(total: f64, target_sum: f64) -> f64 {
     }
 }
 
+/// Per cell of the matrix: its total (counts, or expm1 of log-normalised values) and
+/// whether it is kept (has a condition and passed `min_counts`).
+struct CellTotals {
+    totals: Vec<f64>,
+    kept: Vec<bool>,
+}
+
 /// Streams the matrix once (twice for column-major storage, which needs the cell totals
 /// before it can normalise).
 pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<PassResult> {
@@ -308,120 +328,141 @@ pub fn accumulate(source: &dyn BlockSource, cfg: &PassConfig<'_>) -> Result<Pass
     let n_genes = source.n_vars();
     let n_cond = cfg.n_conditions;
     let mut pass = Pass { cfg, scale: cfg.scale, n_genes, cond: vec![[0.0; 2]; n_cond * n_genes], gene: GeneTable::new(cfg.moments, n_genes) };
-    let mut totals = vec![0.0f64; n_obs];
-    let mut kept = vec![false; n_obs];
-
+    let mut cells = CellTotals { totals: vec![0.0f64; n_obs], kept: vec![false; n_obs] };
     match source.orientation() {
         Orientation::Rows => {
             let mut small = [0.0f64; SMALL_COUNTS];
-            visit_prepared(source, cfg, &mut |prepared: PreparedBlock| {
-                let PreparedBlock { block, scale, row_totals, first_invalid, order } = prepared;
-                pass.scale = Some(scale);
-                if let Some(k) = first_invalid {
-                    let i = block.indptr.partition_point(|&p| p <= k) - 1;
-                    pass.check(scale, block.first + i, block.indices[k] as usize, block.values[k])?;
-                }
-                totals[block.first..block.first + row_totals.len()].copy_from_slice(&row_totals);
-                for &i in &order {
-                    let cell = block.first + i;
-                    kept[cell] = true;
-                    let cond = cfg.cell_condition[cell] as usize;
-                    let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
-                    let factor = size_factor(totals[cell], cfg.target_sum);
-                    if scale == ValueScale::Counts {
-                        for (c, slot) in small.iter_mut().enumerate() {
-                            *slot = (c as f64 * factor).ln_1p();
-                        }
-                    }
-                    let row = cond * pass.n_genes;
-                    for k in lo..hi {
-                        // The row's entries are scattered over a table larger than the
-                        // caches; fetching a few entries ahead hides the latency.
-                        if k + PREFETCH_AHEAD < hi {
-                            let ahead = block.indices[k + PREFETCH_AHEAD] as usize;
-                            prefetch(&pass.cond[row + ahead]);
-                        }
-                        let v = block.values[k];
-                        let (normalized, logv) =
-                            if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 { (v * factor, small[v as usize]) } else { transform(scale, v, factor) };
-                        let gene = block.indices[k] as usize;
-                        pass.add_to_condition(cond, gene, logv);
-                        pass.gene.add(gene, v, normalized);
-                    }
-                }
-                Ok(())
-            })?;
+            visit_prepared(source, cfg, &mut |prepared: PreparedBlock| pass.add_prepared(prepared, &mut cells, &mut small))?;
         }
-        Orientation::Columns => {
-            // First pass: validate and total each cell.
-            source.visit(&mut |block: Block<'_>| {
-                let scale = pass.resolve_scale(block.values);
-                for j in 0..block.indptr.len() - 1 {
-                    let gene = block.first + j;
-                    for k in block.indptr[j]..block.indptr[j + 1] {
-                        let (cell, v) = (block.indices[k] as usize, block.values[k]);
-                        pass.check(scale, cell, gene, v)?;
-                        totals[cell] += match scale {
-                            ValueScale::Counts => v,
-                            ValueScale::LogNormalized => v.exp_m1(),
-                        };
-                    }
+        Orientation::Columns => pass.add_columns(source, &mut cells)?,
+    }
+    Ok(pass.finish(cells))
+}
+
+impl Pass<'_> {
+    /// Adds the kept rows of a row-major block. `small` is scratch for the log-normalised
+    /// values of small counts.
+    fn add_prepared(&mut self, prepared: PreparedBlock, cells: &mut CellTotals, small: &mut [f64; SMALL_COUNTS]) -> Result<()> {
+        let PreparedBlock { block, scale, row_totals, first_invalid, order } = prepared;
+        self.scale = Some(scale);
+        if let Some(k) = first_invalid {
+            let i = block.indptr.partition_point(|&p| p <= k) - 1;
+            self.check(scale, block.first + i, block.indices[k] as usize, block.values[k])?;
+        }
+        cells.totals[block.first..block.first + row_totals.len()].copy_from_slice(&row_totals);
+        for &i in &order {
+            let cell = block.first + i;
+            cells.kept[cell] = true;
+            let factor = size_factor(cells.totals[cell], self.cfg.target_sum);
+            if scale == ValueScale::Counts {
+                for (c, slot) in small.iter_mut().enumerate() {
+                    *slot = (c as f64 * factor).ln_1p();
                 }
-                Ok(())
-            })?;
-            let scale = pass.scale.unwrap_or(ValueScale::Counts);
-            for cell in 0..n_obs {
-                kept[cell] = cfg.cell_condition[cell] != NO_CONDITION && (scale == ValueScale::LogNormalized || totals[cell] >= cfg.min_counts);
             }
-            let factors: Vec<f64> = totals.iter().map(|&t| size_factor(t, cfg.target_sum)).collect();
-            source.visit(&mut |block: Block<'_>| {
-                for j in 0..block.indptr.len() - 1 {
-                    let gene = block.first + j;
-                    for k in block.indptr[j]..block.indptr[j + 1] {
-                        let cell = block.indices[k] as usize;
-                        if kept[cell] {
-                            let cond = cfg.cell_condition[cell] as usize;
-                            let v = block.values[k];
-                            let (normalized, logv) = transform(scale, v, factors[cell]);
-                            pass.add_to_condition(cond, gene, logv);
-                            pass.gene.add(gene, v, normalized);
-                        }
-                    }
-                }
-                Ok(())
-            })?;
+            self.add_row(&block, i, scale, factor, small);
+        }
+        Ok(())
+    }
+
+    /// Adds row `i` of a block: the cell's entries to its condition and to the genes.
+    #[inline]
+    fn add_row(&mut self, block: &OwnedBlock, i: usize, scale: ValueScale, factor: f64, small: &[f64; SMALL_COUNTS]) {
+        let cond = self.cfg.cell_condition[block.first + i] as usize;
+        let (lo, hi) = (block.indptr[i], block.indptr[i + 1]);
+        let row = cond * self.n_genes;
+        for k in lo..hi {
+            // The row's entries are scattered over a table larger than the caches;
+            // fetching a few entries ahead hides the latency.
+            if k + PREFETCH_AHEAD < hi {
+                let ahead = block.indices[k + PREFETCH_AHEAD] as usize;
+                prefetch(&self.cond[row + ahead]);
+            }
+            let v = block.values[k];
+            let (normalized, logv) =
+                if scale == ValueScale::Counts && v < SMALL_COUNTS as f64 { (v * factor, small[v as usize]) } else { transform(scale, v, factor) };
+            let gene = block.indices[k] as usize;
+            self.add_to_condition(cond, gene, logv);
+            self.gene.add(gene, v, normalized);
         }
     }
 
-    let scale = pass.scale.unwrap_or(ValueScale::Counts);
-    let mut cond_cells = vec![0u64; n_cond];
-    let mut cond_filtered = vec![0u64; n_cond];
-    let mut cell_totals = Vec::new();
-    for cell in 0..n_obs {
-        let cond = cfg.cell_condition[cell];
-        if cond == NO_CONDITION {
-            continue;
+    /// Column-major storage: a first pass validates and totals each cell, a second adds
+    /// the kept cells' entries.
+    fn add_columns(&mut self, source: &dyn BlockSource, cells: &mut CellTotals) -> Result<()> {
+        let cfg = self.cfg;
+        source.visit(&mut |block: Block<'_>| {
+            let scale = self.resolve_scale(block.values);
+            for j in 0..block.indptr.len() - 1 {
+                let gene = block.first + j;
+                for k in block.indptr[j]..block.indptr[j + 1] {
+                    let (cell, v) = (block.indices[k] as usize, block.values[k]);
+                    self.check(scale, cell, gene, v)?;
+                    cells.totals[cell] += match scale {
+                        ValueScale::Counts => v,
+                        ValueScale::LogNormalized => v.exp_m1(),
+                    };
+                }
+            }
+            Ok(())
+        })?;
+        let scale = self.scale.unwrap_or(ValueScale::Counts);
+        for cell in 0..cells.kept.len() {
+            cells.kept[cell] = cfg.cell_condition[cell] != NO_CONDITION && (scale == ValueScale::LogNormalized || cells.totals[cell] >= cfg.min_counts);
         }
-        if kept[cell] {
-            cond_cells[cond as usize] += 1;
-            cell_totals.push(totals[cell]);
-        } else {
-            cond_filtered[cond as usize] += 1;
+        let factors: Vec<f64> = cells.totals.iter().map(|&t| size_factor(t, cfg.target_sum)).collect();
+        source.visit(&mut |block: Block<'_>| {
+            for j in 0..block.indptr.len() - 1 {
+                let gene = block.first + j;
+                for k in block.indptr[j]..block.indptr[j + 1] {
+                    let cell = block.indices[k] as usize;
+                    if cells.kept[cell] {
+                        let cond = cfg.cell_condition[cell] as usize;
+                        let v = block.values[k];
+                        let (normalized, logv) = transform(scale, v, factors[cell]);
+                        self.add_to_condition(cond, gene, logv);
+                        self.gene.add(gene, v, normalized);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The sums, and per condition the cells kept and the cells `min_counts` dropped.
+    fn finish(self, cells: CellTotals) -> PassResult {
+        let cfg = self.cfg;
+        let n_cond = cfg.n_conditions;
+        let mut cond_cells = vec![0u64; n_cond];
+        let mut cond_filtered = vec![0u64; n_cond];
+        let mut kept_totals = Vec::new();
+        for (cell, &cond) in cfg.cell_condition.iter().enumerate().take(cells.kept.len()) {
+            if cond == NO_CONDITION {
+                continue;
+            }
+            if cells.kept[cell] {
+                cond_cells[cond as usize] += 1;
+                kept_totals.push(cells.totals[cell]);
+            } else {
+                cond_filtered[cond as usize] += 1;
+            }
+        }
+        PassResult {
+            scale: self.scale.unwrap_or(ValueScale::Counts),
+            n_genes: self.n_genes,
+            conditions: ConditionSums {
+                sum: self.cond.iter().map(|c| c[0]).collect(),
+                sum_sq: self.cond.iter().map(|c| c[1]).collect(),
+                cells: cond_cells,
+                filtered: cond_filtered,
+            },
+            genes: GeneSums {
+                sum: self.gene.rows.iter().map(|g| g[0]).collect(),
+                sum_sq: self.gene.rows.iter().map(|g| g[1]).collect(),
+                detected: self.gene.rows.iter().map(|g| g[2] as u64).collect(),
+            },
+            cells: KeptCells { kept: cells.kept, totals: kept_totals },
         }
     }
-    Ok(PassResult {
-        scale,
-        n_genes,
-        cond_sum: pass.cond.iter().map(|c| c[0]).collect(),
-        cond_sum_sq: pass.cond.iter().map(|c| c[1]).collect(),
-        cond_cells,
-        cond_filtered,
-        gene_sum: pass.gene.rows.iter().map(|g| g[0]).collect(),
-        gene_sum_sq: pass.gene.rows.iter().map(|g| g[1]).collect(),
-        detected: pass.gene.rows.iter().map(|g| g[2] as u64).collect(),
-        kept,
-        cell_totals,
-    })
 }
 
 /// Sums of `min(x, clip[gene])` and of its square over the kept cells: the second pass

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use perturb_core::{Error, Result};
 
-use crate::accumulate::{PassResult, NO_CONDITION};
+use crate::accumulate::{ConditionSums, PassResult, NO_CONDITION};
 use crate::{covariate_column, h5ad, IngestOptions};
 
 /// Every cell's batch (`None`: the value is missing) and the batch names, sorted.
@@ -96,15 +96,16 @@ impl Groups {
         let mut control_cells = vec![0u64; n_batches];
         for g in (0..self.n_groups()).filter(|&g| self.condition[g] == 0) {
             let b = self.batch[g] as usize;
-            control_cells[b] += pass.cond_cells[g];
+            control_cells[b] += pass.conditions.cells[g];
             for j in 0..n_genes {
-                control_sum[b * n_genes + j] += pass.cond_sum[g * n_genes + j];
+                control_sum[b * n_genes + j] += pass.conditions.sum[g * n_genes + j];
             }
         }
-        for g in (0..self.n_groups()).filter(|&g| self.condition[g] != 0 && pass.cond_cells[g] > 0) {
+        for g in (0..self.n_groups()).filter(|&g| self.condition[g] != 0 && pass.conditions.cells[g] > 0) {
             let b = self.batch[g] as usize;
             if control_cells[b] == 0 {
-                let perturbed: u64 = (0..self.n_groups()).filter(|&h| self.batch[h] as usize == b && self.condition[h] != 0).map(|h| pass.cond_cells[h]).sum();
+                let perturbed: u64 =
+                    (0..self.n_groups()).filter(|&h| self.batch[h] as usize == b && self.condition[h] != 0).map(|h| pass.conditions.cells[h]).sum();
                 return Err(Error::bad_input(
                     input,
                     format!(
@@ -121,20 +122,20 @@ impl Groups {
         let mut cells = vec![0u64; self.n_conditions];
         let mut filtered = vec![0u64; self.n_conditions];
         for g in 0..self.n_groups() {
-            let (c, b, n) = (self.condition[g] as usize, self.batch[g] as usize, pass.cond_cells[g]);
+            let (c, b, n) = (self.condition[g] as usize, self.batch[g] as usize, pass.conditions.cells[g]);
             cells[c] += n;
-            filtered[c] += pass.cond_filtered[g];
+            filtered[c] += pass.conditions.filtered[g];
             if n == 0 {
                 continue;
             }
             for j in 0..n_genes {
                 // d: what moves a value of batch b onto the pooled control's baseline.
                 let d = pooled[j] - control_sum[b * n_genes + j] / control_cells[b] as f64;
-                let (s, ss) = (pass.cond_sum[g * n_genes + j], pass.cond_sum_sq[g * n_genes + j]);
+                let (s, ss) = (pass.conditions.sum[g * n_genes + j], pass.conditions.sum_sq[g * n_genes + j]);
                 sum[c * n_genes + j] += s + n as f64 * d;
                 sum_sq[c * n_genes + j] += ss + 2.0 * d * s + n as f64 * d * d;
             }
         }
-        Ok(PassResult { cond_sum: sum, cond_sum_sq: sum_sq, cond_cells: cells, cond_filtered: filtered, ..pass })
+        Ok(PassResult { conditions: ConditionSums { sum, sum_sq, cells, filtered }, ..pass })
     }
 }

@@ -117,25 +117,25 @@ pub fn read_counts(path: &Path, condition_key: &str, missing_as_zero: bool) -> R
     let header = reader.headers().map_err(|e| Error::bad_input(path, format!("bad header ({e})")))?.clone();
     let lay = layout(path, &header, condition_key, false)?;
     let _ = lay.cell_id;
-    let mut matrix = CsrMatrix { n_vars: lay.genes.len(), indptr: vec![0], ..CsrMatrix::default() };
+    let mut matrix = CsrMatrix::with_columns(lay.genes.len());
     let mut labels = Vec::new();
+    let mut entries = Vec::new();
     for (row, record) in reader.records().enumerate() {
         let line = row as u64 + 2;
         let record = record.map_err(|e| Error::bad_input(path, format!("line {line}: {e}")))?;
         labels.push(record.get(lay.condition).unwrap_or("").trim().to_string());
+        entries.clear();
         for (j, (col, name)) in lay.genes.iter().enumerate() {
             let v = parse_value(path, line, name, record.get(*col).unwrap_or(""), missing_as_zero)?;
             if v != 0.0 {
-                matrix.indices.push(j as u32);
-                matrix.values.push(v);
+                entries.push((j as u32, v));
             }
         }
-        matrix.indptr.push(matrix.indices.len());
+        matrix.push_row(entries.iter().copied());
     }
     if labels.is_empty() {
         return Err(Error::bad_input(path, "header but no rows"));
     }
-    matrix.n_obs = labels.len();
     Ok(CountsTable { labels, genes: lay.genes.into_iter().map(|(_, n)| n).collect(), matrix })
 }
 

@@ -14,8 +14,6 @@
 //! Where scanpy would fail (duplicate percentile edges in `cell_ranger`), the edges are
 //! de-duplicated instead, as `pd.cut(..., duplicates="drop")` would.
 
-use std::str::FromStr;
-
 use perturb_core::metrics::median;
 
 use crate::loess;
@@ -27,29 +25,7 @@ pub enum HvgFlavor {
     SeuratV3,
 }
 
-impl HvgFlavor {
-    pub const NAMES: [&'static str; 3] = ["seurat", "cell_ranger", "seurat_v3"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HvgFlavor::Seurat => "seurat",
-            HvgFlavor::CellRanger => "cell_ranger",
-            HvgFlavor::SeuratV3 => "seurat_v3",
-        }
-    }
-}
-
-impl FromStr for HvgFlavor {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "seurat" => Ok(HvgFlavor::Seurat),
-            "cell_ranger" => Ok(HvgFlavor::CellRanger),
-            "seurat_v3" => Ok(HvgFlavor::SeuratV3),
-            _ => Err(format!("unknown HVG flavor '{s}' (valid: {})", HvgFlavor::NAMES.join(", "))),
-        }
-    }
-}
+perturb_core::named_enum!(HvgFlavor, "HVG flavor", as_str, { Seurat => "seurat", CellRanger => "cell_ranger", SeuratV3 => "seurat_v3" });
 
 /// How genes are selected: the `n` with the highest normalised dispersion/variance, or
 /// scanpy's cutoffs on mean and normalised dispersion (dispersion-based flavors only).

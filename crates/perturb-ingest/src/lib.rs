@@ -26,7 +26,6 @@ pub mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use perturb_core::manifest::{InputFile, Manifest, PendingHash};
 use perturb_core::schema::{self, conditions as cs, genes as gs, pseudobulk as ps};
@@ -34,7 +33,7 @@ use perturb_core::staging::StagedDir;
 use perturb_core::{condition, Column, Condition, ConditionSyntax, Error, Result, Table};
 use serde_json::json;
 
-use accumulate::{GeneMoments, PassConfig, ValueScale, NO_CONDITION};
+use accumulate::{GeneMoments, PassConfig, PassResult, ValueScale, NO_CONDITION};
 use hvg::{HvgFlavor, HvgSelection, HvgTable};
 use source::BlockSource;
 
@@ -52,18 +51,7 @@ pub enum InputFormat {
     CsvPseudobulk,
 }
 
-impl FromStr for InputFormat {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(InputFormat::Auto),
-            "h5ad" => Ok(InputFormat::H5ad),
-            "csv-counts" => Ok(InputFormat::CsvCounts),
-            "csv-pseudobulk" => Ok(InputFormat::CsvPseudobulk),
-            _ => Err(format!("unknown input format '{s}' (valid: auto, h5ad, csv-counts, csv-pseudobulk)")),
-        }
-    }
-}
+perturb_core::named_enum!(InputFormat, "input format", as_str, { Auto => "auto", H5ad => "h5ad", CsvCounts => "csv-counts", CsvPseudobulk => "csv-pseudobulk" });
 
 /// What the user says the values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,17 +63,18 @@ pub enum AssumeScale {
     LogNormalized,
 }
 
-impl FromStr for AssumeScale {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(AssumeScale::Auto),
-            "counts" => Ok(AssumeScale::Counts),
-            "lognorm" => Ok(AssumeScale::LogNormalized),
-            _ => Err(format!("unknown value scale '{s}' (valid: auto, counts, lognorm)")),
+impl AssumeScale {
+    /// The scale the pass reads the values on; `None`: decided from the first block.
+    fn scale(self) -> Option<ValueScale> {
+        match self {
+            AssumeScale::Auto => None,
+            AssumeScale::Counts => Some(ValueScale::Counts),
+            AssumeScale::LogNormalized => Some(ValueScale::LogNormalized),
         }
     }
 }
+
+perturb_core::named_enum!(AssumeScale, "value scale", as_str, { Auto => "auto", Counts => "counts", LogNormalized => "lognorm" });
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -360,92 +349,101 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let input_hash = InputHash::start(&opts.input);
     let staged = Staged { dir: StagedDir::new(&opts.out)?, input: &input_hash };
     let summary = match opts.resolved_format() {
-        InputFormat::H5ad | InputFormat::Auto => {
-            let file = h5ad::H5ad::open(&opts.input)?;
-            let slot = h5ad::MatrixSlot::parse(opts.layer.as_deref().unwrap_or("X"));
-            let names = file.gene_names(&slot, opts.gene_key.as_deref())?;
-            let columns = file.frame_keys("obs")?;
-            let numeric = |k: &str| matches!(file.frame_column("obs", k), Ok(h5ad::FrameColumn::Numeric(_)));
-            let key = pick_condition_key(&opts.input, opts, &columns, Some("obs"), |k| !numeric(k))?;
-            let mut labels = match file.frame_column("obs", &key.name)? {
-                h5ad::FrameColumn::Labels(l) => l,
-                h5ad::FrameColumn::Numeric(_) => {
-                    return Err(Error::bad_input(&opts.input, format!("obs/{} is numeric; --condition-key must name a column of condition labels", key.name)))
-                }
-            };
-            let matrix = file.matrix(&slot)?;
-            if matrix.n_obs() != labels.len() || matrix.n_vars() != names.symbols.len() {
-                return Err(Error::bad_input(
-                    &opts.input,
-                    format!(
-                        "{} is {} x {} but obs has {} rows and the gene names {} entries",
-                        slot,
-                        matrix.n_obs(),
-                        matrix.n_vars(),
-                        labels.len(),
-                        names.symbols.len()
-                    ),
-                ));
-            }
-            let mut notes: Vec<String> = key.note().into_iter().collect();
-            let mut outside_subset = 0;
-            let mask = subset_mask(&file, opts, &columns, labels.len())?;
-            if let Some(mask) = &mask {
-                for (label, keep) in labels.iter_mut().zip(mask) {
-                    if !keep {
-                        *label = None;
-                        outside_subset += 1;
-                    }
-                }
-                let shown: Vec<String> = opts.subset.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                notes.push(format!("--subset {} keeps {} of {} cells", shown.join(" "), labels.len() as u64 - outside_subset, labels.len()));
-            }
-            notes.extend(context_notes(&file, &columns, &key.name, &opts.context_keys, &labels));
-            let cell_contexts = contexts::read(&file, opts, &columns, &key.name, labels.len())?;
-            let cell_batches = batches::read(&file, opts, &columns, &key.name, &labels)?;
-            let meta = CellMeta {
-                labels,
-                genes: names.symbols,
-                gene_ids: names.ids,
-                gene_source: names.source,
-                key,
-                outside_subset,
-                context: None,
-                other_contexts: 0,
-                batches: cell_batches,
-                notes,
-            };
-            match cell_contexts {
-                None => run_cells(opts, &staged, meta, &matrix, &matrix.describe())?,
-                Some(cell_contexts) => {
-                    let outside = mask.map_or_else(|| vec![false; meta.labels.len()], |m| m.iter().map(|keep| !keep).collect());
-                    contexts::run(opts, &staged, meta, &cell_contexts, &outside, &matrix, &matrix.describe())?
-                }
-            }
-        }
-        InputFormat::CsvCounts => {
-            let columns = csv_input::header(&opts.input)?;
-            let key = pick_condition_key(&opts.input, opts, &columns, None, |_| true)?;
-            let table = csv_input::read_counts(&opts.input, &key.name, opts.missing_as_zero)?;
-            let meta = CellMeta {
-                labels: table.labels.into_iter().map(Some).collect(),
-                gene_ids: table.genes.clone(),
-                genes: table.genes,
-                gene_source: "CSV header".to_string(),
-                notes: key.note().into_iter().collect(),
-                key,
-                outside_subset: 0,
-                context: None,
-                other_contexts: 0,
-                batches: None,
-            };
-            let describe = format!("CSV count table ({} x {})", table.matrix.n_obs, table.matrix.n_vars);
-            run_cells(opts, &staged, meta, &table.matrix, &describe)?
-        }
+        InputFormat::H5ad | InputFormat::Auto => ingest_h5ad(opts, &staged)?,
+        InputFormat::CsvCounts => ingest_csv_counts(opts, &staged)?,
         InputFormat::CsvPseudobulk => run_pseudobulk_table(opts, &staged)?,
     };
     staged.dir.commit()?;
     Ok(summary)
+}
+
+fn ingest_h5ad(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
+    let file = h5ad::H5ad::open(&opts.input)?;
+    let slot = h5ad::MatrixSlot::parse(opts.layer.as_deref().unwrap_or("X"));
+    let names = file.gene_names(&slot, opts.gene_key.as_deref())?;
+    let columns = file.frame_keys("obs")?;
+    let numeric = |k: &str| matches!(file.frame_column("obs", k), Ok(h5ad::FrameColumn::Numeric(_)));
+    let key = pick_condition_key(&opts.input, opts, &columns, Some("obs"), |k| !numeric(k))?;
+    let mut labels = match file.frame_column("obs", &key.name)? {
+        h5ad::FrameColumn::Labels(l) => l,
+        h5ad::FrameColumn::Numeric(_) => {
+            return Err(Error::bad_input(&opts.input, format!("obs/{} is numeric; --condition-key must name a column of condition labels", key.name)))
+        }
+    };
+    let matrix = file.matrix(&slot)?;
+    if matrix.n_obs() != labels.len() || matrix.n_vars() != names.symbols.len() {
+        return Err(Error::bad_input(
+            &opts.input,
+            format!(
+                "{} is {} x {} but obs has {} rows and the gene names {} entries",
+                slot,
+                matrix.n_obs(),
+                matrix.n_vars(),
+                labels.len(),
+                names.symbols.len()
+            ),
+        ));
+    }
+    let mut notes: Vec<String> = key.note().into_iter().collect();
+    let mask = subset_mask(&file, opts, &columns, labels.len())?;
+    let outside_subset = mask.as_ref().map_or(0, |mask| drop_outside_subset(opts, &mut labels, mask, &mut notes));
+    notes.extend(context_notes(&file, &columns, &key.name, &opts.context_keys, &labels));
+    let cell_contexts = contexts::read(&file, opts, &columns, &key.name, labels.len())?;
+    let cell_batches = batches::read(&file, opts, &columns, &key.name, &labels)?;
+    let meta = CellMeta {
+        labels,
+        genes: names.symbols,
+        gene_ids: names.ids,
+        gene_source: names.source,
+        key,
+        outside_subset,
+        context: None,
+        other_contexts: 0,
+        batches: cell_batches,
+        notes,
+    };
+    match cell_contexts {
+        None => run_cells(opts, staged, meta, &matrix, &matrix.describe()),
+        Some(cell_contexts) => {
+            let outside = mask.map_or_else(|| vec![false; meta.labels.len()], |m| m.iter().map(|keep| !keep).collect());
+            contexts::run(opts, staged, meta, &cell_contexts, &outside, &matrix, &matrix.describe())
+        }
+    }
+}
+
+/// Clears the labels of the cells `--subset` leaves out, notes how many it keeps, and
+/// returns how many it left out.
+fn drop_outside_subset(opts: &IngestOptions, labels: &mut [Option<String>], mask: &[bool], notes: &mut Vec<String>) -> u64 {
+    let mut outside_subset = 0;
+    for (label, keep) in labels.iter_mut().zip(mask) {
+        if !keep {
+            *label = None;
+            outside_subset += 1;
+        }
+    }
+    let shown: Vec<String> = opts.subset.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    notes.push(format!("--subset {} keeps {} of {} cells", shown.join(" "), labels.len() as u64 - outside_subset, labels.len()));
+    outside_subset
+}
+
+fn ingest_csv_counts(opts: &IngestOptions, staged: &Staged) -> Result<IngestSummary> {
+    let columns = csv_input::header(&opts.input)?;
+    let key = pick_condition_key(&opts.input, opts, &columns, None, |_| true)?;
+    let table = csv_input::read_counts(&opts.input, &key.name, opts.missing_as_zero)?;
+    let meta = CellMeta {
+        labels: table.labels.into_iter().map(Some).collect(),
+        gene_ids: table.genes.clone(),
+        genes: table.genes,
+        gene_source: "CSV header".to_string(),
+        notes: key.note().into_iter().collect(),
+        key,
+        outside_subset: 0,
+        context: None,
+        other_contexts: 0,
+        batches: None,
+    };
+    let describe = format!("CSV count table ({} x {})", table.matrix.n_obs(), table.matrix.n_vars);
+    run_cells(opts, staged, meta, &table.matrix, &describe)
 }
 
 /// Distinct values of a label column with their cell counts, most cells first, then by name.
@@ -610,62 +608,11 @@ fn index_conditions(opts: &IngestOptions, key: &ConditionKey, labels: &[Option<S
         ConditionSyntax::Auto => ConditionSyntax::detect(distinct.keys().copied()),
         s => s,
     };
-    // The control: the label the user named, exactly (a GEARS file read with
-    // `--control NT` must not silently fall back to its `ctrl` cells); else the one label
-    // that is a known control label.
     let detected: Vec<&str> = distinct.keys().copied().filter(|l| condition::is_control_label(l)).collect();
-    let (control, control_detected) = match &opts.control {
-        Some(c) => (c.clone(), false),
-        None if detected.len() > 1 => {
-            let shown: Vec<String> = detected.iter().map(|l| format!("'{l}'")).collect();
-            return Err(Error::bad_input(
-                &opts.input,
-                format!("several labels of {col} are control labels ({}); set --control to the one that marks the control cells", shown.join(", ")),
-            ));
-        }
-        None => (detected.first().map_or(perturb_core::condition::CONTROL, |l| l).to_string(), true),
-    };
-    // In GEARS syntax `ctrl` always parses as the control: with another --control its
-    // cells would be merged into that control without a word.
-    let gears_ctrl = perturb_core::condition::CONTROL;
-    // (A --control that names no label at all is refused below as "no control cells".)
-    if syntax == ConditionSyntax::Gears && control != gears_ctrl && distinct.contains_key(gears_ctrl) && distinct.contains_key(control.as_str()) {
-        return Err(Error::bad_input(
-            &opts.input,
-            format!("{col} holds GEARS' control label '{gears_ctrl}' beside --control {control}: its cells would be pooled with the control; relabel one of them, or pass --control {gears_ctrl}"),
-        ));
-    }
-    // Guide-level labels would become fake doubles (`ZAP70_1` → ZAP70 + "1") or genes
-    // named after guides (`ATF2g1`): refuse them before anything else.
-    let guides: Vec<(&str, String)> = distinct.keys().filter_map(|l| condition::guide_token(l, syntax, &control).map(|t| (*l, t))).collect();
-    if let Some((label, token)) = guides.first() {
-        let examples: Vec<String> = guides.iter().take(3).map(|(l, _)| format!("'{l}'")).collect();
-        let hint = match key.alternatives.first() {
-            Some(alt) => format!("use --condition-key {alt}"),
-            None => "put each cell's target gene in a column and pass it with --condition-key".to_string(),
-        };
-        let what = if token == label { format!("'{token}' is no gene symbol") } else { format!("'{token}' in '{label}' is no gene symbol") };
-        return Err(Error::bad_input(
-            &opts.input,
-            format!(
-                "{col} holds guide labels, not target genes ({} of {} labels, e.g. {}{}; {what}); {hint}",
-                guides.len(),
-                distinct.len(),
-                examples.join(", "),
-                if guides.len() > 3 { ", …" } else { "" }
-            ),
-        ));
-    }
-    if !distinct.contains_key(control.as_str()) {
-        let asked = match &opts.control {
-            Some(c) => format!("no label of {col} is '{c}'"),
-            None => format!("no label of {col} is a known control label ({}, … ignoring case)", condition::CONTROL_LABELS[..6].join(", ")),
-        };
-        return Err(Error::bad_input(
-            &opts.input,
-            format!("no control cells: {asked} (labels: {}); set --control to the label of the control cells", labels_controls_first(&distinct)),
-        ));
-    }
+    let (control, control_detected) = pick_control(opts, col, &detected)?;
+    refuse_gears_control_beside(opts, col, syntax, &control, &distinct)?;
+    refuse_guide_labels(opts, key, syntax, &control, &distinct)?;
+    refuse_missing_control(opts, col, &control, &distinct)?;
     let mut by_label: HashMap<&str, Condition> = HashMap::new();
     for &label in distinct.keys() {
         let c = Condition::parse(label, syntax, &control).map_err(|m| Error::bad_input(&opts.input, format!("{col}: {m}")))?;
@@ -703,6 +650,75 @@ fn index_conditions(opts: &IngestOptions, key: &ConditionKey, labels: &[Option<S
         .collect();
     let other_controls = detected.iter().filter(|l| **l != control).map(|l| l.to_string()).collect();
     Ok(ConditionIndex { conditions, labels: cond_labels, cell_condition, cells_without_condition, control, control_detected, other_controls })
+}
+
+/// The control: the label the user named, exactly (a GEARS file read with `--control NT`
+/// must not silently fall back to its `ctrl` cells); else the one label that is a known
+/// control label. Whether it was detected rather than given comes with it.
+fn pick_control(opts: &IngestOptions, col: &str, detected: &[&str]) -> Result<(String, bool)> {
+    match &opts.control {
+        Some(c) => Ok((c.clone(), false)),
+        None if detected.len() > 1 => {
+            let shown: Vec<String> = detected.iter().map(|l| format!("'{l}'")).collect();
+            Err(Error::bad_input(
+                &opts.input,
+                format!("several labels of {col} are control labels ({}); set --control to the one that marks the control cells", shown.join(", ")),
+            ))
+        }
+        None => Ok((detected.first().map_or(perturb_core::condition::CONTROL, |l| l).to_string(), true)),
+    }
+}
+
+/// In GEARS syntax `ctrl` always parses as the control: with another --control its cells
+/// would be merged into that control without a word. (A --control that names no label at
+/// all is refused by [`refuse_missing_control`].)
+fn refuse_gears_control_beside(opts: &IngestOptions, col: &str, syntax: ConditionSyntax, control: &str, distinct: &BTreeMap<&str, ()>) -> Result<()> {
+    let gears_ctrl = perturb_core::condition::CONTROL;
+    if syntax == ConditionSyntax::Gears && control != gears_ctrl && distinct.contains_key(gears_ctrl) && distinct.contains_key(control) {
+        return Err(Error::bad_input(
+            &opts.input,
+            format!("{col} holds GEARS' control label '{gears_ctrl}' beside --control {control}: its cells would be pooled with the control; relabel one of them, or pass --control {gears_ctrl}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Guide-level labels would become fake doubles (`ZAP70_1` → ZAP70 + "1") or genes named
+/// after guides (`ATF2g1`): refuse them before anything else.
+fn refuse_guide_labels(opts: &IngestOptions, key: &ConditionKey, syntax: ConditionSyntax, control: &str, distinct: &BTreeMap<&str, ()>) -> Result<()> {
+    let guides: Vec<(&str, String)> = distinct.keys().filter_map(|l| condition::guide_token(l, syntax, control).map(|t| (*l, t))).collect();
+    let Some((label, token)) = guides.first() else { return Ok(()) };
+    let examples: Vec<String> = guides.iter().take(3).map(|(l, _)| format!("'{l}'")).collect();
+    let hint = match key.alternatives.first() {
+        Some(alt) => format!("use --condition-key {alt}"),
+        None => "put each cell's target gene in a column and pass it with --condition-key".to_string(),
+    };
+    let what = if token == label { format!("'{token}' is no gene symbol") } else { format!("'{token}' in '{label}' is no gene symbol") };
+    Err(Error::bad_input(
+        &opts.input,
+        format!(
+            "{} holds guide labels, not target genes ({} of {} labels, e.g. {}{}; {what}); {hint}",
+            key.shown,
+            guides.len(),
+            distinct.len(),
+            examples.join(", "),
+            if guides.len() > 3 { ", …" } else { "" }
+        ),
+    ))
+}
+
+fn refuse_missing_control(opts: &IngestOptions, col: &str, control: &str, distinct: &BTreeMap<&str, ()>) -> Result<()> {
+    if distinct.contains_key(control) {
+        return Ok(());
+    }
+    let asked = match &opts.control {
+        Some(c) => format!("no label of {col} is '{c}'"),
+        None => format!("no label of {col} is a known control label ({}, … ignoring case)", condition::CONTROL_LABELS[..6].join(", ")),
+    };
+    Err(Error::bad_input(
+        &opts.input,
+        format!("no control cells: {asked} (labels: {}); set --control to the label of the control cells", labels_controls_first(distinct)),
+    ))
 }
 
 impl ConditionIndex {
@@ -751,17 +767,65 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     check_unique_genes(&opts.input, &meta.genes, &meta.gene_source)?;
     let mut index = index_conditions(opts, &meta.key, &meta.labels)?;
     index.cells_without_condition -= meta.outside_subset + meta.other_contexts;
-    let scale = match opts.assume {
-        AssumeScale::Auto => None,
-        AssumeScale::Counts => Some(ValueScale::Counts),
-        AssumeScale::LogNormalized => Some(ValueScale::LogNormalized),
-    };
-    let moments = match opts.hvg_flavor {
+    tracing::info!(%matrix, cells = source.n_obs(), genes = source.n_vars(), conditions = index.conditions.len(), "streaming matrix");
+    let streamed = stream_cells(opts, &meta, &index, source, matrix)?;
+    check_streamed(opts, &index, &streamed.pass, matrix)?;
+    let hvg = select_hvg(opts, source, &streamed)?;
+    let pass = &streamed.pass;
+    let n_genes = meta.genes.len();
+    let control = 0; // conditions are sorted with control first
+    let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.conditions.sum[control * n_genes + g] / pass.conditions.cells[control] as f64).collect();
+    let pseudobulk = PseudobulkMoments::of(pass, index.conditions.len(), n_genes);
+    let detected: Vec<i64> = pass.genes.detected.iter().map(|&d| d as i64).collect();
+    let cond_cells: Vec<i64> = pass.conditions.cells.iter().map(|&n| n as i64).collect();
+    write_outputs(
+        staged,
+        Outputs {
+            context: meta.context.as_ref().map(|t| t.name.as_str()),
+            cells_in_other_contexts: meta.other_contexts,
+            genes: &meta.genes,
+            gene_ids: &meta.gene_ids,
+            gene_source: &meta.gene_source,
+            control_mean: &control_mean,
+            detected: Some(&detected),
+            hvg: Some(&hvg),
+            index: &index,
+            cond_cells: &cond_cells,
+            pseudobulk_mean: &pseudobulk.mean,
+            pseudobulk_var: &pseudobulk.var,
+            value_scale: pass.scale.as_str(),
+            matrix,
+            cells_below_min_counts: pass.conditions.filtered.iter().sum(),
+            cells_outside_subset: meta.outside_subset,
+            condition_key: &meta.key.name,
+            warnings: cell_warnings(&meta, &index, pass, matrix),
+            parameters: cell_parameters(opts, &meta, &index, matrix),
+        },
+    )
+}
+
+/// The per-gene moments a flavour's HVG selection reads.
+fn hvg_moments(flavor: HvgFlavor) -> GeneMoments {
+    match flavor {
         HvgFlavor::Seurat => GeneMoments::Normalized,
         HvgFlavor::SeuratV3 => GeneMoments::Raw,
         HvgFlavor::CellRanger => GeneMoments::None,
-    };
-    tracing::info!(%matrix, cells = source.n_obs(), genes = source.n_vars(), conditions = index.conditions.len(), "streaming matrix");
+    }
+}
+
+/// One pass over the matrix, with batch groups collapsed to conditions.
+struct StreamedCells {
+    /// Per condition (batch-adjusted with `--batch-key`).
+    pass: PassResult,
+    /// Cells kept by the pass.
+    n_kept: u64,
+    /// Per-gene sum and sum of squares of the log-normalised values, before any batch
+    /// adjustment: highly variable genes are the data's, not the model's.
+    log_sum: Vec<f64>,
+    log_sum_sq: Vec<f64>,
+}
+
+fn stream_cells(opts: &IngestOptions, meta: &CellMeta, index: &ConditionIndex, source: &dyn BlockSource, matrix: &str) -> Result<StreamedCells> {
     let groups = meta.batches.as_ref().map(|b| batches::Groups::new(&index.cell_condition, b, index.conditions.len()));
     let cfg = PassConfig {
         path: &opts.input,
@@ -769,35 +833,37 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
         gene_names: &meta.genes,
         cell_condition: groups.as_ref().map_or(&index.cell_condition, |g| &g.cell_group),
         n_conditions: groups.as_ref().map_or(index.conditions.len(), batches::Groups::n_groups),
-        scale,
+        scale: opts.assume.scale(),
         target_sum: opts.target_sum,
         min_counts: opts.min_counts,
-        moments,
+        moments: hvg_moments(opts.hvg_flavor),
     };
     let pass = accumulate::accumulate(source, &cfg)?;
     tracing::info!(scale = pass.scale.as_str(), kept = pass.n_kept(), "matrix streamed");
     let n_kept = pass.n_kept();
     let n_genes = meta.genes.len();
-    // Gene-level moments of the log-normalised values, summed from the pseudobulk sums
-    // before any batch adjustment: highly variable genes are the data's, not the model's.
     let mut log_sum = vec![0.0; n_genes];
     let mut log_sum_sq = vec![0.0; n_genes];
-    for c in 0..pass.cond_cells.len() {
+    for c in 0..pass.conditions.cells.len() {
         for g in 0..n_genes {
-            log_sum[g] += pass.cond_sum[c * n_genes + g];
-            log_sum_sq[g] += pass.cond_sum_sq[c * n_genes + g];
+            log_sum[g] += pass.conditions.sum[c * n_genes + g];
+            log_sum_sq[g] += pass.conditions.sum_sq[c * n_genes + g];
         }
     }
     let pass = match (&groups, &meta.batches) {
         (Some(groups), Some(b)) => groups.collapse(pass, b, &opts.input, &index.control)?,
         _ => pass,
     };
+    Ok(StreamedCells { pass, n_kept, log_sum, log_sum_sq })
+}
 
+/// Refuses a pass that left a condition without cells, or seurat_v3 on log-normalised values.
+fn check_streamed(opts: &IngestOptions, index: &ConditionIndex, pass: &PassResult, matrix: &str) -> Result<()> {
     for (c, cond) in index.conditions.iter().enumerate() {
-        if pass.cond_cells[c] == 0 {
+        if pass.conditions.cells[c] == 0 {
             return Err(Error::bad_input(
                 &opts.input,
-                format!("condition '{}' has zero cells after filtering ({} dropped by --min-counts {})", cond, pass.cond_filtered[c], opts.min_counts),
+                format!("condition '{}' has zero cells after filtering ({} dropped by --min-counts {})", cond, pass.conditions.filtered[c], opts.min_counts),
             ));
         }
     }
@@ -807,51 +873,78 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             format!("{matrix} holds log-normalised values but --hvg-flavor seurat_v3 needs raw counts; choose a count matrix with --layer (e.g. counts)"),
         ));
     }
+    Ok(())
+}
 
-    let n_cond = index.conditions.len();
+/// Highly variable genes by `--hvg-flavor`, as scanpy's `highly_variable_genes` picks them.
+fn select_hvg(opts: &IngestOptions, source: &dyn BlockSource, streamed: &StreamedCells) -> Result<HvgTable> {
+    let pass = &streamed.pass;
+    let n_kept = streamed.n_kept;
+    let n_genes = pass.n_genes;
     let moments_of = |sum: &[f64], sq: &[f64]| -> (Vec<f64>, Vec<f64>) { (0..n_genes).map(|g| accumulate::mean_var(sum[g], sq[g], n_kept)).unzip() };
     let selection = if opts.hvg_cutoffs { HvgSelection::SCANPY_CUTOFFS } else { HvgSelection::TopGenes(opts.n_top_genes) };
-    let hvg = match opts.hvg_flavor {
+    Ok(match opts.hvg_flavor {
         HvgFlavor::Seurat => {
-            let (m, v) = moments_of(&pass.gene_sum, &pass.gene_sum_sq);
+            let (m, v) = moments_of(&pass.genes.sum, &pass.genes.sum_sq);
             hvg::dispersion_based(HvgFlavor::Seurat, &m, &v, selection, 20)
         }
         HvgFlavor::CellRanger => {
-            let (m, v) = moments_of(&log_sum, &log_sum_sq);
+            let (m, v) = moments_of(&streamed.log_sum, &streamed.log_sum_sq);
             hvg::dispersion_based(HvgFlavor::CellRanger, &m, &v, selection, 20)
         }
         HvgFlavor::SeuratV3 => {
-            let (m, v) = moments_of(&pass.gene_sum, &pass.gene_sum_sq);
+            let (m, v) = moments_of(&pass.genes.sum, &pass.genes.sum_sq);
             let trend =
                 hvg::seurat_v3_trend(&m, &v, n_kept as usize, 0.3).map_err(|e| Error::bad_input(&opts.input, format!("seurat_v3 trend fit failed: {e}")))?;
-            let (cs_, cs2) = accumulate::clipped_sums(source, &pass.kept, &trend.clip)?;
+            let (cs_, cs2) = accumulate::clipped_sums(source, &pass.cells.kept, &trend.clip)?;
             hvg::seurat_v3_select(&trend, &m, &v, n_kept as usize, &cs_, &cs2, opts.n_top_genes)
         }
-    };
+    })
+}
 
-    let control = 0; // conditions are sorted with control first
-    let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.cond_sum[control * n_genes + g] / pass.cond_cells[control] as f64).collect();
+/// Per condition × gene (condition-major) mean and variance of the log-normalised values.
+struct PseudobulkMoments {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+}
 
+impl PseudobulkMoments {
+    fn of(pass: &PassResult, n_cond: usize, n_genes: usize) -> PseudobulkMoments {
+        let mut mean = Vec::with_capacity(n_cond * n_genes);
+        let mut var = Vec::with_capacity(n_cond * n_genes);
+        for c in 0..n_cond {
+            for g in 0..n_genes {
+                let k = c * n_genes + g;
+                let (m, v) = accumulate::mean_var(pass.conditions.sum[k], pass.conditions.sum_sq[k], pass.conditions.cells[c]);
+                mean.push(m);
+                var.push(v);
+            }
+        }
+        PseudobulkMoments { mean, var }
+    }
+}
+
+/// The run's notes: how labels and the control were read, the value scale, batches.
+fn cell_warnings(meta: &CellMeta, index: &ConditionIndex, pass: &PassResult, matrix: &str) -> Vec<String> {
     let mut warnings = meta.notes.clone();
     warnings.extend(index.control_notes(&meta.key));
     if pass.scale == ValueScale::LogNormalized {
-        let median = perturb_core::metrics::median(&pass.cell_totals);
+        let median = perturb_core::metrics::median(&pass.cells.totals);
         warnings
             .push(format!("{matrix} read as log-normalised (log1p of normalised counts); used as is. Median per-cell total of expm1(values) = {median:.1}"));
     }
-    let mut pseudobulk_mean = Vec::with_capacity(n_cond * n_genes);
-    let mut pseudobulk_var = Vec::with_capacity(n_cond * n_genes);
-    for c in 0..n_cond {
-        for g in 0..n_genes {
-            let k = c * n_genes + g;
-            let (m, v) = accumulate::mean_var(pass.cond_sum[k], pass.cond_sum_sq[k], pass.cond_cells[c]);
-            pseudobulk_mean.push(m);
-            pseudobulk_var.push(v);
-        }
+    if let Some(b) = &meta.batches {
+        warnings.push(format!(
+            "effects against batch-matched controls: each cell is read against the control cells of its own batch (obs/{}, {} batches), then averaged over the condition's cells",
+            b.key,
+            b.names.len()
+        ));
     }
-    let detected: Vec<i64> = pass.detected.iter().map(|&d| d as i64).collect();
-    let cond_cells: Vec<i64> = pass.cond_cells.iter().map(|&n| n as i64).collect();
-    let cells_below_min_counts = pass.cond_filtered.iter().sum();
+    warnings
+}
+
+/// The manifest's parameters of a run over cells.
+fn cell_parameters(opts: &IngestOptions, meta: &CellMeta, index: &ConditionIndex, matrix: &str) -> serde_json::Value {
     let mut parameters = json!({
         "format": format!("{:?}", opts.resolved_format()),
         "matrix": matrix,
@@ -878,36 +971,8 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     if let Some(b) = &meta.batches {
         parameters["batch_key"] = json!(b.key);
         parameters["batches"] = json!(b.names);
-        warnings.push(format!(
-            "effects against batch-matched controls: each cell is read against the control cells of its own batch (obs/{}, {} batches), then averaged over the condition's cells",
-            b.key,
-            b.names.len()
-        ));
     }
-    write_outputs(
-        staged,
-        Outputs {
-            context: meta.context.as_ref().map(|t| t.name.as_str()),
-            cells_in_other_contexts: meta.other_contexts,
-            genes: &meta.genes,
-            gene_ids: &meta.gene_ids,
-            gene_source: &meta.gene_source,
-            control_mean: &control_mean,
-            detected: Some(&detected),
-            hvg: Some(&hvg),
-            index: &index,
-            cond_cells: &cond_cells,
-            pseudobulk_mean: &pseudobulk_mean,
-            pseudobulk_var: &pseudobulk_var,
-            value_scale: pass.scale.as_str(),
-            matrix,
-            cells_below_min_counts,
-            cells_outside_subset: meta.outside_subset,
-            condition_key: &meta.key.name,
-            warnings,
-            parameters,
-        },
-    )
+    parameters
 }
 
 /// `--subset` as the manifest records it: `{"KEY": "VALUE", …}`.
@@ -1037,82 +1102,19 @@ impl InputHash {
 fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
-
-    // Control rank: 1 = highest control mean, ties by input order.
-    let mut order: Vec<usize> = (0..n_genes).collect();
-    order.sort_by(|&a, &b| o.control_mean[b].total_cmp(&o.control_mean[a]).then(a.cmp(&b)));
-    let mut control_rank = vec![0i64; n_genes];
-    for (r, &g) in order.iter().enumerate() {
-        control_rank[g] = r as i64 + 1;
-    }
-    let nan = vec![f64::NAN; n_genes];
-    let hvg = o.hvg;
-    let f = |pick: fn(&HvgTable) -> &Vec<f64>| Column::F64(hvg.map_or_else(|| nan.clone(), |h| pick(h).clone()));
-    let genes = Table::new()
-        .with(gs::GENE, Column::Str(o.genes.to_vec()))
-        .with(gs::GENE_ID, Column::Str(o.gene_ids.to_vec()))
-        .with(gs::CONTROL_MEAN, Column::F64(o.control_mean.to_vec()))
-        .with(gs::CONTROL_RANK, Column::I64(control_rank))
-        .with(gs::N_CELLS_DETECTED, Column::I64(o.detected.map_or_else(|| vec![0; n_genes], <[i64]>::to_vec)))
-        .with(gs::MEANS, f(|h| &h.means))
-        .with(gs::DISPERSIONS, f(|h| &h.dispersions))
-        .with(gs::DISPERSIONS_NORM, f(|h| &h.dispersions_norm))
-        .with(gs::VARIANCES, f(|h| &h.variances))
-        .with(gs::VARIANCES_NORM, f(|h| &h.variances_norm))
-        .with(gs::HIGHLY_VARIABLE, Column::Bool(hvg.map_or_else(|| vec![false; n_genes], |h| h.highly_variable.clone())))
-        .with(gs::HIGHLY_VARIABLE_RANK, f(|h| &h.highly_variable_rank));
-    let with_context = |table: Table, n: usize| match o.context {
-        Some(c) => table.with(schema::CONTEXT, Column::Dict { values: vec![c.to_string()], keys: vec![0; n] }),
-        None => table,
-    };
-    with_context(genes, n_genes).write_parquet(&staged.path(gs::FILE))?;
-
-    let measured: std::collections::HashSet<&str> = o.genes.iter().map(String::as_str).collect();
-    let mut not_measured = Vec::new();
-    let flags: Vec<Vec<String>> = o
-        .index
-        .conditions
-        .iter()
-        .map(|c| {
-            c.genes()
-                .iter()
-                .filter(|g| !measured.contains(g.as_str()))
-                .map(|g| {
-                    not_measured.push(g.clone());
-                    format!("{}:{g}", schema::FLAG_TARGET_NOT_MEASURED)
-                })
-                .collect()
-        })
-        .collect();
-    not_measured.sort();
-    not_measured.dedup();
-    let conditions = Table::new()
-        .with(cs::CONDITION, Column::Str(o.index.conditions.iter().map(Condition::canonical).collect()))
-        .with(cs::LABELS, Column::Str(o.index.labels.iter().map(|l| l.join(";")).collect()))
-        .with(cs::GENES, Column::StrList(o.index.conditions.iter().map(|c| c.genes().to_vec()).collect()))
-        .with(cs::N_CELLS, Column::I64(o.cond_cells.to_vec()))
-        .with(cs::KIND, Column::Str(o.index.conditions.iter().map(|c| c.kind().as_str().to_string()).collect()))
-        .with(cs::FLAGS, Column::StrList(flags));
-    with_context(conditions, n_cond).write_parquet(&staged.path(cs::FILE))?;
-
-    // Long form, condition-major; names are stored once (dictionary columns).
-    let cond_keys: Vec<u32> = (0..n_cond as u32).flat_map(|c| std::iter::repeat_n(c, n_genes)).collect();
-    let gene_keys: Vec<u32> = (0..n_cond).flat_map(|_| 0..n_genes as u32).collect();
-    let pseudobulk = Table::new()
-        .with(ps::CONDITION, Column::Dict { values: o.index.conditions.iter().map(Condition::canonical).collect(), keys: cond_keys })
-        .with(ps::GENE, Column::Dict { values: o.genes.to_vec(), keys: gene_keys })
-        .with(ps::MEAN, Column::F64(o.pseudobulk_mean.to_vec()))
-        .with(ps::VARIANCE, Column::F64(o.pseudobulk_var.to_vec()));
-    with_context(pseudobulk, n_cond * n_genes).write_parquet(&staged.path(ps::FILE))?;
+    with_context(genes_table(&o), o.context, n_genes).write_parquet(&staged.path(gs::FILE))?;
+    let unmeasured = UnmeasuredTargets::of(o.genes, &o.index.conditions);
+    with_context(conditions_table(&o, unmeasured.flags), o.context, n_cond).write_parquet(&staged.path(cs::FILE))?;
+    with_context(pseudobulk_table(&o), o.context, n_cond * n_genes).write_parquet(&staged.path(ps::FILE))?;
 
     let count = |k| o.index.conditions.iter().filter(|c| c.kind() == k).count();
     let mut warnings = o.warnings;
-    if !not_measured.is_empty() {
+    if !unmeasured.genes.is_empty() {
         warnings.push(format!(
             "{} perturbed gene(s) are not among the measured genes (kept, flagged {}): {}",
-            not_measured.len(),
+            unmeasured.genes.len(),
             schema::FLAG_TARGET_NOT_MEASURED,
-            not_measured.join(", ")
+            unmeasured.genes.join(", ")
         ));
     }
     if o.index.cells_without_condition > 0 {
@@ -1130,14 +1132,14 @@ fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
         gene_names_from: o.gene_source.to_string(),
         condition_key: o.condition_key.to_string(),
         control: o.index.control.clone(),
-        n_highly_variable: hvg.map_or(0, HvgTable::n_selected),
+        n_highly_variable: o.hvg.map_or(0, HvgTable::n_selected),
         cells_without_condition: o.index.cells_without_condition,
         cells_outside_subset: o.cells_outside_subset,
         context: o.context.map(str::to_string),
         cells_in_other_contexts: o.cells_in_other_contexts,
         contexts: Vec::new(),
         cells_below_min_counts: o.cells_below_min_counts,
-        targets_not_measured: not_measured,
+        targets_not_measured: unmeasured.genes,
         warnings,
     };
     let input = staged.input.get()?;
@@ -1146,4 +1148,99 @@ fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     manifest.outputs = vec![gs::FILE.into(), cs::FILE.into(), ps::FILE.into()];
     manifest.write(&staged.path(schema::MANIFEST))?;
     Ok(summary)
+}
+
+/// With `--context-key`: the context as a column of every row of the table.
+fn with_context(table: Table, context: Option<&str>, n_rows: usize) -> Table {
+    match context {
+        Some(c) => table.with(schema::CONTEXT, Column::Dict { values: vec![c.to_string()], keys: vec![0; n_rows] }),
+        None => table,
+    }
+}
+
+/// Each gene's rank by control mean: 1 = highest, ties by input order.
+fn control_rank(control_mean: &[f64]) -> Vec<i64> {
+    let mut order: Vec<usize> = (0..control_mean.len()).collect();
+    order.sort_by(|&a, &b| control_mean[b].total_cmp(&control_mean[a]).then(a.cmp(&b)));
+    let mut rank = vec![0i64; control_mean.len()];
+    for (r, &g) in order.iter().enumerate() {
+        rank[g] = r as i64 + 1;
+    }
+    rank
+}
+
+/// `genes.parquet`: names, control expression and the HVG statistics (NaN without cells).
+fn genes_table(o: &Outputs<'_>) -> Table {
+    let n_genes = o.genes.len();
+    let nan = vec![f64::NAN; n_genes];
+    let hvg = o.hvg;
+    let f = |pick: fn(&HvgTable) -> &Vec<f64>| Column::F64(hvg.map_or_else(|| nan.clone(), |h| pick(h).clone()));
+    Table::new()
+        .with(gs::GENE, Column::Str(o.genes.to_vec()))
+        .with(gs::GENE_ID, Column::Str(o.gene_ids.to_vec()))
+        .with(gs::CONTROL_MEAN, Column::F64(o.control_mean.to_vec()))
+        .with(gs::CONTROL_RANK, Column::I64(control_rank(o.control_mean)))
+        .with(gs::N_CELLS_DETECTED, Column::I64(o.detected.map_or_else(|| vec![0; n_genes], <[i64]>::to_vec)))
+        .with(gs::MEANS, f(|h| &h.means))
+        .with(gs::DISPERSIONS, f(|h| &h.dispersions))
+        .with(gs::DISPERSIONS_NORM, f(|h| &h.dispersions_norm))
+        .with(gs::VARIANCES, f(|h| &h.variances))
+        .with(gs::VARIANCES_NORM, f(|h| &h.variances_norm))
+        .with(gs::HIGHLY_VARIABLE, Column::Bool(hvg.map_or_else(|| vec![false; n_genes], |h| h.highly_variable.clone())))
+        .with(gs::HIGHLY_VARIABLE_RANK, f(|h| &h.highly_variable_rank))
+}
+
+/// Perturbed genes that are not among the measured genes.
+struct UnmeasuredTargets {
+    /// Per condition: a `target_not_measured:GENE` flag for each.
+    flags: Vec<Vec<String>>,
+    /// All of them, sorted, once each.
+    genes: Vec<String>,
+}
+
+impl UnmeasuredTargets {
+    fn of(measured_genes: &[String], conditions: &[Condition]) -> UnmeasuredTargets {
+        let measured: std::collections::HashSet<&str> = measured_genes.iter().map(String::as_str).collect();
+        let mut genes = Vec::new();
+        let flags = conditions
+            .iter()
+            .map(|c| {
+                c.genes()
+                    .iter()
+                    .filter(|g| !measured.contains(g.as_str()))
+                    .map(|g| {
+                        genes.push(g.clone());
+                        format!("{}:{g}", schema::FLAG_TARGET_NOT_MEASURED)
+                    })
+                    .collect()
+            })
+            .collect();
+        genes.sort();
+        genes.dedup();
+        UnmeasuredTargets { flags, genes }
+    }
+}
+
+fn conditions_table(o: &Outputs<'_>, flags: Vec<Vec<String>>) -> Table {
+    let conditions = &o.index.conditions;
+    Table::new()
+        .with(cs::CONDITION, Column::Str(conditions.iter().map(Condition::canonical).collect()))
+        .with(cs::LABELS, Column::Str(o.index.labels.iter().map(|l| l.join(";")).collect()))
+        .with(cs::GENES, Column::StrList(conditions.iter().map(|c| c.genes().to_vec()).collect()))
+        .with(cs::N_CELLS, Column::I64(o.cond_cells.to_vec()))
+        .with(cs::KIND, Column::Str(conditions.iter().map(|c| c.kind().as_str().to_string()).collect()))
+        .with(cs::FLAGS, Column::StrList(flags))
+}
+
+/// `pseudobulk.parquet`: long form, condition-major; names are stored once (dictionary columns).
+fn pseudobulk_table(o: &Outputs<'_>) -> Table {
+    let n_genes = o.genes.len();
+    let n_cond = o.index.conditions.len();
+    let cond_keys: Vec<u32> = (0..n_cond as u32).flat_map(|c| std::iter::repeat_n(c, n_genes)).collect();
+    let gene_keys: Vec<u32> = (0..n_cond).flat_map(|_| 0..n_genes as u32).collect();
+    Table::new()
+        .with(ps::CONDITION, Column::Dict { values: o.index.conditions.iter().map(Condition::canonical).collect(), keys: cond_keys })
+        .with(ps::GENE, Column::Dict { values: o.genes.to_vec(), keys: gene_keys })
+        .with(ps::MEAN, Column::F64(o.pseudobulk_mean.to_vec()))
+        .with(ps::VARIANCE, Column::F64(o.pseudobulk_var.to_vec()))
 }

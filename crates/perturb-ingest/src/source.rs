@@ -36,19 +36,32 @@ impl BlockSource for crate::h5ad::Matrix<'_> {
     }
 }
 
-/// A compressed-sparse-row matrix held in memory (what the CSV reader builds).
-#[derive(Debug, Clone, Default)]
+/// A compressed-sparse-row matrix held in memory (what the CSV reader builds): all its rows
+/// as one block.
 pub struct CsrMatrix {
-    pub n_obs: usize,
     pub n_vars: usize,
-    pub indptr: Vec<usize>,
-    pub indices: Vec<u32>,
-    pub values: Vec<f64>,
+    pub rows: OwnedBlock,
+}
+
+impl CsrMatrix {
+    /// A matrix of `n_vars` columns and no rows yet.
+    pub fn with_columns(n_vars: usize) -> CsrMatrix {
+        CsrMatrix { n_vars, rows: OwnedBlock { orientation: Orientation::Rows, first: 0, indptr: vec![0], indices: Vec::new(), values: Vec::new() } }
+    }
+
+    /// Appends a row of `(column, value)` entries.
+    pub fn push_row(&mut self, entries: impl IntoIterator<Item = (u32, f64)>) {
+        for (j, v) in entries {
+            self.rows.indices.push(j);
+            self.rows.values.push(v);
+        }
+        self.rows.indptr.push(self.rows.indices.len());
+    }
 }
 
 impl BlockSource for CsrMatrix {
     fn n_obs(&self) -> usize {
-        self.n_obs
+        self.rows.indptr.len() - 1
     }
     fn n_vars(&self) -> usize {
         self.n_vars
@@ -57,6 +70,6 @@ impl BlockSource for CsrMatrix {
         Orientation::Rows
     }
     fn visit(&self, f: &mut dyn FnMut(Block<'_>) -> Result<()>) -> Result<()> {
-        f(Block { orientation: Orientation::Rows, first: 0, indptr: &self.indptr, indices: &self.indices, values: &self.values })
+        f(self.rows.borrow())
     }
 }

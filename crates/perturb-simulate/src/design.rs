@@ -26,27 +26,9 @@ pub enum Preset {
     ReplogleLike,
 }
 
-impl std::str::FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "norman-like" => Ok(Preset::NormanLike),
-            "adamson-like" => Ok(Preset::AdamsonLike),
-            "replogle-like" => Ok(Preset::ReplogleLike),
-            other => Err(format!("unknown preset '{other}' (choose norman-like, adamson-like, replogle-like)")),
-        }
-    }
-}
+perturb_core::named_enum!(Preset, "preset", name, { NormanLike => "norman-like", AdamsonLike => "adamson-like", ReplogleLike => "replogle-like" });
 
 impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::NormanLike => "norman-like",
-            Preset::AdamsonLike => "adamson-like",
-            Preset::ReplogleLike => "replogle-like",
-        }
-    }
-
     pub fn modality(self) -> Modality {
         match self {
             Preset::NormanLike => Modality::Activation,
@@ -63,16 +45,7 @@ pub enum Scale {
     Full,
 }
 
-impl std::str::FromStr for Scale {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "quick" => Ok(Scale::Quick),
-            "full" => Ok(Scale::Full),
-            other => Err(format!("unknown scale '{other}' (choose quick or full)")),
-        }
-    }
-}
+perturb_core::named_enum!(Scale, "scale", name, { Quick => "quick", Full => "full" });
 
 /// The calibration summary shipped in data/calibration/norman2019.json (derived from the
 /// published Norman 2019 source data by xtask/python/calibration_summary.py).
