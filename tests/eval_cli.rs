@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ingested, perturb};
+use common::{ingested, perturb, refused};
 
 use perturb_core::Table;
 
@@ -37,13 +37,12 @@ fn double_task_needs_doubles() {
     let dir = tempfile::tempdir().unwrap();
     let data = ingested(dir.path(), "adamson-like", 300, 6000);
     let out = dir.path().join("eval");
-    let (c, _, e) = perturb(&["eval", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(c, 1);
-    assert!(e.contains("the double task needs at least 2 double perturbations; this data set has 0"), "{e}");
+    refused(
+        &["eval", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        "the double task needs at least 2 double perturbations; this data set has 0",
+    );
     assert!(!out.exists());
-    let (c, _, e) = perturb(&["eval", "--data", dir.path().join("nowhere").to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(c, 1);
-    assert!(e.contains("nowhere/genes.parquet"), "{e}");
+    refused(&["eval", "--data", dir.path().join("nowhere").to_str().unwrap(), "--out", out.to_str().unwrap()], "nowhere/genes.parquet");
 }
 
 /// The linear baseline with P from another screen (here: an adamson-like CRISPRi screen
@@ -63,10 +62,10 @@ fn linear_with_p_from_another_screen() {
     let n = |m: &str| models.iter().filter(|x| *x == m).count();
     assert!(n("linear_p_other") > 0 && n("linear_p_other") == n("linear"), "{models:?}");
     // A folder without singles cannot lend P.
-    let (c, _, e) =
-        perturb(&["eval", "--data", data.to_str().unwrap(), "--linear-p-from", dir.path().join("missing").to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(c, 1);
-    assert!(e.contains("missing/genes.parquet"), "{e}");
+    refused(
+        &["eval", "--data", data.to_str().unwrap(), "--linear-p-from", dir.path().join("missing").to_str().unwrap(), "--out", out.to_str().unwrap()],
+        "missing/genes.parquet",
+    );
 }
 
 /// A model's predictions join the baselines through the same scoring; incomplete

@@ -48,29 +48,18 @@ fn missing_file() {
     assert_fails(Path::new("/nonexistent/screen.h5ad"), &[], "No such file");
 }
 
+/// A file that cannot be read as a screen is refused with what is wrong with it.
 #[test]
-fn not_hdf5() {
-    assert_fails(&fixture("not_hdf5.h5ad"), &[], "not an HDF5 file");
-}
-
-#[test]
-fn truncated_h5ad() {
-    assert_fails(&fixture("truncated.h5ad"), &[], "file is truncated (107280 bytes");
-}
-
-#[test]
-fn x_missing() {
-    assert_fails(&fixture("no_x.h5ad"), &[], "no X matrix");
-}
-
-#[test]
-fn unsupported_compression_filter_is_named() {
-    assert_fails(&fixture("blosc.h5ad"), &[], "compression filter 32001 (blosc)");
-}
-
-#[test]
-fn unsupported_matrix_encoding_is_named() {
-    assert_fails(&fixture("coo_encoding.h5ad"), &[], "unsupported matrix encoding 'coo_matrix'");
+fn an_unreadable_file_is_refused_with_its_problem() {
+    for (file, problem) in [
+        ("not_hdf5.h5ad", "not an HDF5 file"),
+        ("truncated.h5ad", "file is truncated (107280 bytes"),
+        ("no_x.h5ad", "no X matrix"),
+        ("blosc.h5ad", "compression filter 32001 (blosc)"),
+        ("coo_encoding.h5ad", "unsupported matrix encoding 'coo_matrix'"),
+    ] {
+        assert_fails(&fixture(file), &[], problem);
+    }
 }
 
 #[test]

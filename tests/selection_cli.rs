@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{graph_and_split, ingested, perturb};
+use common::{perturb, Screen};
 use perturb_core::Table;
 
 #[test]
 fn a_model_is_picked_on_validation_and_compared_on_test_with_every_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = ingested(dir.path(), "norman-like", 300, 4000);
-    let (g, split) = graph_and_split(dir.path(), &data);
-    let d = data.to_str().unwrap();
+    let screen = Screen::norman_like(300, 4000);
+    let (dir, g, split, d) = (&screen.dir, &screen.graph, &screen.split, screen.data_arg());
     let train = |out: &std::path::Path, extra: &[&str]| {
         let mut a = vec!["train", "--data", d, "--graph", g.to_str().unwrap(), "--split", split.to_str().unwrap(), "--hidden", "8", "--device", "cpu"];
         a.extend_from_slice(extra);

@@ -2,15 +2,13 @@
 
 mod common;
 
-use common::{graph_and_split, ingested, perturb};
+use common::{perturb, refused, Screen};
 use perturb_core::Table;
 
 #[test]
 fn train_predict_and_their_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = ingested(dir.path(), "norman-like", 300, 4000);
-    let (g, split) = graph_and_split(dir.path(), &data);
-    let d = data.to_str().unwrap();
+    let screen = Screen::norman_like(300, 4000);
+    let (dir, g, split, d) = (&screen.dir, &screen.graph, &screen.split, screen.data_arg());
     let m = dir.path().join("model");
     let args = |out: &str, device: &str| {
         vec![
@@ -53,9 +51,10 @@ fn train_predict_and_their_errors() {
     // Unknown gene: close names; a wgpu API this machine lacks, asked for explicitly:
     // refused before anything is written.
     let bad = dir.path().join("bad.parquet");
-    let (c, _, err) = perturb(&["predict", "--model", m.to_str().unwrap(), "--perturbations", "KLF9X", "--out", bad.to_str().unwrap()]);
-    assert_eq!(c, 1);
-    assert!(err.contains("gene 'KLF9X' is not in the model's graph (closest: "), "{err}");
+    refused(
+        &["predict", "--model", m.to_str().unwrap(), "--perturbations", "KLF9X", "--out", bad.to_str().unwrap()],
+        "gene 'KLF9X' is not in the model's graph (closest: ",
+    );
     assert!(!bad.exists());
     if cfg!(target_os = "linux") {
         let (c, _, err) = run(args(dir.path().join("m2").to_str().unwrap(), "wgpu:metal"));
@@ -65,16 +64,16 @@ fn train_predict_and_their_errors() {
     }
 
     // A split with every condition moved out of train: nothing to learn from.
-    let sp = Table::read_parquet(&split).unwrap();
+    let sp = Table::read_parquet(split).unwrap();
     let n = sp.n_rows();
     let rewrite = |path: &std::path::Path, set: &str| {
         let mut t = Table::new();
         for name in ["task", "condition"] {
-            t = t.with(name, perturb_core::Column::Str(sp.strings(name, &split).unwrap().to_vec()));
+            t = t.with(name, perturb_core::Column::Str(sp.strings(name, split).unwrap().to_vec()));
         }
-        t.with("seed", perturb_core::Column::I64(sp.ints("seed", &split).unwrap().to_vec()))
+        t.with("seed", perturb_core::Column::I64(sp.ints("seed", split).unwrap().to_vec()))
             .with("set", perturb_core::Column::Str(vec![set.to_string(); n]))
-            .with("combo_seen", perturb_core::Column::I64(sp.ints("combo_seen", &split).unwrap().to_vec()))
+            .with("combo_seen", perturb_core::Column::I64(sp.ints("combo_seen", split).unwrap().to_vec()))
             .write_parquet(path)
             .unwrap();
     };
@@ -90,9 +89,10 @@ fn train_predict_and_their_errors() {
     // Predicting a split's test set when it has none.
     let all_train = dir.path().join("all_train.parquet");
     rewrite(&all_train, "train");
-    let (c, _, err) = perturb(&["predict", "--model", m.to_str().unwrap(), "--split", all_train.to_str().unwrap(), "--out", bad.to_str().unwrap()]);
-    assert_eq!(c, 1);
-    assert!(err.contains("--set test: no perturbed conditions in that set"), "{err}");
+    refused(
+        &["predict", "--model", m.to_str().unwrap(), "--split", all_train.to_str().unwrap(), "--out", bad.to_str().unwrap()],
+        "--set test: no perturbed conditions in that set",
+    );
     assert!(!bad.exists());
 
     // A model folder with a file missing, and one whose index belongs to another model.

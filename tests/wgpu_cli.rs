@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{graph_and_split, ingested, perturb};
+use common::{perturb, Screen};
 use perturb_core::Table;
 
 fn predictions(path: &std::path::Path) -> Vec<(String, String, f64)> {
@@ -18,10 +18,8 @@ fn predictions(path: &std::path::Path) -> Vec<(String, String, f64)> {
 
 #[test]
 fn wgpu_predictions_match_the_cpu_backend() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = ingested(dir.path(), "norman-like", 200, 3000);
-    let (g, split) = graph_and_split(dir.path(), &data);
-    let d = data.to_str().unwrap();
+    let screen = Screen::norman_like(200, 3000);
+    let (dir, g, split, d) = (&screen.dir, &screen.graph, &screen.split, screen.data_arg());
     let train_and_predict = |device: &str| -> Result<std::path::PathBuf, String> {
         let model = dir.path().join(format!("model_{device}"));
         let (c, o, err) = perturb(&[

@@ -38,3 +38,34 @@ pub fn graph_and_split(dir: &Path, ingest: &Path) -> (PathBuf, PathBuf) {
     assert_eq!(code, 0, "{o}{e}");
     (graph, eval.join("split_double_seed1.parquet"))
 }
+
+/// A small simulated norman-like screen, ingested, with its go+regulon graph and the
+/// double-task split of seed 1, in a temporary folder that lives as long as it does.
+pub struct Screen {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub graph: PathBuf,
+    pub split: PathBuf,
+}
+
+impl Screen {
+    pub fn norman_like(n_genes: usize, n_cells: usize) -> Screen {
+        let dir = tempfile::tempdir().unwrap();
+        let data = ingested(dir.path(), "norman-like", n_genes, n_cells);
+        let (graph, split) = graph_and_split(dir.path(), &data);
+        Screen { dir, data, graph, split }
+    }
+
+    /// The ingest folder as an argument.
+    pub fn data_arg(&self) -> &str {
+        self.data.to_str().unwrap()
+    }
+}
+
+/// Runs `perturb ARGS`, which must fail on bad input (exit 1) with a message containing
+/// `needle`.
+pub fn refused(args: &[&str], needle: &str) {
+    let (code, _, stderr) = perturb(args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}

@@ -166,13 +166,13 @@ mod tests {
 
     #[test]
     fn checksums_are_checked_for_both_kinds() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("x");
-        std::fs::write(&f, b"abc").unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"abc").unwrap();
+        let f = file.path();
         // The standard test vectors of "abc".
-        assert!(verify(&f, &Checksum::Md5("900150983cd24fb0d6963f7d28e17f72")).unwrap().is_ok());
-        assert!(verify(&f, &Checksum::Sha256("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")).unwrap().is_ok());
-        assert_eq!(verify(&f, &Checksum::Md5("00")).unwrap().unwrap_err(), "md5 900150983cd24fb0d6963f7d28e17f72");
+        assert!(verify(f, &Checksum::Md5("900150983cd24fb0d6963f7d28e17f72")).unwrap().is_ok());
+        assert!(verify(f, &Checksum::Sha256("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")).unwrap().is_ok());
+        assert_eq!(verify(f, &Checksum::Md5("00")).unwrap().unwrap_err(), "md5 900150983cd24fb0d6963f7d28e17f72");
     }
 
     #[test]

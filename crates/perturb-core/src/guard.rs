@@ -233,10 +233,8 @@ mod tests {
     #[test]
     fn an_output_on_inside_or_around_an_input_is_refused() {
         let dir = tempfile::tempdir().unwrap();
+        let screen = crate::testing::written(dir.path(), "R/ingest/screen.h5ad", b"x");
         let r = dir.path().join("R");
-        std::fs::create_dir_all(r.join("ingest")).unwrap();
-        let screen = r.join("ingest/screen.h5ad");
-        std::fs::write(&screen, b"x").unwrap();
         let input = [NamedPath::new("--input", &screen)];
         for (out, relation) in [(screen.clone(), " is "), (r.clone(), " contains "), (r.join("ingest"), " contains ")] {
             let e = refuse_overlap(NamedPath::new("--out", &out), &input).unwrap_err().to_string();

@@ -39,6 +39,8 @@ pub mod scores;
 pub mod split;
 pub mod staging;
 pub mod table;
+#[cfg(test)]
+mod testing;
 pub mod timing;
 pub mod truth_network;
 

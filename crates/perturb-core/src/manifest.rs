@@ -115,9 +115,7 @@ mod tests {
     #[test]
     fn sha256_of_known_content() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("abc");
-        std::fs::write(&p, b"abc").unwrap();
-        let (hex, n) = sha256_file(&p).unwrap();
+        let (hex, n) = sha256_file(&crate::testing::written(dir.path(), "abc", b"abc")).unwrap();
         assert_eq!(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(n, 3);
     }

@@ -277,33 +277,28 @@ impl Table {
         }
     }
 
+    /// The column `name` as `pick` reads it, or an error naming `path` (the file it came
+    /// from) and the `expected` type.
+    fn typed<'t, T>(&'t self, name: &str, path: &Path, expected: &str, pick: fn(&'t Column) -> Option<&'t [T]>) -> Result<&'t [T]> {
+        let column = self.require(name, path)?;
+        pick(column).ok_or_else(|| wrong_type(path, name, expected, column))
+    }
+
     /// The string column `name`, or an error naming `path` (the file it came from).
     pub fn strings(&self, name: &str, path: &Path) -> Result<&[String]> {
-        match self.require(name, path)? {
-            Column::Str(v) => Ok(v),
-            other => Err(wrong_type(path, name, "string", other)),
-        }
+        self.typed(name, path, "string", |c| if let Column::Str(v) = c { Some(v.as_slice()) } else { None })
     }
 
     pub fn floats(&self, name: &str, path: &Path) -> Result<&[f64]> {
-        match self.require(name, path)? {
-            Column::F64(v) => Ok(v),
-            other => Err(wrong_type(path, name, "float64", other)),
-        }
+        self.typed(name, path, "float64", |c| if let Column::F64(v) = c { Some(v.as_slice()) } else { None })
     }
 
     pub fn ints(&self, name: &str, path: &Path) -> Result<&[i64]> {
-        match self.require(name, path)? {
-            Column::I64(v) => Ok(v),
-            other => Err(wrong_type(path, name, "int64", other)),
-        }
+        self.typed(name, path, "int64", |c| if let Column::I64(v) = c { Some(v.as_slice()) } else { None })
     }
 
     pub fn bools(&self, name: &str, path: &Path) -> Result<&[bool]> {
-        match self.require(name, path)? {
-            Column::Bool(v) => Ok(v),
-            other => Err(wrong_type(path, name, "bool", other)),
-        }
+        self.typed(name, path, "bool", |c| if let Column::Bool(v) = c { Some(v.as_slice()) } else { None })
     }
 
     pub fn string_lists(&self, name: &str, path: &Path) -> Result<&[Vec<String>]> {
@@ -471,8 +466,7 @@ mod tests {
     #[test]
     fn reading_garbage_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.parquet");
-        std::fs::write(&path, b"not parquet at all").unwrap();
+        let path = crate::testing::written(dir.path(), "bad.parquet", b"not parquet at all");
         let err = Table::read_parquet(&path).unwrap_err().to_string();
         assert!(err.contains("not a readable Parquet file"), "{err}");
     }
@@ -480,8 +474,7 @@ mod tests {
     #[test]
     fn failed_write_leaves_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.txt");
-        std::fs::write(&path, b"old").unwrap();
+        let path = crate::testing::written(dir.path(), "a.txt", b"old");
         let res = write_atomically(&path, |_| Err(std::io::Error::other("disk full")));
         assert!(res.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");

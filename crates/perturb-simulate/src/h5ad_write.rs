@@ -70,18 +70,12 @@ pub fn write_h5ad(path: &Path, screen: &CountScreen) -> Result<()> {
     obs.set_attr("column-order", AttrValue::StringArray(vec!["condition".into(), "cell_type".into()]));
     let names: Vec<&str> = screen.cell_names.iter().map(String::as_str).collect();
     string_array(obs.create_dataset("_index"), &names);
-    let mut condition = obs.create_group("condition");
-    categorical_attrs(&mut condition);
-    condition.create_dataset("codes").with_i16_data(&screen.condition_codes.iter().map(|&c| c as i16).collect::<Vec<_>>());
-    let cats: Vec<&str> = screen.condition_categories.iter().map(String::as_str).collect();
-    string_array(condition.create_dataset("categories"), &cats);
-    obs.add_group(condition.finish());
-    let mut cell_type = obs.create_group("cell_type");
-    categorical_attrs(&mut cell_type);
-    cell_type.create_dataset("codes").with_i8_data(&screen.cell_type_codes.iter().map(|&c| c as i8).collect::<Vec<_>>());
-    let types: Vec<&str> = screen.cell_types.iter().map(String::as_str).collect();
-    string_array(cell_type.create_dataset("categories"), &types);
-    obs.add_group(cell_type.finish());
+    categorical(&mut obs, "condition", &screen.condition_categories, |codes| {
+        codes.with_i16_data(&screen.condition_codes.iter().map(|&c| c as i16).collect::<Vec<_>>());
+    });
+    categorical(&mut obs, "cell_type", &screen.cell_types, |codes| {
+        codes.with_i8_data(&screen.cell_type_codes.iter().map(|&c| c as i8).collect::<Vec<_>>());
+    });
     b.add_group(obs.finish());
 
     // var: index = symbol, plus GEARS' gene_name column.
@@ -115,11 +109,18 @@ fn string_array(ds: &mut hdf5_pure::DatasetBuilder, values: &[&str]) {
     }
 }
 
-fn categorical_attrs(g: &mut hdf5_pure::GroupBuilder) {
+/// An obs column as anndata writes a categorical: integer codes (written by
+/// `write_codes`) into `categories`, unordered.
+fn categorical(obs: &mut hdf5_pure::GroupBuilder, name: &str, categories: &[String], write_codes: impl FnOnce(&mut hdf5_pure::DatasetBuilder)) {
+    let mut column = obs.create_group(name);
     for (k, v) in encoding("categorical", "0.2.0") {
-        g.set_attr(k, v);
+        column.set_attr(k, v);
     }
-    g.set_attr("ordered", AttrValue::U8(0));
+    column.set_attr("ordered", AttrValue::U8(0));
+    write_codes(column.create_dataset("codes"));
+    let categories: Vec<&str> = categories.iter().map(String::as_str).collect();
+    string_array(column.create_dataset("categories"), &categories);
+    obs.add_group(column.finish());
 }
 
 #[cfg(test)]
