@@ -326,9 +326,7 @@ fn print_train_table(args: &TrainBench, rows: &[TimedVariant]) {
 /// (from the runner's stage records), and the whole study's wall time.
 fn study(args: StudyBench) -> Result<(), String> {
     use perturb_pipeline::Scale;
-    let names: Vec<&str> = Scale::ALL.iter().map(|s| s.name()).collect();
-    let scale =
-        Scale::ALL.into_iter().find(|s| s.name() == args.scale).ok_or_else(|| format!("--scale: unknown scale '{}' ({})", args.scale, names.join(", ")))?;
+    let scale: Scale = args.scale.parse().map_err(|e| format!("--scale: {e}"))?;
     // `perturb reproduce`'s flag for the scale.
     let flag = match scale {
         Scale::Quick => Some("--quick"),

@@ -11,6 +11,7 @@ mod module_graph;
 mod priors;
 mod readme_tables;
 mod reproduce;
+mod snakemake_config;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Task {
     ModuleGraph(module_graph::ModuleGraph),
     /// Writes the README's result tables from a study's summary.parquet files.
     ReadmeTables(readme_tables::ReadmeTables),
+    /// Prints the Snakemake config of a scale (pipelines/config/SCALE.yaml is its output).
+    SnakemakeConfig(snakemake_config::SnakemakeConfig),
     /// Runs the whole pipeline on the embedded default data (resumable).
     Reproduce(reproduce::Reproduce),
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Task::ModuleGraph(args) => module_graph::run(args),
         Task::ReadmeTables(args) => readme_tables::run(args),
         Task::Reproduce(args) => reproduce::run(args),
+        Task::SnakemakeConfig(args) => snakemake_config::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

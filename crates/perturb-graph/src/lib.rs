@@ -51,6 +51,9 @@ pub struct GraphOptions {
     pub threads: usize,
 }
 
+/// The GO aspects a graph reads unless told otherwise (comma-separated, as `--go-ontologies` takes them).
+pub const DEFAULT_GO_ONTOLOGIES: &str = "BP,MF,CC";
+
 impl GraphOptions {
     pub fn new(genes: impl Into<PathBuf>, out: impl Into<PathBuf>, sources: Vec<Source>) -> Self {
         GraphOptions {
@@ -58,7 +61,7 @@ impl GraphOptions {
             out: out.into(),
             sources,
             priors: PathBuf::from("data/priors"),
-            go_ontologies: vec!["BP".into(), "MF".into(), "CC".into()],
+            go_ontologies: DEFAULT_GO_ONTOLOGIES.split(',').map(str::to_string).collect(),
             go_evidence: Vec::new(),
             go_min_jaccard: 0.1,
             top_k: 20,

@@ -10,6 +10,7 @@
 //! reproduce` and `perturb reproduce` call [`reproduce`].
 
 pub mod runner;
+pub mod snakemake;
 pub mod variants;
 
 use std::path::{Path, PathBuf};
@@ -33,17 +34,10 @@ pub enum Scale {
     Full,
 }
 
+perturb_core::named_enum!(Scale, "scale", name, { Quick => "quick", Default => "default", Norman => "norman", Full => "full" });
+
 impl Scale {
     pub const ALL: [Scale; 4] = [Scale::Quick, Scale::Default, Scale::Norman, Scale::Full];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scale::Quick => "quick",
-            Scale::Default => "default",
-            Scale::Norman => "norman",
-            Scale::Full => "full",
-        }
-    }
 
     /// `perturb simulate` arguments for the screen of this scale.
     fn simulate_args(self) -> Vec<&'static str> {
@@ -89,6 +83,14 @@ pub fn preset_flags(name: &str) -> Result<Vec<&'static str>, String> {
     Ok(flags)
 }
 
+/// The `perturb graph --source` spec a study builds its network from unless told otherwise.
+pub const DEFAULT_GRN: &str = "go+regulon";
+/// The device a study trains and predicts on unless told otherwise.
+pub const DEFAULT_DEVICE: &str = "auto";
+/// The task the network-quality study measures (when the screen has it): unseen singles,
+/// where the network matters most.
+pub const STUDY_TASK: &str = "unseen_single";
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The `perturb` binary that runs every stage.
@@ -123,8 +125,8 @@ impl Options {
             scale,
             input: None,
             ingest_args: Vec::new(),
-            grn: "go+regulon".into(),
-            device: "auto".into(),
+            grn: DEFAULT_GRN.into(),
+            device: DEFAULT_DEVICE.into(),
             seeds: None,
             variants: variants::DEFAULT_VARIANTS.iter().map(|v| v.to_string()).collect(),
             network_study: true,
@@ -494,7 +496,7 @@ fn network_study_models(o: &Options, genes: &str, screen: &mut ScreenJobs) -> Re
         .chain(variants::NETWORK_STUDY_WHEN_TRAINED.iter().copied().filter(|v| o.variants.iter().any(|x| x == v)))
         .collect();
     let tasks = &screen.plan.tasks;
-    let study_tasks: Vec<&'static str> = tasks.iter().copied().filter(|t| *t == "unseen_single").collect();
+    let study_tasks: Vec<&'static str> = tasks.iter().copied().filter(|t| *t == STUDY_TASK).collect();
     let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
     let home = screen.plan.home.clone();
     let mut models = Vec::new();

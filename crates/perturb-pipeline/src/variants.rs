@@ -127,29 +127,4 @@ mod tests {
         let e = flags("gears").unwrap_err();
         assert!(e.contains("app_plus") && e.contains("app_mean_pool"), "{e}");
     }
-
-    /// The Snakemake configs name the same models with the same flags, the same
-    /// recommended model and the same network-study model as this file.
-    #[test]
-    fn the_snakemake_configs_train_the_default_variants_with_their_flags() {
-        for config in ["default.yaml", "quick.yaml"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/config").join(config);
-            let text = std::fs::read_to_string(&path).unwrap();
-            let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or_else(|| panic!("{config}: no {key}"));
-            assert_eq!(value("recommended:"), RECOMMENDED, "{config}");
-            assert_eq!(value("study_model:"), NETWORK_STUDY_VARIANT, "{config}");
-            let models: Vec<(String, String)> = text
-                .lines()
-                .skip_while(|l| *l != "models:")
-                .skip(1)
-                .take_while(|l| l.starts_with("  "))
-                .map(|l| {
-                    let (name, flags) = l.trim().split_once(':').unwrap();
-                    (name.to_string(), flags.trim().trim_matches('"').to_string())
-                })
-                .collect();
-            let expected: Vec<(String, String)> = DEFAULT_VARIANTS.iter().map(|v| (v.to_string(), flags(v).unwrap().join(" "))).collect();
-            assert_eq!(models, expected, "{config}");
-        }
-    }
 }

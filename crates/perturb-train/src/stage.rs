@@ -128,22 +128,24 @@ pub struct AppConfigChoice {
     pub edge_trust: bool,
 }
 
+/// The seed design: `AppConfig`'s own defaults (sizes aside), no head features.
 impl Default for AppConfigChoice {
     fn default() -> Self {
+        let c = AppConfig::new(1, 1);
         AppConfigChoice {
-            hidden: 64,
-            layers: 2,
-            gene_embedding: GeneEmbedding::Gnn,
-            aggregation: Aggregation::Mean,
-            pooling: Pooling::Attention,
-            decoder: Decoder::Linear,
-            query_skip: false,
-            attention_focus: false,
-            attention_hops: 0,
-            learned_vectors: true,
+            hidden: c.hidden,
+            layers: c.layers,
+            gene_embedding: c.gene_embedding,
+            aggregation: c.aggregation,
+            pooling: c.pooling,
+            decoder: c.decoder,
+            query_skip: c.query_skip,
+            attention_focus: c.attention_focus,
+            attention_hops: c.attention_hops,
+            learned_vectors: c.learned_vectors,
             features: FeatureSpec::default(),
-            head_hidden: 32,
-            edge_trust: false,
+            head_hidden: c.head_hidden,
+            edge_trust: c.trust_edges > 0,
         }
     }
 }
