@@ -25,7 +25,7 @@ use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{GraphTensors, PerturbationBatch};
-use crate::layers::{touch, Aggregation, GnnLayer};
+use crate::layers::{Aggregation, GnnLayer};
 
 /// How genes get their embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,19 +145,21 @@ pub struct GeneHead {
 
 #[derive(Module, Debug)]
 pub struct App {
+    // Parameters are drawn from the seeded generator in this order (see
+    // `ModelConfig::init_seeded`): moving a field changes every seed's starting weights.
     gene_vectors: Param<Tensor<2>>,
-    node_projection: Option<Linear>,
-    gnn: Vec<GnnLayer>,
-    attention_query: Linear,
-    attention_key: Linear,
-    attention_score: Linear,
     attention_focus: Option<Param<Tensor<1>>>,
     attention_reach: Option<Param<Tensor<1>>>,
     attention_temperature: Option<Param<Tensor<1>>>,
-    decoder_hidden: Option<Linear>,
-    decoder_out: Linear,
-    head: Option<GeneHead>,
     edge_trust: Option<Param<Tensor<1>>>,
+    attention_query: Linear,
+    attention_key: Linear,
+    attention_score: Linear,
+    decoder_out: Linear,
+    gnn: Vec<GnnLayer>,
+    node_projection: Option<Linear>,
+    decoder_hidden: Option<Linear>,
+    head: Option<GeneHead>,
     #[module(skip)]
     trust_hops: usize,
     #[module(skip)]
@@ -228,22 +230,6 @@ pub struct AppOutput {
 }
 
 impl App {
-    /// Forces every lazily initialised parameter to be drawn.
-    pub(crate) fn draw_parameters(&self) {
-        let _ = self.gene_vectors.val();
-        for bonus in self.attention_focus.iter().chain(self.attention_reach.iter()).chain(self.attention_temperature.iter()).chain(self.edge_trust.iter()) {
-            let _ = bonus.val();
-        }
-        let mut linears: Vec<&Linear> = vec![&self.attention_query, &self.attention_key, &self.attention_score, &self.decoder_out];
-        linears.extend(self.gnn.iter().map(GnnLayer::linear));
-        linears.extend(self.node_projection.iter());
-        linears.extend(self.decoder_hidden.iter());
-        if let Some(h) = &self.head {
-            linears.extend([&h.embedding, &h.hidden_1, &h.hidden_2, &h.out]);
-        }
-        linears.into_iter().for_each(touch);
-    }
-
     /// Contextual gene embeddings, [N, d].
     pub fn embed(&self, graph: &GraphTensors) -> Tensor<2> {
         let mut h = self.gene_vectors.val();

@@ -31,7 +31,6 @@ use std::collections::HashMap;
 
 use crate::features::Edge;
 use crate::inputs::{GraphTensors, PerturbationBatch};
-use crate::layers::touch;
 
 /// The learned matrix starts at this multiple of each edge's signed prior weight (an edge
 /// of unknown sign starts at 0): a weight-1 edge then passes half of a small change on.
@@ -94,13 +93,16 @@ pub struct GrnVaeConfig {
 
 #[derive(Module, Debug)]
 pub struct GrnVae {
+    // Parameters are drawn from the seeded generator in this order (see
+    // `ModelConfig::init_seeded`): moving a randomly initialised field changes every
+    // seed's starting weights (`grn`, set from the prior, and `amplitude`, ones, draw nothing).
     gene_vectors: Param<Tensor<2>>,
-    feature_projection: Option<Linear>,
     encoder: Linear,
     mean: Linear,
     log_variance: Linear,
     shift: Linear,
     direct: Linear,
+    feature_projection: Option<Linear>,
     /// Signed weight of every prior edge, [E, 1].
     grn: Param<Tensor<2>>,
     /// Per-gene response amplitude, [N, 1].
@@ -150,13 +152,6 @@ impl GrnVaeConfig {
 }
 
 impl GrnVae {
-    pub(crate) fn draw_parameters(&self) {
-        let _ = (self.gene_vectors.val(), self.grn.val(), self.amplitude.val());
-        let mut linears = vec![&self.encoder, &self.mean, &self.log_variance, &self.shift, &self.direct];
-        linears.extend(self.feature_projection.iter());
-        linears.into_iter().for_each(touch);
-    }
-
     pub fn latent(&self) -> usize {
         self.mean.weight.dims()[1]
     }

@@ -1,6 +1,5 @@
 //! The layers more than one model is built from: the GNN layer over the gene network
-//! (and how it aggregates its messages), the additive attention, and `touch`, which draws
-//! a lazily initialised linear layer's parameters.
+//! (and how it aggregates its messages) and the additive attention.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -57,10 +56,6 @@ impl GnnLayer {
         let aggregated = aggregate(graph, h.clone(), how);
         relu(self.linear.forward(Tensor::cat(vec![h, aggregated], 1)))
     }
-
-    pub(crate) fn linear(&self) -> &Linear {
-        &self.linear
-    }
 }
 
 /// An additive (tanh) attention: score = vᵀ tanh(W_q q + W_k k + b).
@@ -87,17 +82,6 @@ impl AdditiveAttention {
         let q = self.query.forward(query).unsqueeze_dim::<3>(1);
         let k = self.key.forward(keys);
         self.score.forward(crate::kernels::tanh(q + k)).reshape([b, m])
-    }
-
-    pub(crate) fn linears(&self) -> [&Linear; 3] {
-        [&self.query, &self.key, &self.score]
-    }
-}
-
-pub(crate) fn touch(linear: &Linear) {
-    let _ = linear.weight.val();
-    if let Some(b) = &linear.bias {
-        let _ = b.val();
     }
 }
 

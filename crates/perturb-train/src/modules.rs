@@ -24,7 +24,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::IndexingUpdateOp;
 
 use crate::inputs::{GraphTensors, PerturbationBatch};
-use crate::layers::{touch, AdditiveAttention, Aggregation, GnnLayer};
+use crate::layers::{AdditiveAttention, Aggregation, GnnLayer};
 
 #[derive(Config, Debug)]
 pub struct ModulesConfig {
@@ -51,18 +51,20 @@ pub struct ModulesConfig {
 
 #[derive(Module, Debug)]
 pub struct ModulesNet {
+    // Parameters are drawn from the seeded generator in this order (see
+    // `ModelConfig::init_seeded`): moving a field changes every seed's starting weights.
     gene_vectors: Param<Tensor<2>>,
-    gnn: Vec<GnnLayer>,
     program_vectors: Param<Tensor<2>>,
-    within: AdditiveAttention,
     /// Score bonus of the perturbed genes in their program's attention (starts at ln of the
     /// mean program size, like APP's attention focus).
     focus: Param<Tensor<1>>,
-    across: AdditiveAttention,
     /// Per output gene: how it reads its program's state, [G, d].
     readout: Param<Tensor<2>>,
     /// Global state and query to every output gene.
     global: Linear,
+    within: AdditiveAttention,
+    across: AdditiveAttention,
+    gnn: Vec<GnnLayer>,
     #[module(skip)]
     coherence_weight: f64,
     #[module(skip)]
@@ -94,15 +96,6 @@ fn membership(graph: &GraphTensors) -> Tensor<2> {
 }
 
 impl ModulesNet {
-    pub(crate) fn draw_parameters(&self) {
-        let _ = (self.gene_vectors.val(), self.program_vectors.val(), self.focus.val(), self.readout.val());
-        let mut linears: Vec<&Linear> = vec![&self.global];
-        linears.extend(self.within.linears());
-        linears.extend(self.across.linears());
-        linears.extend(self.gnn.iter().map(GnnLayer::linear));
-        linears.into_iter().for_each(touch);
-    }
-
     /// Gene tokens, [N, d].
     pub fn embed(&self, graph: &GraphTensors) -> Tensor<2> {
         let mut h = self.gene_vectors.val();

@@ -2,6 +2,7 @@
 //! and the evaluation treat them alike: APP (`model`), the module-inductive model
 //! (`modules`) and the GRN-aligned VAE (`grn_vae`).
 
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -78,8 +79,9 @@ impl ModelConfig {
             let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             cpu.seed(seed);
             let model = self.init(prior, &cpu);
-            // Parameters are drawn lazily, on first use: draw them now, under the lock.
-            model.draw_parameters();
+            // Parameters are drawn lazily, on first use: draw them now, under the lock, in
+            // the models' field order.
+            model.visit(&mut DrawEveryParameter);
             model
         };
         let model = model.fork(device);
@@ -100,6 +102,25 @@ impl ModelConfig {
     }
 }
 
+/// Draws every lazily initialised parameter it visits (burn visits a module's fields in
+/// declaration order), so that no parameter of a model is left to be drawn later, outside
+/// the seeded lock.
+struct DrawEveryParameter;
+
+impl ModuleVisitor for DrawEveryParameter {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        let _ = param.val();
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        let _ = param.val();
+    }
+}
+
 impl AppConfig {
     /// A seeded model, the same on every backend (see `ModelConfig::init_seeded`).
     pub fn init_seeded(&self, seed: u64, device: &Device) -> App {
@@ -111,14 +132,6 @@ impl AppConfig {
 }
 
 impl Model {
-    fn draw_parameters(&self) {
-        match self {
-            Model::App(m) => m.draw_parameters(),
-            Model::Modules(m) => m.draw_parameters(),
-            Model::GrnVae(m) => m.draw_parameters(),
-        }
-    }
-
     /// What does not depend on the perturbation (gene embeddings or encodings), computed
     /// once per step or once for all prediction batches.
     pub fn embed(&self, graph: &GraphTensors) -> Tensor<2> {
@@ -184,6 +197,73 @@ impl Model {
         match self {
             Model::App(m) => m.edge_trust(),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the parameters a model holds and how many of them are drawn.
+    #[derive(Default)]
+    struct DrawnCount {
+        parameters: usize,
+        drawn: usize,
+    }
+
+    impl ModuleVisitor for DrawnCount {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.parameters += 1;
+            self.drawn += usize::from(param.is_initialized());
+        }
+    }
+
+    /// Every parameter's values, in visiting order.
+    fn values(model: &Model) -> Vec<f32> {
+        struct Values(Vec<f32>);
+        impl ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.extend(param.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let mut all = Values(Vec::new());
+        model.visit(&mut all);
+        all.0
+    }
+
+    /// A seeded model leaves no parameter to be drawn later, outside the seeded lock, and
+    /// the same seed gives the same weights; every optional part of APP is switched on.
+    #[test]
+    fn a_seeded_model_has_every_parameter_drawn_and_the_seed_fixes_them() {
+        let d = Device::flex();
+        let app = AppConfig::new(5, 4)
+            .with_hidden(8)
+            .with_attention_focus(true)
+            .with_attention_hops(1)
+            .with_decoder(crate::app::Decoder::Mlp)
+            .with_node_features(3)
+            .with_head_features(2)
+            .with_trust_edges(6);
+        let configs = [
+            ModelConfig::App(app),
+            ModelConfig::Modules(ModulesConfig::new(5, 4).with_programs(2).with_hidden(8)),
+            ModelConfig::GrnVae(GrnVaeConfig::new(5, 4, 2).with_hidden(4).with_latent(2).with_node_features(3)),
+        ];
+        for config in &configs {
+            let prior = [0.5, -0.5];
+            let model = config.init_seeded(7, &prior, &d);
+            let mut count = DrawnCount::default();
+            model.visit(&mut count);
+            assert!(count.parameters >= 6, "{config:?}: {} parameters", count.parameters);
+            assert_eq!(count.drawn, count.parameters, "{config:?}");
+            let again = config.init_seeded(7, &prior, &d);
+            assert_eq!(values(&model), values(&again), "{config:?}");
+            let lazy = config.init(&prior, &d);
+            let mut count = DrawnCount::default();
+            lazy.visit(&mut count);
+            // Only what is set from data (the GRN VAE's prior weights) exists before the draw.
+            assert!(count.drawn <= 1 && count.drawn < count.parameters, "{config:?}: init alone drew {} of {}", count.drawn, count.parameters);
         }
     }
 }
