@@ -21,11 +21,15 @@ fn previous_outputs(out: &Path) -> Vec<String> {
     manifest.outputs.into_iter().filter(|o| Path::new(o).file_name().and_then(|n| n.to_str()) == Some(o.as_str())).collect()
 }
 
-/// A hidden folder collecting a stage's artifacts until [`StagedDir::commit`].
+/// A hidden folder collecting a stage's artifacts until [`StagedDir::commit`], and the
+/// list of them its manifest records: each output is named once, when the stage asks
+/// where to write it ([`StagedDir::output`]), so no output can be missing from the list.
 /// Dropping it without committing deletes it and everything in it.
 pub struct StagedDir {
     out: PathBuf,
     staging: Option<tempfile::TempDir>,
+    /// The outputs asked for so far, in that order.
+    outputs: std::sync::Mutex<Vec<String>>,
 }
 
 impl StagedDir {
@@ -40,11 +44,27 @@ impl StagedDir {
         let (anchor, _) = nearest_existing_folder(out);
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let staging = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(&anchor).map_err(|e| Error::io(&anchor, e))?;
-        Ok(StagedDir { out: out.to_path_buf(), staging: Some(staging) })
+        Ok(StagedDir { out: out.to_path_buf(), staging: Some(staging), outputs: std::sync::Mutex::new(Vec::new()) })
     }
 
-    /// Where to write an artifact named `file_name` while staging.
-    pub fn path(&self, file_name: &str) -> PathBuf {
+    /// Where to write the output `file_name` while staging; it joins (once, in the order
+    /// first asked for) the outputs [`StagedDir::write_manifest`] lists.
+    pub fn output(&self, file_name: &str) -> PathBuf {
+        let mut outputs = self.outputs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !outputs.iter().any(|o| o == file_name) {
+            outputs.push(file_name.to_string());
+        }
+        self.path(file_name)
+    }
+
+    /// Writes `manifest` beside the staged outputs, listing every output asked for so far
+    /// (not itself): what a rerun's commit may replace.
+    pub fn write_manifest(&self, mut manifest: crate::manifest::Manifest) -> Result<()> {
+        manifest.outputs = self.outputs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        manifest.write(&self.path(MANIFEST))
+    }
+
+    fn path(&self, file_name: &str) -> PathBuf {
         self.staging.as_ref().expect("not yet committed").path().join(file_name)
     }
 
@@ -136,19 +156,41 @@ mod tests {
         let out = root.path().join("a/b/out");
         {
             let staged = StagedDir::new(&out).unwrap();
-            fs::write(staged.path("x.parquet"), b"x").unwrap();
+            fs::write(staged.output("x.parquet"), b"x").unwrap();
             assert!(!out.exists());
         }
         assert!(!root.path().join("a").exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
 
         let staged = StagedDir::new(&out).unwrap();
-        fs::write(staged.path("x.parquet"), b"x").unwrap();
+        fs::write(staged.output("x.parquet"), b"x").unwrap();
         fs::write(staged.path("manifest.json"), b"{}").unwrap();
         staged.commit().unwrap();
         assert_eq!(fs::read(out.join("x.parquet")).unwrap(), b"x");
         assert!(out.join("manifest.json").exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    /// The manifest lists each output once, in the order the stage first asked for it,
+    /// and never itself; a rerun that writes fewer files lists fewer and removes the rest.
+    #[test]
+    fn the_manifest_lists_the_outputs_asked_for_in_order() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("graph");
+        let staged = StagedDir::new(&out).unwrap();
+        for f in ["nodes.parquet", "edges.parquet", "nodes.parquet"] {
+            fs::write(staged.output(f), b"x").unwrap();
+        }
+        staged.write_manifest(crate::manifest::Manifest::new("graph", vec![], serde_json::Value::Null)).unwrap();
+        staged.commit().unwrap();
+        let written = crate::manifest::Manifest::read(&out.join(MANIFEST)).unwrap();
+        assert_eq!(written.outputs, ["nodes.parquet", "edges.parquet"]);
+        let staged = StagedDir::new(&out).unwrap();
+        fs::write(staged.output("edges.parquet"), b"y").unwrap();
+        staged.write_manifest(crate::manifest::Manifest::new("graph", vec![], serde_json::Value::Null)).unwrap();
+        staged.commit().unwrap();
+        assert!(!out.join("nodes.parquet").exists(), "no longer written, so removed");
+        assert_eq!(crate::manifest::Manifest::read(&out.join(MANIFEST)).unwrap().outputs, ["edges.parquet"]);
     }
 
     fn manifest(outputs: &[&str]) -> crate::manifest::Manifest {
@@ -163,14 +205,14 @@ mod tests {
         let out = root.path().join("eval");
         let staged = StagedDir::new(&out).unwrap();
         for f in ["a.parquet", "b.parquet"] {
-            fs::write(staged.path(f), b"x").unwrap();
+            fs::write(staged.output(f), b"x").unwrap();
         }
         manifest(&["a.parquet", "b.parquet", "../outside", "/etc/passwd"]).write(&staged.path(MANIFEST)).unwrap();
         staged.commit().unwrap();
         fs::write(out.join("notes.txt"), b"mine").unwrap();
         fs::write(root.path().join("outside"), b"mine").unwrap();
         let staged = StagedDir::new(&out).unwrap();
-        fs::write(staged.path("a.parquet"), b"y").unwrap();
+        fs::write(staged.output("a.parquet"), b"y").unwrap();
         manifest(&["a.parquet"]).write(&staged.path(MANIFEST)).unwrap();
         staged.commit().unwrap();
         let mut left: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

@@ -326,23 +326,6 @@ pub fn check_options(opts: &EvalOptions) -> Result<()> {
     Ok(())
 }
 
-/// The staging folder of an evaluation and the name of every file written into it: a
-/// path is only handed out with its name recorded, so the manifest's `outputs` lists every
-/// artifact (and a rerun into the same folder can remove the ones it no longer writes).
-struct Outputs {
-    staged: StagedDir,
-    names: Vec<String>,
-}
-
-impl Outputs {
-    fn path(&mut self, name: &str) -> PathBuf {
-        if !self.names.iter().any(|n| n == name) {
-            self.names.push(name.to_string());
-        }
-        self.staged.path(name)
-    }
-}
-
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     let started = std::time::Instant::now();
     check_options(opts)?;
@@ -354,30 +337,33 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
     }
     let files = ModelFiles::find(opts, &mut notes)?;
     let truth = opts.truth_network.as_deref().map(structure::TruthNetwork::read).transpose()?;
-    let mut out = Outputs { staged: StagedDir::new(&opts.out)?, names: Vec::new() };
-    let scores = score_splits(opts, &screen, &references.baseline_inputs(opts), &files.predictions, &mut out)?;
+    // Every path is handed out with its name recorded (StagedDir::output), so the
+    // manifest lists every artifact and a rerun into the folder removes the ones it no
+    // longer writes.
+    let out = StagedDir::new(&opts.out)?;
+    let scores = score_splits(opts, &screen, &references.baseline_inputs(opts), &files.predictions, &out)?;
     let rows = &scores.rows;
-    perturb_core::scores::write_metrics(rows, &out.path(schema::metrics::FILE))?;
+    perturb_core::scores::write_metrics(rows, &out.output(schema::metrics::FILE))?;
     if !scores.interactions.is_empty() {
-        write_gi(&scores.interactions, &out.path("interactions.parquet"))?;
+        write_gi(&scores.interactions, &out.output("interactions.parquet"))?;
     }
     let sets = coverage::perturbation_sets(rows);
     let (summary, comparisons) = summarise_sets(rows, &sets)?;
-    perturb_core::scores::write_summary(&summary, &out.path(schema::summary::FILE))?;
+    perturb_core::scores::write_summary(&summary, &out.output(schema::summary::FILE))?;
     if !comparisons.is_empty() {
-        write_comparisons(&comparisons, &out.path("comparisons.parquet"))?;
+        write_comparisons(&comparisons, &out.output("comparisons.parquet"))?;
     }
     let efficiency = report::efficiency(&files.timing)?;
     if !efficiency.is_empty() {
-        report::write_efficiency(&efficiency, &out.path("efficiency.parquet"))?;
+        report::write_efficiency(&efficiency, &out.output("efficiency.parquet"))?;
     }
     let attention = opts.attention.iter().map(|(name, path)| report::attention_tops(name, path, 3, 10)).collect::<Result<Vec<_>>>()?.concat();
     let structure = StructureScores::score(opts, truth.as_ref(), &files)?;
-    structure.write(&mut out)?;
+    structure.write(&out)?;
     let train_seconds: BTreeMap<String, f64> = efficiency.iter().map(|e| (e.model.clone(), e.train_seconds)).collect();
     let selection_rows = selection::select(&files.validation, &train_seconds)?;
     if !selection_rows.is_empty() {
-        selection::write(&selection_rows, &out.path(selection::FILE))?;
+        selection::write(&selection_rows, &out.output(selection::FILE))?;
     }
     let selection_tables = selection_tables(&selection_rows, opts.recommended.as_deref(), rows, &comparisons, &mut notes);
     let structure_tables = [
@@ -399,10 +385,10 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalSummary> {
         structure: &structure_tables,
         notes: &notes,
     };
-    perturb_core::table::write_bytes_atomically(&out.path("report.md"), report::markdown(&parts).as_bytes())?;
-    perturb_core::table::write_bytes_atomically(&out.path("report.html"), report::html(&parts).as_bytes())?;
+    perturb_core::table::write_bytes_atomically(&out.output("report.md"), report::markdown(&parts).as_bytes())?;
+    perturb_core::table::write_bytes_atomically(&out.output("report.html"), report::html(&parts).as_bytes())?;
     write_eval_manifest(opts, &out, &files.predictions, rows.len())?;
-    out.staged.commit()?;
+    out.commit()?;
     // Each model's mean over the largest set it is scored on.
     let mut mean_l2 = BTreeMap::new();
     for r in summary.iter().filter(|r| r.metric == schema::metrics::L2) {
@@ -491,14 +477,14 @@ fn score_splits(
     screen: &Screen,
     baseline_inputs: &baselines::BaselineInputs,
     prediction_files: &[(String, BTreeMap<(Task, u64), PathBuf>)],
-    out: &mut Outputs,
+    out: &StagedDir,
 ) -> Result<Scores> {
     let mut scores = Scores { rows: Vec::new(), interactions: Vec::new() };
     for &task in &opts.tasks {
         for &seed in &opts.seeds {
             let split = split::make(screen, task, seed, &opts.data)?;
             let name = perturb_core::schema::split::file(task.name(), seed);
-            split::write(&split, screen, &out.path(&name))?;
+            split::write(&split, screen, &out.output(&name))?;
             let mut all_preds: Vec<(&str, BTreeMap<usize, Vec<f64>>)> =
                 baselines::predict_all(screen, &split, baseline_inputs).into_iter().map(|(m, p)| (m, p.into_iter().collect())).collect();
             for (name, files) in prediction_files {
@@ -546,15 +532,15 @@ impl StructureScores {
         Ok(scores)
     }
 
-    fn write(&self, out: &mut Outputs) -> Result<()> {
+    fn write(&self, out: &StagedDir) -> Result<()> {
         if !self.attention.is_empty() {
-            structure::write_attention_rows(&self.attention, &out.path("attention_recovery.parquet"))?;
+            structure::write_attention_rows(&self.attention, &out.output("attention_recovery.parquet"))?;
         }
         if !self.grn.is_empty() {
-            structure::write_grn_rows(&self.grn, &out.path("grn_recovery.parquet"))?;
+            structure::write_grn_rows(&self.grn, &out.output("grn_recovery.parquet"))?;
         }
         if !self.programs.is_empty() {
-            structure::write_program_rows(&self.programs, &out.path("program_enrichment.parquet"))?;
+            structure::write_program_rows(&self.programs, &out.output("program_enrichment.parquet"))?;
         }
         Ok(())
     }
@@ -563,7 +549,7 @@ impl StructureScores {
 /// The manifest: the screen's tables and every other file read (every prediction file
 /// scored, so a manifest says which predictions its metrics are of), the options, and
 /// every file written, in the order written.
-fn write_eval_manifest(opts: &EvalOptions, out: &Outputs, prediction_files: &[(String, BTreeMap<(Task, u64), PathBuf>)], n_rows: usize) -> Result<()> {
+fn write_eval_manifest(opts: &EvalOptions, out: &StagedDir, prediction_files: &[(String, BTreeMap<(Task, u64), PathBuf>)], n_rows: usize) -> Result<()> {
     let mut inputs = [gs::FILE, cs::FILE, ps::FILE].iter().map(|f| InputFile::hash(&opts.data.join(f))).collect::<Result<Vec<_>>>()?;
     if let Some(truth) = &opts.truth_network {
         inputs.push(InputFile::hash(truth)?);
@@ -592,8 +578,7 @@ fn write_eval_manifest(opts: &EvalOptions, out: &Outputs, prediction_files: &[(S
     let mut manifest = Manifest::new("eval", inputs, parameters);
     manifest.summary = serde_json::json!({ "rows": n_rows });
     // The manifest itself is not listed.
-    manifest.outputs = out.names.clone();
-    manifest.write(&out.staged.path(schema::MANIFEST))
+    out.write_manifest(manifest)
 }
 
 /// The validation ranking, then the validation pick (and the recommended model, when it

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use perturb_core::gene_network::{self, GraphEdgeRow, GraphNodeRow};
 use perturb_core::manifest::{InputFile, Manifest};
-use perturb_core::schema::{self, conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
+use perturb_core::schema::{conditions as cs, edges as es, genes as gs, nodes as ns, pseudobulk as ps};
 use perturb_core::staging::StagedDir;
 use perturb_core::{Column, Condition, Error, Result, Table};
 use petgraph::graphmap::DiGraphMap;
@@ -428,7 +428,7 @@ fn write_tables(staged: &StagedDir, graph: &DiGraphMap<usize, EdgeData>, screen:
         .iter()
         .map(|&(a, b, e)| GraphEdgeRow { source: nodes[a].clone(), target: nodes[b].clone(), weight: e.weight, sign: e.sign, origin: e.origin.clone() })
         .collect();
-    gene_network::write_edges(&edge_rows, &staged.path(es::FILE))?;
+    gene_network::write_edges(&edge_rows, &staged.output(es::FILE))?;
     let measured_set: std::collections::HashSet<&str> = screen.measured.iter().map(String::as_str).collect();
     let target_set: std::collections::HashSet<&str> = screen.targets.iter().map(String::as_str).collect();
     let match_name = |m: names::Match| match m {
@@ -451,7 +451,7 @@ fn write_tables(staged: &StagedDir, graph: &DiGraphMap<usize, EdgeData>, screen:
             degree,
         })
         .collect();
-    gene_network::write_nodes(&node_rows, &staged.path(ns::FILE))?;
+    gene_network::write_nodes(&node_rows, &staged.output(ns::FILE))?;
     Ok(degree)
 }
 
@@ -511,8 +511,7 @@ fn write_manifest(staged: &StagedDir, opts: &GraphOptions, inputs: Vec<InputFile
     let mut summary = serde_json::to_value(coverage).expect("coverage serialises");
     summary.as_object_mut().expect("object").remove("seconds");
     manifest.summary = summary;
-    manifest.outputs = vec![es::FILE.into(), ns::FILE.into()];
-    manifest.write(&staged.path(schema::MANIFEST))
+    staged.write_manifest(manifest)
 }
 
 /// Names of an edge file that resolve to no node, in order of first appearance.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use perturb_core::manifest::Manifest;
-use perturb_core::schema::{self, contexts as xs};
+use perturb_core::schema::contexts as xs;
 use perturb_core::staging::StagedDir;
 use perturb_core::{Column, Error, Result, Table};
 use serde_json::json;
@@ -234,7 +234,7 @@ fn write_listing(staged: &Staged, contexts: &CellContexts, counts: &[ContextCoun
         .with(xs::N_CELLS, Column::I64(summary.contexts.iter().map(|s| s.n_cells as i64).collect()))
         .with(xs::N_CONTROL_CELLS, Column::I64(counts.iter().map(|c| c.control as i64).collect()))
         .with(xs::N_CONDITIONS, Column::I64(summary.contexts.iter().map(|s| s.n_conditions as i64).collect()));
-    table.write_parquet(&staged.path(xs::FILE))
+    table.write_parquet(&staged.output(xs::FILE))
 }
 
 fn write_manifest(opts: &IngestOptions, staged: &Staged, contexts: &CellContexts, summary: &IngestSummary) -> Result<()> {
@@ -248,10 +248,9 @@ fn write_manifest(opts: &IngestOptions, staged: &Staged, contexts: &CellContexts
     });
     let mut manifest = Manifest::new("ingest", vec![staged.input.get()?], parameters);
     manifest.summary = serde_json::to_value(summary).expect("summary serialises");
-    // Only the listing: the context folders hold their own manifests, and a rerun's
+    // Lists only the listing: the context folders hold their own manifests, and a rerun's
     // cleanup of stale outputs must never reach into them.
-    manifest.outputs = vec![xs::FILE.into()];
-    manifest.write(&staged.path(schema::MANIFEST))
+    staged.dir.write_manifest(manifest)
 }
 
 #[cfg(test)]

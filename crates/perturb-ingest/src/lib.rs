@@ -1074,8 +1074,9 @@ struct Staged<'h> {
 }
 
 impl Staged<'_> {
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.path(file)
+    /// See [`StagedDir::output`].
+    fn output(&self, file: &str) -> PathBuf {
+        self.dir.output(file)
     }
 }
 
@@ -1102,10 +1103,10 @@ impl InputHash {
 fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
-    with_context(genes_table(&o), o.context, n_genes).write_parquet(&staged.path(gs::FILE))?;
+    with_context(genes_table(&o), o.context, n_genes).write_parquet(&staged.output(gs::FILE))?;
     let unmeasured = UnmeasuredTargets::of(o.genes, &o.index.conditions);
-    with_context(conditions_table(&o, unmeasured.flags), o.context, n_cond).write_parquet(&staged.path(cs::FILE))?;
-    with_context(pseudobulk_table(&o), o.context, n_cond * n_genes).write_parquet(&staged.path(ps::FILE))?;
+    with_context(conditions_table(&o, unmeasured.flags), o.context, n_cond).write_parquet(&staged.output(cs::FILE))?;
+    with_context(pseudobulk_table(&o), o.context, n_cond * n_genes).write_parquet(&staged.output(ps::FILE))?;
 
     let count = |k| o.index.conditions.iter().filter(|c| c.kind() == k).count();
     let mut warnings = o.warnings;
@@ -1145,8 +1146,7 @@ fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
     let input = staged.input.get()?;
     let mut manifest = Manifest::new("ingest", vec![input], o.parameters);
     manifest.summary = serde_json::to_value(&summary).expect("summary serialises");
-    manifest.outputs = vec![gs::FILE.into(), cs::FILE.into(), ps::FILE.into()];
-    manifest.write(&staged.path(schema::MANIFEST))?;
+    staged.dir.write_manifest(manifest)?;
     Ok(summary)
 }
 

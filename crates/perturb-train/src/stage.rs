@@ -283,10 +283,13 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let (model, report) = train(&config, &inputs, &train_examples, &val_examples, &scored, &s.options, device)?;
     let n_params = model.num_params();
     save_model(&staged, &config, &model, &index, &graph.edges, &singles)?;
+    // Written last, after the manifest that lists it: its latency is measured on the model
+    // as saved.
+    let timing_file = staged.output(timing::FILE);
     let learned = LearnedTables { index: &index, graph: &graph, context: &context, trained_singles: &trained_singles };
-    let outputs = learned.write(&staged, &model)?;
+    learned.write(&staged, &model)?;
     let fit = FitSummary { report: &report, n_params, config: &config, index: &index, inputs: &inputs, selected };
-    write_train_manifest(&staged, s, &spec, &fit, &outputs)?;
+    write_train_manifest(&staged, s, &spec, &fit)?;
     let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
     let (single, batched, batch) = latency(&model, &inputs, &lists, device);
     let timing = ModelTiming {
@@ -299,7 +302,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         device: selected.name.clone(),
     };
-    timing.write(&staged.path(timing::FILE))?;
+    timing.write(&timing_file)?;
     staged.commit()?;
     Ok(TrainSummary { report, n_params })
 }
@@ -419,31 +422,26 @@ struct LearnedTables<'a> {
 }
 
 impl LearnedTables<'_> {
-    /// Writes the model folder's optional tables; returns every file of the folder.
-    fn write(&self, staged: &StagedDir, model: &Model) -> Result<Vec<&'static str>> {
+    /// Writes the model folder's optional tables.
+    fn write(&self, staged: &StagedDir, model: &Model) -> Result<()> {
         let (index, graph) = (self.index, self.graph);
-        let mut outputs: Vec<&str> = vec![CONFIG, WEIGHTS, INDEX, EDGES, SINGLES, timing::FILE];
         if index.features.context_effects {
-            write_effects(&staged.path(CONTEXT_EFFECTS), self.context, &index.outputs)?;
-            outputs.push(CONTEXT_EFFECTS);
+            write_effects(&staged.output(CONTEXT_EFFECTS), self.context, &index.outputs)?;
         }
         if let Some((programs, _)) = &index.programs {
-            write_programs(&staged.path(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
-            outputs.push(PROGRAMS);
+            write_programs(&staged.output(PROGRAMS), &graph.nodes, programs, &index.output_nodes)?;
         }
         if let Some(weights) = model.learned_grn() {
             let edges = prior_edges(&graph.nodes, &graph.edges, self.trained_singles);
             let rows: Vec<LearnedEdgeRow> = edges.into_iter().zip(weights).map(|(edge, w)| LearnedEdgeRow { edge, learned: f64::from(w) }).collect();
-            learned::write_grn(&rows, &staged.path(GRN))?;
-            outputs.push(GRN);
+            learned::write_grn(&rows, &staged.output(GRN))?;
         }
         if let Some(trust) = model.edge_trust() {
             let edges = prior_edges(&graph.nodes, &graph.edges, self.trained_singles);
             let rows: Vec<EdgeTrustRow> = edges.into_iter().zip(trust).map(|(edge, t)| EdgeTrustRow { edge, trust: f64::from(t) }).collect();
-            learned::write_trust(&rows, &staged.path(TRUST))?;
-            outputs.push(TRUST);
+            learned::write_trust(&rows, &staged.output(TRUST))?;
         }
-        Ok(outputs)
+        Ok(())
     }
 }
 
@@ -459,7 +457,7 @@ struct FitSummary<'a> {
 
 /// The training manifest: the inputs' hashes, every option, how training went and the
 /// weights' sha256 (checked at every load).
-fn write_train_manifest(staged: &StagedDir, s: &TrainStage, spec: &FeatureSpec, fit: &FitSummary, outputs: &[&str]) -> Result<()> {
+fn write_train_manifest(staged: &StagedDir, s: &TrainStage, spec: &FeatureSpec, fit: &FitSummary) -> Result<()> {
     let hashed = [s.data.join(schema::pseudobulk::FILE), s.graph.join(schema::edges::FILE), s.split.clone()]
         .into_iter()
         .chain(s.other_contexts.iter().map(|d| d.join(schema::pseudobulk::FILE)))
@@ -488,10 +486,9 @@ fn write_train_manifest(staged: &StagedDir, s: &TrainStage, spec: &FeatureSpec, 
         "final_train_loss": report.history.last().map(|h| h.1), "best_validation_l2": report.best_validation_l2(),
         "device": fit.selected.description, "model": fit.config.name(),
         "programs": fit.index.programs.as_ref().map(|p| p.1), "edges_supported_by_singles": fit.inputs.edge_support.len(),
-        WEIGHTS_SHA256: perturb_core::manifest::sha256_file(&staged.path(WEIGHTS))?.0,
+        WEIGHTS_SHA256: perturb_core::manifest::sha256_file(&staged.output(WEIGHTS))?.0,
     });
-    manifest.outputs = outputs.iter().map(|f| f.to_string()).collect();
-    manifest.write(&staged.path(schema::MANIFEST))
+    staged.write_manifest(manifest)
 }
 
 /// The program of every graph node: node, program, whether it is a measured gene.
@@ -551,22 +548,22 @@ impl burn::module::ModuleMapper for SequentialParamIds {
 
 fn save_model(staged: &StagedDir, config: &ModelConfig, model: &Model, index: &GeneIndex, edges: &[Edge], singles: &HashMap<String, Vec<f32>>) -> Result<()> {
     let json = serde_json::to_vec_pretty(config).expect("config serialises");
-    perturb_core::table::write_bytes_atomically(&staged.path(CONFIG), &json)?;
-    let mut store = BurnpackStore::from_file(staged.path(WEIGHTS));
+    perturb_core::table::write_bytes_atomically(&staged.output(CONFIG), &json)?;
+    let mut store = BurnpackStore::from_file(staged.output(WEIGHTS));
     model
         .clone()
         .map(&mut SequentialParamIds(0))
         .save_into(&mut store)
-        .map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.path(WEIGHTS).display())))?;
+        .map_err(|e| Error::Other(format!("{}: cannot save the model ({e:?})", staged.output(WEIGHTS).display())))?;
     let json = serde_json::to_vec(index).expect("index serialises");
-    perturb_core::table::write_bytes_atomically(&staged.path(INDEX), &json)?;
+    perturb_core::table::write_bytes_atomically(&staged.output(INDEX), &json)?;
     Table::new()
         .with(me::SOURCE, Column::I64(edges.iter().map(|e| e.source as i64).collect()))
         .with(me::TARGET, Column::I64(edges.iter().map(|e| e.target as i64).collect()))
         .with(me::WEIGHT, Column::F64(edges.iter().map(|e| f64::from(e.weight)).collect()))
         .with(me::SIGN, Column::F64(edges.iter().map(|e| f64::from(e.sign)).collect()))
-        .write_parquet(&staged.path(EDGES))?;
-    write_effects(&staged.path(SINGLES), singles, &index.outputs)
+        .write_parquet(&staged.output(EDGES))?;
+    write_effects(&staged.output(SINGLES), singles, &index.outputs)
 }
 
 /// Single effects by perturbed gene, long form (single, gene, lfc) over the output genes,
