@@ -20,7 +20,7 @@ pub(crate) struct GraphArgs {
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
     /// Folder holding the prior tables.
-    #[arg(long, default_value_os_t = defaults().priors, value_name = "DIR")]
+    #[arg(long, default_value_os_t = defaults().priors.clone(), value_name = "DIR")]
     priors: PathBuf,
     /// GO ontologies to use (comma-separated).
     #[arg(long, default_value = perturb_graph::DEFAULT_GO_ONTOLOGIES, value_delimiter = ',')]
@@ -65,8 +65,11 @@ pub(crate) fn parse_sources(s: &str) -> Result<SourceSpec, String> {
 }
 
 /// The library's defaults, which the flags show and start from.
-fn defaults() -> GraphOptions {
-    GraphOptions::new("", "", Vec::new())
+fn defaults() -> &'static GraphOptions {
+    // clap reads a default per flag each time it builds the command line; one set of
+    // options (new() probes the machine's parallelism) serves them all.
+    static DEFAULTS: std::sync::LazyLock<GraphOptions> = std::sync::LazyLock::new(|| GraphOptions::new("", "", Vec::new()));
+    &DEFAULTS
 }
 
 pub(crate) fn run_graph(a: GraphArgs) -> perturb_core::Result<()> {

@@ -56,12 +56,15 @@ impl Scale {
         }
     }
 
-    /// (drop, add) fractions of the network-quality study, besides the intact network.
-    fn network_study(self) -> (Vec<f64>, Vec<f64>) {
-        match self {
+    /// The degraded networks of the network-quality study, besides the intact network:
+    /// the drops, then the additions.
+    fn network_study(self) -> Vec<Degradation> {
+        let (drops, adds) = match self {
             Scale::Quick => (vec![0.5], vec![1.0]),
             _ => (vec![0.1, 0.25, 0.5], vec![0.25, 0.5, 1.0]),
-        }
+        };
+        let at = |kind, option, fractions: Vec<f64>| fractions.into_iter().map(move |fraction| Degradation { kind, option, fraction });
+        at("drop", "--drop-edges", drops).chain(at("add", "--add-edges", adds)).collect()
     }
 
     /// `perturb train` optimisation flags.
@@ -71,6 +74,14 @@ impl Scale {
             _ => vec!["--epochs", "150", "--patience", "15", "--batch-size", "32", "--learning-rate", "0.01"],
         }
     }
+}
+
+/// One degraded network of the network-quality study: `perturb graph OPTION FRACTION`.
+struct Degradation {
+    /// `drop` or `add`, as model names spell it ([`network_model_name`]).
+    kind: &'static str,
+    option: &'static str,
+    fraction: f64,
 }
 
 /// What `perturb train --preset NAME` adds: the default study's optimisation flags, then
@@ -491,7 +502,6 @@ struct ModelRun {
 /// study's variants (app_plus always; those that learn which edges to trust when the
 /// study trains them), on unseen singles, where the network matters most.
 fn network_study_models(o: &Options, genes: &str, screen: &mut ScreenJobs) -> Result<Vec<ModelRun>, String> {
-    let (drops, adds) = o.scale.network_study();
     let study_variants: Vec<&str> = std::iter::once(variants::NETWORK_STUDY_VARIANT)
         .chain(variants::NETWORK_STUDY_WHEN_TRAINED.iter().copied().filter(|v| o.variants.iter().any(|x| x == v)))
         .collect();
@@ -500,20 +510,17 @@ fn network_study_models(o: &Options, genes: &str, screen: &mut ScreenJobs) -> Re
     let study_tasks = if study_tasks.is_empty() { tasks.clone() } else { study_tasks };
     let home = screen.plan.home.clone();
     let mut models = Vec::new();
-    for (kind, fractions) in [("drop", drops), ("add", adds)] {
-        for f in fractions {
-            let dir = home.join("network").join(network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
-            let option = if kind == "drop" { "--drop-edges" } else { "--add-edges" };
-            let job = screen.push(Job::new(
-                format!("graph {} {kind} {f}", o.grn),
-                args(&["graph", "--genes", genes, "--source", &o.grn, option, &f.to_string(), "--seed", "1", "--out", &s(&dir)]),
-                &dir,
-                vec![],
-            ));
-            for variant in &study_variants {
-                let flags: Vec<String> = variants::flags(variant)?.iter().map(|f| f.to_string()).collect();
-                models.push(ModelRun { name: network_model_name(variant, kind, f), flags, graph: dir.clone(), graph_job: job, tasks: study_tasks.clone() });
-            }
+    for Degradation { kind, option, fraction: f } in o.scale.network_study() {
+        let dir = home.join("network").join(network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
+        let job = screen.push(Job::new(
+            format!("graph {} {kind} {f}", o.grn),
+            args(&["graph", "--genes", genes, "--source", &o.grn, option, &f.to_string(), "--seed", "1", "--out", &s(&dir)]),
+            &dir,
+            vec![],
+        ));
+        for variant in &study_variants {
+            let flags: Vec<String> = variants::flags(variant)?.iter().map(|f| f.to_string()).collect();
+            models.push(ModelRun { name: network_model_name(variant, kind, f), flags, graph: dir.clone(), graph_job: job, tasks: study_tasks.clone() });
         }
     }
     Ok(models)

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::{network_model_name, variants, Scale, DEFAULT_DEVICE, DEFAULT_GRN, STUDY_TASK};
+use crate::{network_model_name, variants, Degradation, Scale, DEFAULT_DEVICE, DEFAULT_GRN, STUDY_TASK};
 
 /// The tasks of the simulated screen, which has both singles and doubles.
 const SIMULATED_TASKS: [&str; 2] = ["double", "unseen_single"];
@@ -26,11 +26,8 @@ pub fn config(scale: Scale) -> String {
     let _ = writeln!(y, "seeds: {}", list(scale.default_seeds().iter().map(u64::to_string)));
     let _ = writeln!(y, "train_args: \"{}\"", scale.train_args().join(" "));
     y.push_str("network_study:\n");
-    let (drops, adds) = scale.network_study();
-    for (kind, option, fractions) in [("drop", "--drop-edges", drops), ("add", "--add-edges", adds)] {
-        for f in fractions {
-            let _ = writeln!(y, "  {}: \"{option} {f}\"", network_model_name(variants::NETWORK_STUDY_VARIANT, kind, f));
-        }
+    for Degradation { kind, option, fraction } in scale.network_study() {
+        let _ = writeln!(y, "  {}: \"{option} {fraction}\"", network_model_name(variants::NETWORK_STUDY_VARIANT, kind, fraction));
     }
     let _ = writeln!(y, "perturb: target/release/perturb\ninput: \"\"\ningest_args: \"\"");
     let _ = writeln!(y, "grn: {DEFAULT_GRN}\ndevice: {DEFAULT_DEVICE}");
