@@ -123,6 +123,13 @@ pub(crate) struct TrainArgs {
     /// perturbations' responses say otherwise; needs --propagation; beyond the seed design).
     #[arg(long)]
     edge_trust: bool,
+    /// Run the attention and the gene-wise head on K genes per perturbation (0 = all): the
+    /// perturbed genes, those the perturbation reaches most strongly through the network
+    /// or its measured singles, then the most expressed; the other genes keep the
+    /// decoder's output plus the singles' sum. A step then costs O(K), not O(all genes),
+    /// per perturbation (--genes-per-step does not apply; beyond the seed design).
+    #[arg(long, default_value_t = FeatureSpec::default().local_genes, value_parser = ranges::count(0, 1_000_000))]
+    local_genes: usize,
     /// Hidden width of the gene-wise head.
     #[arg(long, default_value_t = AppConfigChoice::default().head_hidden, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     head_hidden: usize,
@@ -297,6 +304,7 @@ impl GeneFeatures {
             propagation_hops: a.propagation,
             additive_gate: a.additive_gate,
             context_effects: !a.other_contexts.is_empty(),
+            local_genes: a.local_genes,
             ..FeatureSpec::default()
         };
         let mut learned_vectors = false;

@@ -21,10 +21,19 @@ pub struct ModelTiming {
     pub predict_ms_single: f64,
     /// Milliseconds per perturbation predicted in one batch.
     pub predict_ms_batched: f64,
+    /// Of which once per prediction call, whatever the number of perturbations: the
+    /// graph's tensors and the gene embeddings every perturbation reuses (milliseconds;
+    /// NaN in a timing file from before it was measured).
+    #[serde(default = "not_measured")]
+    pub predict_setup_ms: f64,
     pub batch: usize,
     /// Peak resident memory of the training process.
     pub peak_rss_bytes: u64,
     pub device: String,
+}
+
+fn not_measured() -> f64 {
+    f64::NAN
 }
 
 impl ModelTiming {
@@ -71,6 +80,7 @@ mod tests {
             train_seconds: 1.5,
             predict_ms_single: 0.4,
             predict_ms_batched: 0.1,
+            predict_setup_ms: 2.0,
             batch: 32,
             peak_rss_bytes: 1 << 20,
             device: "cpu".into(),

@@ -182,6 +182,7 @@ fn the_manifest_lists_every_file_written() {
                 train_seconds: 1.0,
                 predict_ms_single: 0.1,
                 predict_ms_batched: 0.1,
+                predict_setup_ms: 0.2,
                 batch: 4,
                 peak_rss_bytes: 1,
                 device: "cpu".into(),

@@ -37,6 +37,11 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_additive_gate", &["--additive-gate"], "improvement: gene-wise head gating the measured singles' effects"),
     ("app_plus", &["--query-skip", "--propagation", "3", "--additive-gate"], "improvements together: query skip, propagation and additive gate"),
     (
+        "app_plus_local",
+        &["--query-skip", "--propagation", "3", "--additive-gate", "--local-genes", "512"],
+        "improvement for large screens: app_plus with its attention and head on the 512 genes each perturbation reaches most",
+    ),
+    (
         "app_plus_trust",
         &["--query-skip", "--propagation", "3", "--additive-gate", "--edge-trust"],
         "improvement: app_plus learning how far to trust each prior edge its propagation runs over",

@@ -116,6 +116,12 @@ pub struct AppConfig {
     pub head_features: usize,
     #[config(default = 32)]
     pub head_hidden: usize,
+    /// Genes per perturbation the attention and the head run on (`--local-genes K`; 0 =
+    /// all): the batch's candidates ([`PerturbationBatch::candidates`]). The prediction is
+    /// then the decoder's output plus the base everywhere, and the head's output added at
+    /// the candidates, so that a step costs O(perturbations × K) there, not × all genes.
+    #[config(default = 0)]
+    pub local_genes: usize,
     /// Learned trust in the prior's edges (`--edge-trust`): the number of edges of the
     /// graph (0 = off). The gene-wise head's propagation features are then computed in the
     /// model, over edge weights each multiplied by 2σ(gain · ℓ_e): ℓ_e starts at 0 (the prior as
@@ -176,6 +182,8 @@ pub struct App {
     attention_hops: usize,
     #[module(skip)]
     learned_vectors: bool,
+    #[module(skip)]
+    local_genes: usize,
 }
 
 impl AppConfig {
@@ -217,6 +225,7 @@ impl AppConfig {
             attention_hops: self.attention_hops,
             // Without a GNN there is nothing but the vectors (identity / random ablations).
             learned_vectors: self.learned_vectors || !gnn || self.node_features == 0,
+            local_genes: self.local_genes,
         }
     }
 }
@@ -294,6 +303,10 @@ impl App {
         // Query: the weighted mean of the perturbed genes' embeddings, [B, d].
         let picked = h.clone().select(0, batch.genes.clone().reshape([b * width])).reshape([b, width, d]);
         let query = (picked * batch.weights.clone().unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
+        if self.local_genes > 0 {
+            let candidates = batch.candidates.as_ref().expect("a local model's batches carry candidates (HeadInputs::rows)");
+            return self.forward_local(h, query, graph, batch, candidates);
+        }
         let attention = match self.pooling {
             Pooling::Attention | Pooling::Dot | Pooling::Cosine => softmax(self.attention_scores(&h, &query, graph, batch), 1),
             Pooling::Mean => Tensor::ones([b, n], &h.device()) / n as f64,
@@ -334,6 +347,43 @@ impl App {
 }
 
 impl App {
+    /// The forward pass of a local model (`local_genes`): additive attention over each
+    /// perturbation's candidates only, the head on them only, its output added to the
+    /// decoder's there; the attention comes back over all N nodes (zero off the candidates).
+    fn forward_local(&self, h: Tensor<2>, query: Tensor<2>, graph: &GraphTensors, batch: &PerturbationBatch, candidates: &Tensor<2, Int>) -> AppOutput {
+        let [n, d] = h.dims();
+        let [b, k] = candidates.dims();
+        let head = self.head.as_ref().expect("a local model has a gene-wise head");
+        let nodes = graph.outputs.clone().select(0, candidates.clone().reshape([b * k])); // [B·K]
+        let picked = h.select(0, nodes.clone()); // [B·K, d]
+        let q = self.attention_query.forward(query.clone()); // [B, a]
+        let a = q.dims()[1];
+        let keys = self.attention_key.forward(picked.clone()).reshape([b, k, a]);
+        let scores = self.attention_score.forward(crate::kernels::tanh(q.unsqueeze_dim::<3>(1) + keys)).reshape([b, k]);
+        let weights = softmax(scores, 1); // [B, K]
+        let pooled = (picked.clone().reshape([b, k, d]) * weights.clone().unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
+        let state = if self.query_skip { pooled + query } else { pooled };
+        let state = match &self.decoder_hidden {
+            Some(hidden) => relu(hidden.forward(state)),
+            None => state,
+        };
+        let decoded = self.decoder_out.forward(state); // [B, G]
+        let features = batch.features.clone().expect("a model with a gene-wise head needs head features in every batch");
+        let own = head.embedding.forward(picked).reshape([b, k, HEAD_EMBEDDING]);
+        // Attention scaled by the candidate count: 1 = no more than uniform over them.
+        let weight = weights.clone() * k as f64;
+        let at_candidates = decoded.clone().gather(1, candidates.clone());
+        let x = Tensor::cat(vec![at_candidates.unsqueeze_dim::<3>(2), weight.unsqueeze_dim::<3>(2), features, own], 2);
+        let delta = head.out.forward(relu(head.hidden_2.forward(relu(head.hidden_1.forward(x))))).reshape([b, k]);
+        let lfc = decoded.scatter(1, candidates.clone(), delta, IndexingUpdateOp::Add);
+        let lfc = match &batch.base {
+            Some(base) => lfc + base.clone(),
+            None => lfc,
+        };
+        let attention = Tensor::zeros([b, n], &weights.device()).scatter(1, nodes.reshape([b, k]), weights, IndexingUpdateOp::Add);
+        AppOutput { lfc, attention }
+    }
+
     /// What holds the edge trust near the prior: `trust_weight` · mean ℓ² (None without it).
     pub fn trust_penalty(&self) -> Option<Tensor<1>> {
         self.edge_trust.as_ref().map(|logit| (logit.val() * TRUST_GAIN).powi_scalar(2).mean() * self.trust_weight)
@@ -586,6 +636,28 @@ mod tests {
         let off = Tensor::<1>::from_data(TensorData::new(vec![-30.0f32, 0.0, 0.0], [3]), &d);
         let f = values(with_trusted_propagation(batch.features.clone().unwrap(), off, &graph, &batch, graph.outputs.clone(), 1));
         assert!(f[5 + 1..5 + 4].iter().all(|v| v.abs() < 1e-6), "{f:?}");
+    }
+
+    #[test]
+    fn a_local_model_attends_and_corrects_only_at_its_candidates() {
+        let d = device();
+        let model = AppConfig::new(4, 4).with_hidden(8).with_head_features(2).with_local_genes(2).init_seeded(5, &d);
+        let run = |candidates: [usize; 2], features: Vec<f32>| {
+            let batch = PerturbationBatch::new(&[vec![0]], &d).with_features(features, 2, 2, &d).with_base(vec![1.0, 2.0, 3.0, 4.0], 4, &d).with_candidates(
+                &candidates,
+                2,
+                &d,
+            );
+            let out = model.forward(&graph(&d), &batch);
+            (values(out.lfc), values(out.attention))
+        };
+        let (lfc, attention) = run([0, 2], vec![0.0; 4]);
+        assert!((attention.iter().sum::<f32>() - 1.0).abs() < 1e-5 && attention[1] == 0.0 && attention[3] == 0.0, "{attention:?}");
+        assert!(attention[0] > 0.0 && attention[2] > 0.0);
+        // Other features at the candidates move them and nothing else.
+        let (moved, _) = run([0, 2], vec![1.0; 4]);
+        assert!(moved[0] != lfc[0] && moved[2] != lfc[2], "{moved:?} vs {lfc:?}");
+        assert_eq!((moved[1], moved[3]), (lfc[1], lfc[3]));
     }
 
     #[test]

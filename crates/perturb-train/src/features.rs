@@ -8,7 +8,9 @@
 //!   the gene-wise head reads them. They are the same at training and prediction time, and
 //!   depend only on training data.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,12 @@ pub struct FeatureSpec {
     /// screen (`--other-context`), summed, and the share of them measured there.
     #[serde(default)]
     pub context_effects: bool,
+    /// Genes the head and the attention run on per perturbation (`--local-genes K`; 0 =
+    /// all): the perturbed genes, then those the perturbation reaches most strongly
+    /// (propagation, measured singles), then the most expressed. The others keep the
+    /// decoder's output plus the base.
+    #[serde(default)]
+    pub local_genes: usize,
 }
 
 /// Propagation channels per hop: signed (sign × weight), weighted sum, weighted mean.
@@ -56,6 +64,15 @@ impl FeatureSpec {
     /// The first column of the other contexts' features.
     fn context_column(&self) -> usize {
         1 + CHANNELS * self.propagation_hops + if self.additive_gate { SINGLES } else { 0 }
+    }
+
+    /// The local genes on a screen of `n_outputs` genes: 0 (every gene) when as many.
+    pub fn local_genes_for(&self, n_outputs: usize) -> usize {
+        if self.local_genes >= n_outputs {
+            0
+        } else {
+            self.local_genes
+        }
     }
 
     pub fn node_width(&self) -> usize {
@@ -149,11 +166,31 @@ pub struct HeadInputs {
     singles: HashMap<usize, Vec<f32>>,
     /// The same in the screen's other contexts (`--other-context`), by perturbed node.
     context: HashMap<usize, Vec<f32>>,
+    /// With `local_genes`: output positions by control mean, highest first.
+    by_expression: Vec<usize>,
+    /// With `local_genes`: each node's propagation once asked for ([`HeadInputs::propagation_from`]).
+    propagation: Vec<OnceLock<Vec<f64>>>,
 }
 
 /// Signed log compression: keeps sign and order, tames multi-hop counts through hubs.
+/// (Zero, most entries far from the perturbation, skips the logarithm: the same value.)
 fn squash(v: f64) -> f32 {
+    if v == 0.0 {
+        return v as f32;
+    }
     (v.signum() * v.abs().ln_1p()) as f32
+}
+
+/// One perturbation's head inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadRows {
+    /// Row-major [genes, width]: every output gene, or the `candidates` only.
+    pub features: Vec<f32>,
+    /// Per output gene (all of them): the measured singles' sum the prediction is added
+    /// to (the additive gate), None without the gate.
+    pub base: Option<Vec<f32>>,
+    /// With `--local-genes K`: the K output positions the head runs on, ascending.
+    pub candidates: Option<Vec<usize>>,
 }
 
 impl HeadInputs {
@@ -169,6 +206,7 @@ impl HeadInputs {
         for i in 0..n_nodes {
             out_start[i + 1] += out_start[i];
         }
+        let local = spec.local_genes_for(outputs.len()) > 0;
         HeadInputs {
             spec: spec.clone(),
             n_nodes,
@@ -181,6 +219,8 @@ impl HeadInputs {
             control_mean: control_mean.to_vec(),
             singles,
             context: HashMap::new(),
+            by_expression: if local { by_expression(control_mean) } else { Vec::new() },
+            propagation: if local { (0..n_nodes).map(|_| OnceLock::new()).collect() } else { Vec::new() },
         }
     }
 
@@ -197,6 +237,14 @@ impl HeadInputs {
 
     pub fn n_outputs(&self) -> usize {
         self.outputs.len()
+    }
+
+    /// Output genes in each perturbation's rows: the candidates with `local_genes`, else all.
+    pub fn row_genes(&self) -> usize {
+        match self.spec.local_genes_for(self.outputs.len()) {
+            0 => self.outputs.len(),
+            k => k,
+        }
     }
 
     /// One hop of all three channels (signed, weighted sum, weighted mean), interleaved
@@ -219,68 +267,213 @@ impl HeadInputs {
         y
     }
 
-    /// Features, row-major [outputs, width], and the base (the measured singles' sum when
-    /// the additive gate is on and the perturbation has two or more genes).
-    pub fn build(&self, perturbed: &[usize]) -> (Vec<f32>, Option<Vec<f32>>) {
-        let (g, w) = (self.outputs.len(), self.width());
-        let mut f = vec![0.0f32; g * w];
-        let mut indicator = vec![0.0f64; self.n_nodes];
+    /// The head's inputs for one perturbation: every output gene's features (or, with
+    /// `local_genes`, the candidates') and the base.
+    pub fn rows(&self, perturbed: &[usize]) -> HeadRows {
+        let k = self.spec.local_genes_for(self.outputs.len());
+        if k == 0 {
+            let (features, base) = self.build(perturbed);
+            return HeadRows { features, base, candidates: None };
+        }
+        self.local_rows(perturbed, k)
+    }
+
+    /// The `k` candidates' rows, without the full [outputs, width] table: an output gene
+    /// the perturbation does not touch (not perturbed, not reached, no measured effect)
+    /// ranks by control expression alone, an order known in advance.
+    fn local_rows(&self, perturbed: &[usize], k: usize) -> HeadRows {
+        let reach = self.reach(perturbed);
+        let w = self.width();
+        let mut touched: Vec<RankKey> = (0..self.outputs.len()).map(|o| self.rank_key(o, &reach)).filter(|key| key.perturbed || key.strength != 0.0).collect();
+        let mut candidates: Vec<usize> = if touched.len() > k {
+            touched.select_nth_unstable_by(k, RankKey::order);
+            touched[..k].iter().map(|t| t.output).collect()
+        } else {
+            let mut chosen = vec![false; self.outputs.len()];
+            touched.iter().for_each(|t| chosen[t.output] = true);
+            let rest = self.by_expression.iter().copied().filter(|&o| !chosen[o]).take(k - touched.len());
+            touched.iter().map(|t| t.output).chain(rest).collect()
+        };
+        candidates.sort_unstable();
+        let mut features = vec![0.0f32; candidates.len() * w];
+        for (row, &o) in features.chunks_mut(w).zip(&candidates) {
+            self.fill_row(o, &reach, row);
+        }
+        HeadRows { features, base: self.base(&reach), candidates: Some(candidates) }
+    }
+
+    /// What one perturbation reaches: the propagation at each output gene after each hop
+    /// (by linearity, the sum of each perturbed gene's own) and the measured effects the
+    /// head reads (the singles only for two or more perturbed genes).
+    fn reach(&self, perturbed: &[usize]) -> Reach<'_> {
+        let measured = self.measured(perturbed);
+        let propagation = measured.nodes.iter().map(|&node| Cow::Borrowed(self.propagation_from(node))).collect();
+        Reach { propagation, ..measured }
+    }
+
+    /// The perturbation's nodes and measured effects, no propagation yet.
+    fn measured(&self, perturbed: &[usize]) -> Reach<'_> {
+        let mut nodes = perturbed.to_vec();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let singles = if self.spec.additive_gate && perturbed.len() >= 2 { perturbed.iter().filter_map(|p| self.singles.get(p)).collect() } else { Vec::new() };
+        let context = if self.spec.context_effects { perturbed.iter().filter_map(|p| self.context.get(p)).collect() } else { Vec::new() };
+        Reach {
+            n_perturbed: perturbed.len(),
+            nodes,
+            n_outputs: self.outputs.len(),
+            hops: self.spec.propagation_hops,
+            propagation: Vec::new(),
+            singles,
+            context,
+        }
+    }
+
+    /// One gene's propagation, [hop][output][channel], computed once: a double's genes
+    /// recur across a screen's perturbations, and each hop walks every edge reached.
+    fn propagation_from(&self, node: usize) -> &[f64] {
+        self.propagation[node].get_or_init(|| self.propagate(&[node]))
+    }
+
+    /// The perturbed genes propagated together, [hop][output][channel].
+    fn propagate(&self, perturbed: &[usize]) -> Vec<f64> {
+        let (g, hops) = (self.outputs.len(), self.spec.propagation_hops);
+        let mut x = vec![0.0f64; self.n_nodes * CHANNELS];
         for &p in perturbed {
-            indicator[p] = 1.0;
+            x[p * CHANNELS..(p + 1) * CHANNELS].fill(1.0);
         }
-        for (o, &node) in self.outputs.iter().enumerate() {
-            f[o * w] = indicator[node] as f32;
-            f[o * w + w - 1] = self.control_mean[o];
-        }
-        // Columns: channel-major, hop-minor (signed h1..hK, sum h1..hK, mean h1..hK).
-        let hops = self.spec.propagation_hops;
-        let mut x: Vec<f64> = indicator.iter().flat_map(|&v| [v; CHANNELS]).collect();
+        let mut out = vec![0.0f64; hops * g * CHANNELS];
         for k in 0..hops {
             x = self.hop(&x);
-            for (o, &node) in self.outputs.iter().enumerate() {
-                for c in 0..CHANNELS {
-                    f[o * w + 1 + c * hops + k] = squash(x[node * CHANNELS + c]);
-                }
+            for (o, &n) in self.outputs.iter().enumerate() {
+                out[(k * g + o) * CHANNELS..(k * g + o + 1) * CHANNELS].copy_from_slice(&x[n * CHANNELS..(n + 1) * CHANNELS]);
+            }
+        }
+        out
+    }
+
+    /// How output `o` ranks as a candidate (one logarithm per gene, not one per column:
+    /// every gene is ranked, only the candidates get their rows).
+    fn rank_key(&self, o: usize, reach: &Reach) -> RankKey {
+        let propagated: f64 = (0..reach.hops).map(|k| reach.at(k, o).iter().map(|v| v.abs()).sum::<f64>()).sum();
+        let singles: f32 = reach.singles.iter().map(|m| m[o].abs()).sum::<f32>() + reach.singles.iter().map(|m| m[o]).sum::<f32>().abs();
+        let context: f32 = reach.context.iter().map(|m| m[o]).sum::<f32>().abs();
+        RankKey {
+            output: o,
+            perturbed: reach.nodes.contains(&self.outputs[o]),
+            strength: squash(propagated) + singles + context,
+            control_mean: self.control_mean[o],
+        }
+    }
+
+    /// Output `o`'s head features (a row of [`HeadInputs::build`]'s table).
+    fn fill_row(&self, o: usize, reach: &Reach, row: &mut [f32]) {
+        let (w, node, hops) = (row.len(), self.outputs[o], self.spec.propagation_hops);
+        row.fill(0.0);
+        row[0] = if reach.nodes.contains(&node) { 1.0 } else { 0.0 };
+        row[w - 1] = self.control_mean[o];
+        for k in 0..hops {
+            let x = reach.at(k, o);
+            for c in 0..CHANNELS {
+                row[1 + c * hops + k] = squash(x[c]);
             }
         }
         let col = 1 + CHANNELS * hops;
-        let mut base = None;
-        if self.spec.additive_gate {
-            let measured: Vec<&Vec<f32>> = if perturbed.len() >= 2 { perturbed.iter().filter_map(|p| self.singles.get(p)).collect() } else { Vec::new() };
-            if !measured.is_empty() {
-                let share = measured.len() as f32 / perturbed.len() as f32;
-                let mut sum = vec![0.0f32; g];
-                for o in 0..g {
-                    let v = measured.iter().map(|m| m[o]);
-                    let s: f32 = v.clone().sum();
-                    let row = &mut f[o * w + col..o * w + col + SINGLES];
-                    row[0] = s;
-                    row[1] = if measured.len() >= 2 { v.clone().product() } else { 0.0 };
-                    row[2] = v.clone().fold(f32::NEG_INFINITY, f32::max);
-                    row[3] = v.clone().fold(f32::INFINITY, f32::min);
-                    row[4] = v.map(f32::abs).sum();
-                    row[5] = share;
-                    sum[o] = s;
-                }
-                base = Some(sum);
-            }
-            // A perturbation without measured singles still gets a (zero) base, so every
-            // batch of a gated model carries one.
-            base = base.or_else(|| Some(vec![0.0; g]));
+        if !reach.singles.is_empty() {
+            let v = reach.singles.iter().map(|m| m[o]);
+            let cells = &mut row[col..col + SINGLES];
+            cells[0] = v.clone().sum();
+            cells[1] = if reach.singles.len() >= 2 { v.clone().product() } else { 0.0 };
+            cells[2] = v.clone().fold(f32::NEG_INFINITY, f32::max);
+            cells[3] = v.clone().fold(f32::INFINITY, f32::min);
+            cells[4] = v.map(f32::abs).sum();
+            cells[5] = reach.singles.len() as f32 / reach.n_perturbed as f32;
         }
-        if self.spec.context_effects {
-            let measured: Vec<&Vec<f32>> = perturbed.iter().filter_map(|p| self.context.get(p)).collect();
-            if !measured.is_empty() {
-                let share = measured.len() as f32 / perturbed.len() as f32;
-                let col = self.spec.context_column();
-                for o in 0..g {
-                    f[o * w + col] = measured.iter().map(|m| m[o]).sum();
-                    f[o * w + col + 1] = share;
-                }
-            }
+        if !reach.context.is_empty() {
+            let col = self.spec.context_column();
+            row[col] = reach.context.iter().map(|m| m[o]).sum();
+            row[col + 1] = reach.context.len() as f32 / reach.n_perturbed as f32;
         }
-        (f, base)
     }
+
+    /// The additive gate's base over every output gene, as [`HeadInputs::build`] gives it.
+    fn base(&self, reach: &Reach) -> Option<Vec<f32>> {
+        self.spec.additive_gate.then(|| (0..self.outputs.len()).map(|o| reach.singles.iter().map(|m| m[o]).sum()).collect())
+    }
+
+    /// Features, row-major [outputs, width], and the base (the measured singles' sum when
+    /// the additive gate is on and the perturbation has two or more genes).
+    pub fn build(&self, perturbed: &[usize]) -> (Vec<f32>, Option<Vec<f32>>) {
+        let reach = self.joint_reach(perturbed);
+        let w = self.width();
+        let mut f = vec![0.0f32; self.outputs.len() * w];
+        for (o, row) in f.chunks_mut(w).enumerate() {
+            self.fill_row(o, &reach, row);
+        }
+        (f, self.base(&reach))
+    }
+
+    /// As [`HeadInputs::reach`], with the perturbed genes propagated together rather than
+    /// each once and summed (the full table's propagation; the same to rounding).
+    fn joint_reach(&self, perturbed: &[usize]) -> Reach<'_> {
+        Reach { propagation: vec![Cow::Owned(self.propagate(perturbed))], ..self.measured(perturbed) }
+    }
+}
+
+/// One perturbation's propagation and measured effects ([`HeadInputs::reach`]).
+struct Reach<'a> {
+    n_perturbed: usize,
+    /// The perturbed nodes, each once.
+    nodes: Vec<usize>,
+    n_outputs: usize,
+    hops: usize,
+    /// Each perturbed node's propagation, [hop][output][channel] (or, from
+    /// [`HeadInputs::joint_reach`], one for all of them).
+    propagation: Vec<Cow<'a, [f64]>>,
+    /// The perturbed genes' measured singles (two or more perturbed, additive gate).
+    singles: Vec<&'a Vec<f32>>,
+    /// The perturbed genes' effects in other contexts.
+    context: Vec<&'a Vec<f32>>,
+}
+
+impl Reach<'_> {
+    /// The three channels at output `o` after hop `k + 1`, summed over the perturbed
+    /// nodes (propagation is linear).
+    fn at(&self, k: usize, o: usize) -> [f64; CHANNELS] {
+        let i = (k * self.n_outputs + o) * CHANNELS;
+        let mut sum = [0.0f64; CHANNELS];
+        for x in &self.propagation {
+            sum.iter_mut().zip(&x[i..i + CHANNELS]).for_each(|(s, v)| *s += v);
+        }
+        sum
+    }
+}
+
+/// How a candidate output gene ranks: perturbed first, then the strongest reached — the
+/// log-compressed total propagation over every hop and channel, plus the magnitudes of
+/// the measured singles and of their sum, plus that of the other contexts' summed effect
+/// — then the most expressed in control (where the metric of record looks), then the
+/// lower position.
+#[derive(Debug, Clone, Copy)]
+struct RankKey {
+    output: usize,
+    perturbed: bool,
+    strength: f32,
+    control_mean: f32,
+}
+
+impl RankKey {
+    fn order(a: &RankKey, b: &RankKey) -> std::cmp::Ordering {
+        b.perturbed.cmp(&a.perturbed).then(b.strength.total_cmp(&a.strength)).then(b.control_mean.total_cmp(&a.control_mean)).then(a.output.cmp(&b.output))
+    }
+}
+
+/// Output positions by control mean, highest first, then the lower position: the order
+/// of the genes a perturbation does not touch.
+fn by_expression(control_mean: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..control_mean.len()).collect();
+    order.sort_unstable_by(|&a, &b| control_mean[b].total_cmp(&control_mean[a]).then(a.cmp(&b)));
+    order
 }
 
 #[cfg(test)]
@@ -354,6 +547,87 @@ mod tests {
         let (f, base) = h.build(&[0, 2]);
         assert_eq!(base, Some(vec![1.0, 0.5, -1.0, 0.0]));
         assert_eq!(&f[1..1 + SINGLES], [1.0, 0.0, 1.0, 1.0, 1.0, 0.5]);
+    }
+
+    #[test]
+    fn local_rows_keep_the_perturbed_then_the_reached_then_the_most_expressed_genes() {
+        let singles: HashMap<usize, Vec<f32>> = [(0, vec![1.0, 0.5, -1.0, 0.0]), (3, vec![2.0, -0.5, 0.5, 0.0])].into_iter().collect();
+        let full = FeatureSpec { propagation_hops: 1, additive_gate: true, ..Default::default() };
+        let w = full.head_width();
+        let (all, all_base) = inputs(&full, singles.clone()).build(&[0]);
+        let local = |k: usize, perturbed: &[usize]| inputs(&FeatureSpec { local_genes: k, ..full.clone() }, singles.clone()).rows(perturbed);
+        // Gene 0 is perturbed, gene 1 one hop downstream; of the unreached 2 and 3, gene 3
+        // is the more expressed in control (4 against 3).
+        let rows = local(2, &[0]);
+        assert_eq!(rows.candidates.as_deref(), Some(&[0usize, 1][..]));
+        assert_eq!(rows.features, all[..2 * w]);
+        assert_eq!(rows.base, all_base, "the base covers every output gene");
+        let rows = local(3, &[0]);
+        assert_eq!(rows.candidates.as_deref(), Some(&[0usize, 1, 3][..]));
+        assert_eq!(rows.features[2 * w..], all[3 * w..]);
+        // A double: both perturbed genes, then gene 2, one hop from gene 3 and moved more
+        // by the two measured singles (-1 and 0.5) than gene 1 (0.5 and -0.5).
+        assert_eq!(local(3, &[0, 3]).candidates.as_deref(), Some(&[0usize, 2, 3][..]));
+        assert_eq!(local(2, &[1]).candidates.as_deref(), Some(&[1usize, 2][..]), "gene 1 represses gene 2");
+        // As many candidates as genes, or none asked: every gene, no candidates.
+        assert_eq!((full.local_genes_for(4), FeatureSpec { local_genes: 3, ..full.clone() }.local_genes_for(4)), (0, 3));
+        assert_eq!(FeatureSpec { local_genes: 5, ..full.clone() }.local_genes_for(4), 0, "more asked than there are genes: every gene");
+        let every = local(4, &[0]);
+        assert_eq!((every.candidates, every.features), (None, all.clone()));
+        assert_eq!(inputs(&full, singles).rows(&[0]).features, all);
+    }
+
+    /// The candidates and their rows, as ranking every output gene gives them.
+    fn local_by_the_full_table(h: &HeadInputs, perturbed: &[usize], k: usize) -> HeadRows {
+        let reach = h.reach(perturbed);
+        let w = h.width();
+        let mut all = vec![0.0f32; h.n_outputs() * w];
+        all.chunks_mut(w).enumerate().for_each(|(o, row)| h.fill_row(o, &reach, row));
+        // The table is build's: exactly for one gene, to rounding for several (their
+        // propagations are summed rather than propagated together).
+        let (built, base) = h.build(perturbed);
+        for (a, b) in all.iter().zip(&built) {
+            assert!(if perturbed.len() == 1 { a == b } else { (a - b).abs() <= 1e-6 * b.abs().max(1.0) }, "{perturbed:?}: {a} against {b}");
+        }
+        let mut keys: Vec<RankKey> = (0..h.n_outputs()).map(|o| h.rank_key(o, &reach)).collect();
+        keys.sort_by(RankKey::order);
+        let mut candidates: Vec<usize> = keys[..k].iter().map(|key| key.output).collect();
+        candidates.sort_unstable();
+        let features = candidates.iter().flat_map(|&o| all[o * w..(o + 1) * w].iter().copied()).collect();
+        HeadRows { features, base, candidates: Some(candidates) }
+    }
+
+    #[test]
+    fn local_rows_equal_the_full_tables_best_rows() {
+        // 60 nodes, 40 of them outputs, sparse signed edges, tied control means, singles
+        // measured for some nodes and effects elsewhere for others.
+        let mut state = 7u64;
+        let mut next = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let edges: Vec<Edge> = (0..45)
+            .map(|_| Edge { source: next(60) as usize, target: next(60) as usize, weight: 0.25 + next(4) as f32 / 4.0, sign: next(3) as f32 - 1.0 })
+            .collect();
+        let outputs: Vec<usize> = (0..40).map(|o| o + 20).collect();
+        let control: Vec<f32> = (0..40).map(|_| next(5) as f32).collect();
+        let mut effect = |_| (0..40).map(|_| if next(3) == 0 { 0.0 } else { next(9) as f32 / 4.0 - 1.0 }).collect::<Vec<f32>>();
+        let singles: HashMap<usize, Vec<f32>> = (0..60).filter(|n| n % 3 == 0).map(|n| (n, effect(n))).collect();
+        let context: HashMap<usize, Vec<f32>> = (0..60).filter(|n| n % 4 == 0).map(|n| (n, effect(n))).collect();
+        let perturbations: Vec<Vec<usize>> = vec![vec![0], vec![25], vec![59], vec![3, 6], vec![21, 40], vec![1, 2], vec![24, 30, 33]];
+        for spec in [
+            FeatureSpec { propagation_hops: 2, ..Default::default() },
+            FeatureSpec { propagation_hops: 3, additive_gate: true, ..Default::default() },
+            FeatureSpec { propagation_hops: 1, additive_gate: true, context_effects: true, ..Default::default() },
+        ] {
+            for k in [1, 2, 5, 17, 39] {
+                let spec = FeatureSpec { local_genes: k, ..spec.clone() };
+                let h = HeadInputs::new(&spec, 60, &edges, &outputs, &control, singles.clone()).with_context(context.clone());
+                for p in &perturbations {
+                    assert_eq!(h.rows(p), local_by_the_full_table(&h, p, k), "{spec:?} {p:?}");
+                }
+            }
+        }
     }
 
     #[test]

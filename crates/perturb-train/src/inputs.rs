@@ -136,6 +136,10 @@ pub struct PerturbationBatch {
     /// When set, the forward pass computes only these output genes (positions in the
     /// model's output list, [S]); `features` and `base` then hold those S genes only.
     pub columns: Option<Tensor<1, Int>>,
+    /// With `--local-genes K`: per perturbation, the K output positions the attention and
+    /// the head run on, [B, K]; `features` then holds those genes only ([B, K, F]) and
+    /// `base` every output gene.
+    pub candidates: Option<Tensor<2, Int>>,
     /// Standard normal draws for a latent-variable model while training, [B × width, L]
     /// (None: use the latent means).
     pub noise: Option<Tensor<2>>,
@@ -159,6 +163,7 @@ impl PerturbationBatch {
             features: None,
             base: None,
             columns: None,
+            candidates: None,
             noise: None,
         }
     }
@@ -167,6 +172,14 @@ impl PerturbationBatch {
     pub fn with_columns(mut self, positions: &[usize], device: &Device) -> Self {
         let values: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
         self.columns = Some(Tensor::from_data(TensorData::new(values, [positions.len()]), device));
+        self
+    }
+
+    /// The output positions the head runs on per perturbation, row-major [B, K].
+    pub fn with_candidates(mut self, positions: &[usize], k: usize, device: &Device) -> Self {
+        let b = self.genes.dims()[0];
+        let values: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        self.candidates = Some(Tensor::from_data(TensorData::new(values, [b, k]), device));
         self
     }
 

@@ -36,7 +36,7 @@ use crate::modules::ModulesConfig;
 use crate::predictor::{Model, ModelConfig};
 use crate::programs::gene_programs;
 use crate::train::Example;
-use crate::train::{predict_with_attention, train, ModelInputs, TrainOptions, TrainReport};
+use crate::train::{predict_with_attention, train, Embedded, ModelInputs, TrainOptions, TrainReport};
 
 const CONFIG: &str = "config.json";
 const WEIGHTS: &str = "model.bpk";
@@ -167,6 +167,7 @@ impl AppConfigChoice {
             (self.features.additive_gate, "--additive-gate"),
             (self.edge_trust, "--edge-trust"),
             (self.features.context_effects, "--other-context"),
+            (self.features.local_genes > 0, "--local-genes"),
         ] {
             if differs {
                 used.push(flag);
@@ -192,24 +193,38 @@ impl AppConfigChoice {
             .with_head_hidden(self.head_hidden)
             .with_trust_edges(if self.edge_trust { n_edges } else { 0 })
             .with_trust_hops(self.features.propagation_hops)
+            .with_local_genes(self.features.local_genes_for(n_outputs))
     }
 }
 
-/// Milliseconds per perturbation predicted one at a time and in one batch, measured on
-/// up to 64 of `perturbations` after a warm-up call; also the batch size.
-pub fn latency(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> (f64, f64, usize) {
+/// How long a prediction takes, measured on up to 64 perturbations after a warm-up call.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Milliseconds per perturbation predicted one at a time, and in one batch (each with
+    /// its own setup).
+    pub single_ms: f64,
+    pub batched_ms: f64,
+    /// Milliseconds once per call: the graph's tensors and the gene embeddings.
+    pub setup_ms: f64,
+    pub batch: usize,
+}
+
+pub fn latency(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> Latency {
     let sample: Vec<Vec<usize>> = perturbations.iter().take(64).cloned().collect();
     if sample.is_empty() {
-        return (f64::NAN, f64::NAN, 0);
+        return Latency { single_ms: f64::NAN, batched_ms: f64::NAN, setup_ms: f64::NAN, batch: 0 };
     }
+    let n = sample.len() as f64;
     let _ = predict_with_attention(model, inputs, &sample[..1], 1, device);
     let started = std::time::Instant::now();
     let _ = predict_with_attention(model, inputs, &sample, 1, device);
-    let single = started.elapsed().as_secs_f64() * 1e3 / sample.len() as f64;
+    let single_ms = started.elapsed().as_secs_f64() * 1e3 / n;
     let started = std::time::Instant::now();
-    let _ = predict_with_attention(model, inputs, &sample, sample.len(), device);
-    let batched = started.elapsed().as_secs_f64() * 1e3 / sample.len() as f64;
-    (single, batched, sample.len())
+    let embedded = Embedded::new(model, inputs, device).ready();
+    let setup_ms = started.elapsed().as_secs_f64() * 1e3;
+    let _ = embedded.predict(&sample, sample.len());
+    let batched_ms = started.elapsed().as_secs_f64() * 1e3 / n;
+    Latency { single_ms, batched_ms, setup_ms, batch: sample.len() }
 }
 
 /// What `perturb train` reports.
@@ -260,7 +275,7 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     }
     let val_examples = examples(&targets, &graph, &val_conditions, &singles, &s.split, s.target_mode)?;
     check_model_options(s)?;
-    let spec = feature_spec(s);
+    let spec = feature_spec(s, targets.genes.len());
     let programs = programs_for(s, &targets, &graph, &output_nodes, &train_examples);
     let index = gene_index(&targets, &graph, output_nodes, &spec, s.target_mode, programs);
     let node_of: HashMap<&str, usize> = graph.node_index();
@@ -291,14 +306,15 @@ pub fn run_train(s: &TrainStage, selected: &Selected) -> Result<TrainSummary> {
     let fit = FitSummary { report: &report, n_params, config: &config, index: &index, inputs: &inputs, selected };
     write_train_manifest(&staged, s, &spec, &fit)?;
     let lists: Vec<Vec<usize>> = train_examples.iter().map(|e| e.genes.clone()).collect();
-    let (single, batched, batch) = latency(&model, &inputs, &lists, device);
+    let latency = latency(&model, &inputs, &lists, device);
     let timing = ModelTiming {
         n_params,
         epochs: report.history.len(),
         train_seconds: report.seconds,
-        predict_ms_single: single,
-        predict_ms_batched: batched,
-        batch,
+        predict_ms_single: latency.single_ms,
+        predict_ms_batched: latency.batched_ms,
+        predict_setup_ms: latency.setup_ms,
+        batch: latency.batch,
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         device: selected.name.clone(),
     };
@@ -328,16 +344,46 @@ fn check_model_options(s: &TrainStage) -> Result<()> {
             return Err(Error::bad_option(flag, "starts the attention somewhere, but --pooling mean has no attention; use --pooling attention, dot or cosine"));
         }
     }
+    check_local_options(&s.config)?;
     if s.config.edge_trust && s.config.features.propagation_hops == 0 {
         return Err(Error::bad_option("--edge-trust", "learns the trust of the edges the head's propagation features run over; give --propagation K too"));
     }
     Ok(())
 }
 
+/// `--local-genes` restricts the additive attention and the gene-wise head to a few genes
+/// per perturbation: it needs the head, and the options that act on every gene's score or
+/// feature (other poolings, score bonuses, learned edge trust) are not defined there.
+fn check_local_options(c: &AppConfigChoice) -> Result<()> {
+    if c.features.local_genes == 0 {
+        return Ok(());
+    }
+    if !c.features.has_head() {
+        return Err(Error::bad_option("--local-genes", "chooses the genes the gene-wise head runs on; give --propagation K or --additive-gate too"));
+    }
+    let refused = [
+        (c.pooling != Pooling::Attention, "--pooling (other than attention)"),
+        (c.attention_focus, "--attention-focus"),
+        (c.attention_hops > 0, "--attention-hops"),
+        (c.edge_trust, "--edge-trust"),
+    ];
+    match refused.iter().find(|r| r.0) {
+        Some((_, flag)) => {
+            Err(Error::bad_option("--local-genes", format!("runs the additive attention on the candidates only; it does not combine with {flag}")))
+        }
+        None => Ok(()),
+    }
+}
+
 /// The fixed inputs the model reads: as asked, and for `grn_vae` always what is known of a
 /// gene without perturbing it (the VAE encodes a perturbed gene from it).
-fn feature_spec(s: &TrainStage) -> FeatureSpec {
+/// `--local-genes` at or above the screen's gene count runs the head on every gene.
+fn feature_spec(s: &TrainStage, n_outputs: usize) -> FeatureSpec {
     let mut spec = s.config.features.clone();
+    if spec.local_genes > 0 && spec.local_genes_for(n_outputs) == 0 {
+        tracing::info!("--local-genes {} covers all {n_outputs} genes of the screen: the head runs on every gene", spec.local_genes);
+    }
+    spec.local_genes = spec.local_genes_for(n_outputs);
     if matches!(s.model, ModelChoice::GrnVae { .. }) {
         spec.control_node_features = true;
         spec.prior_node_features = true;
@@ -637,16 +683,21 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let config = read_config(&dir.join(CONFIG))?;
     let bytes = std::fs::read(dir.join(INDEX)).map_err(|e| Error::io(dir.join(INDEX), e))?;
     let index: GeneIndex = serde_json::from_slice(&bytes).map_err(|e| Error::bad_input(dir.join(INDEX), format!("not a gene index ({e})")))?;
-    let head_width = match &config {
-        ModelConfig::App(c) => c.head_features,
-        _ => 0,
+    let (head_width, local_genes) = match &config {
+        ModelConfig::App(c) => (c.head_features, c.local_genes),
+        _ => (0, 0),
     };
     let programs_agree = match (&config, &index.programs) {
         (ModelConfig::Modules(c), Some((p, k))) => c.programs == *k && p.len() == index.nodes.len() && p.iter().all(|&x| x < *k),
         (ModelConfig::Modules(_), None) => false,
         _ => true,
     };
-    if index.outputs.len() != config.n_outputs() || index.nodes.len() != config.n_genes() || index.features.head_width() != head_width || !programs_agree {
+    if index.outputs.len() != config.n_outputs()
+        || index.nodes.len() != config.n_genes()
+        || index.features.head_width() != head_width
+        || index.features.local_genes != local_genes
+        || !programs_agree
+    {
         return Err(Error::bad_input(dir.join(INDEX), format!("does not match {} (from another model?)", dir.join(CONFIG).display())));
     }
     let ep = dir.join(EDGES);

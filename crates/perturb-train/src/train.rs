@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::features::{Edge, HeadInputs};
+use crate::features::{Edge, HeadInputs, HeadRows};
 use crate::inputs::{GraphTensors, PerturbationBatch};
 use crate::predictor::{Model, ModelConfig};
 
@@ -102,43 +102,47 @@ impl ModelInputs {
     }
 
     /// Head features and base of one perturbation (None without a head).
-    fn head_rows(&self, genes: &[usize]) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
-        self.head.as_ref().map(|h| h.build(genes))
+    fn head_rows(&self, genes: &[usize]) -> Option<HeadRows> {
+        self.head.as_ref().map(|h| h.rows(genes))
     }
 
     /// A batch from per-perturbation head rows computed earlier; with `columns`, of those
-    /// output positions only.
-    fn batch_from(
-        &self,
-        perturbations: &[Vec<usize>],
-        rows: &[&Option<(Vec<f32>, Option<Vec<f32>>)>],
-        columns: Option<&[usize]>,
-        device: &Device,
-    ) -> PerturbationBatch {
+    /// output positions only (never with local candidates, which choose their own).
+    fn batch_from(&self, perturbations: &[Vec<usize>], rows: &[&Option<HeadRows>], columns: Option<&[usize]>, device: &Device) -> PerturbationBatch {
         let mut batch = PerturbationBatch::new(perturbations, device);
-        if let Some(head) = &self.head {
-            let (g, width) = (head.n_outputs(), head.width());
-            let kept = columns.map_or(g, <[usize]>::len);
-            let mut features: Vec<f32> = Vec::with_capacity(rows.len() * kept * width);
-            for r in rows {
-                let all = &r.as_ref().expect("head rows").0;
-                match columns {
-                    Some(cols) => cols.iter().for_each(|&c| features.extend_from_slice(&all[c * width..(c + 1) * width])),
-                    None => features.extend_from_slice(all),
+        let Some(head) = &self.head else {
+            return batch;
+        };
+        let rows: Vec<&HeadRows> = rows.iter().map(|r| r.as_ref().expect("head rows")).collect();
+        let (g, width) = (head.n_outputs(), head.width());
+        let local = rows.iter().any(|r| r.candidates.is_some());
+        assert!(!(local && columns.is_some()), "local candidates choose their own output genes");
+        let kept = columns.map_or(if local { head.row_genes() } else { g }, <[usize]>::len);
+        let mut features: Vec<f32> = Vec::with_capacity(rows.len() * kept * width);
+        for r in &rows {
+            match columns {
+                Some(cols) => cols.iter().for_each(|&c| features.extend_from_slice(&r.features[c * width..(c + 1) * width])),
+                None => features.extend_from_slice(&r.features),
+            }
+        }
+        batch = batch.with_features(features, kept, width, device);
+        if local {
+            let candidates: Vec<usize> =
+                rows.iter().flat_map(|r| r.candidates.as_deref().expect("every row of a local head has candidates").iter().copied()).collect();
+            batch = batch.with_candidates(&candidates, kept, device);
+        }
+        if rows.iter().any(|r| r.base.is_some()) {
+            // The base covers every output gene even when the head runs on a few.
+            let base_genes = columns.map_or(g, <[usize]>::len);
+            let mut base: Vec<f32> = Vec::with_capacity(rows.len() * base_genes);
+            for r in &rows {
+                match (&r.base, columns) {
+                    (Some(all), Some(cols)) => base.extend(cols.iter().map(|&c| all[c])),
+                    (Some(all), None) => base.extend_from_slice(all),
+                    (None, _) => base.extend(std::iter::repeat_n(0.0, base_genes)),
                 }
             }
-            batch = batch.with_features(features, kept, width, device);
-            if rows.iter().any(|r| r.as_ref().is_some_and(|r| r.1.is_some())) {
-                let mut base: Vec<f32> = Vec::with_capacity(rows.len() * kept);
-                for r in rows {
-                    match (r.as_ref().and_then(|r| r.1.as_ref()), columns) {
-                        (Some(all), Some(cols)) => base.extend(cols.iter().map(|&c| all[c])),
-                        (Some(all), None) => base.extend_from_slice(all),
-                        (None, _) => base.extend(std::iter::repeat_n(0.0, kept)),
-                    }
-                }
-                batch = batch.with_base(base, kept, device);
-            }
+            batch = batch.with_base(base, base_genes, device);
         }
         match columns {
             Some(cols) => batch.with_columns(cols, device),
@@ -146,8 +150,23 @@ impl ModelInputs {
         }
     }
 
+    /// Head rows of each perturbation, on all the machine's cores: each is independent,
+    /// and at tens of thousands of genes they cost as much as the model's forward pass.
+    fn head_rows_parallel(&self, perturbations: &[Vec<usize>]) -> Vec<Option<HeadRows>> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let share = perturbations.len().div_ceil(cores).max(1);
+        if self.head.is_none() || share == perturbations.len() {
+            return perturbations.iter().map(|p| self.head_rows(p)).collect();
+        }
+        std::thread::scope(|scope| {
+            let parts: Vec<_> =
+                perturbations.chunks(share).map(|part| scope.spawn(move || part.iter().map(|p| self.head_rows(p)).collect::<Vec<_>>())).collect();
+            parts.into_iter().flat_map(|part| part.join().expect("a head-rows thread panicked")).collect()
+        })
+    }
+
     pub fn batch(&self, perturbations: &[Vec<usize>], device: &Device) -> PerturbationBatch {
-        let rows: Vec<Option<(Vec<f32>, Option<Vec<f32>>)>> = perturbations.iter().map(|p| self.head_rows(p)).collect();
+        let rows = self.head_rows_parallel(perturbations);
         self.batch_from(perturbations, &rows.iter().collect::<Vec<_>>(), None, device)
     }
 }
@@ -177,7 +196,7 @@ impl TrainReport {
 /// An example with its head rows computed once.
 struct Prepared<'a> {
     example: &'a Example,
-    head: Option<(Vec<f32>, Option<Vec<f32>>)>,
+    head: Option<HeadRows>,
 }
 
 fn prepare<'a>(inputs: &ModelInputs, example: &'a Example) -> Prepared<'a> {
@@ -307,7 +326,9 @@ impl Step<'_> {
         // full loss at a fraction of the cost when there are many more genes than that.
         // Only the gene-wise head does per-gene work worth saving; the plain decoder's
         // output row is cheap, and subsampling it would only slow its convergence.
-        let subsample = inputs.head.is_some() && opts.genes_per_step > 0 && opts.genes_per_step < g;
+        // A local head (`--local-genes`) runs on a few genes per perturbation already.
+        let local = inputs.head.as_ref().is_some_and(|h| h.row_genes() < g);
+        let subsample = inputs.head.is_some() && !local && opts.genes_per_step > 0 && opts.genes_per_step < g;
         let columns: Option<Vec<usize>> = subsample.then(|| {
             let mut cols = rand::seq::index::sample(rng, g, opts.genes_per_step).into_vec();
             cols.sort_unstable();
@@ -410,17 +431,45 @@ pub fn predict_with_attention(
     batch: usize,
     device: &Device,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let graph = inputs.graph(device);
-    let h = model.embed(&graph);
-    let (mut lfc, mut attention) = (Vec::with_capacity(perturbations.len()), Vec::with_capacity(perturbations.len()));
-    for chunk in perturbations.chunks(batch.max(1)) {
-        let out = model.forward_embedded(h.clone(), &graph, &inputs.batch(chunk, device));
-        lfc.extend(rows_of(out.lfc));
-        if let Some(a) = out.attention {
-            attention.extend(rows_of(a));
-        }
+    Embedded::new(model, inputs, device).predict(perturbations, batch)
+}
+
+/// A model with its graph's tensors and gene embeddings computed once, for any number of
+/// perturbations.
+pub struct Embedded<'a> {
+    model: &'a Model,
+    inputs: &'a ModelInputs,
+    device: &'a Device,
+    graph: GraphTensors,
+    embeddings: Tensor<2>,
+}
+
+impl<'a> Embedded<'a> {
+    pub fn new(model: &'a Model, inputs: &'a ModelInputs, device: &'a Device) -> Embedded<'a> {
+        let graph = inputs.graph(device);
+        let embeddings = model.embed(&graph);
+        Embedded { model, inputs, device, graph, embeddings }
     }
-    (lfc, attention)
+
+    /// Waits for the embeddings (a backend may compute them lazily), so a timer stopped
+    /// after it counts them.
+    pub fn ready(self) -> Self {
+        let _ = self.embeddings.clone().into_data();
+        self
+    }
+
+    /// As [`predict_with_attention`].
+    pub fn predict(&self, perturbations: &[Vec<usize>], batch: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        let (mut lfc, mut attention) = (Vec::with_capacity(perturbations.len()), Vec::with_capacity(perturbations.len()));
+        for chunk in perturbations.chunks(batch.max(1)) {
+            let out = self.model.forward_embedded(self.embeddings.clone(), &self.graph, &self.inputs.batch(chunk, self.device));
+            lfc.extend(rows_of(out.lfc));
+            if let Some(a) = out.attention {
+                attention.extend(rows_of(a));
+            }
+        }
+        (lfc, attention)
+    }
 }
 
 /// Predicted log-fold changes for `perturbations`.
@@ -542,6 +591,22 @@ mod tests {
             let picked: Vec<f32> = cols.iter().map(|&c| f[c]).collect();
             assert_eq!(&picked, p);
         }
+    }
+
+    #[test]
+    fn a_local_model_trains_on_its_candidates_and_predicts_every_gene() {
+        let device = Device::flex();
+        // Two genes per perturbation: the perturbed one and the next along the chain.
+        let spec = FeatureSpec { propagation_hops: 1, local_genes: 2, ..Default::default() };
+        let (inputs, examples) = problem(&spec);
+        let config = ModelConfig::App(AppConfig::new(6, 6).with_hidden(16).with_head_features(spec.head_width()).with_local_genes(2));
+        let opts = TrainOptions { max_epochs: 400, patience: 400, batch_size: 4, learning_rate: 1e-2, genes_per_step: 3, ..TrainOptions::default() };
+        let (model, report) = train(&config, &inputs, &examples, &[], &[0, 1, 2, 3, 4, 5], &opts, &device).unwrap();
+        let (first, last) = (report.history[0].1, report.history.last().unwrap().1);
+        assert!(last < 0.2 * first, "loss {first} -> {last}");
+        let p = predict(&model, &inputs, &[vec![2]], &device);
+        assert_eq!(p[0].len(), 6);
+        assert!(p[0][2] > 0.5 && p[0][3] > 0.2 && p[0][0].abs() < 0.3, "{:?}", p[0]);
     }
 
     #[test]
