@@ -6,16 +6,20 @@ mod common;
 use common::{perturb, Screen};
 use perturb_core::Table;
 
+/// `perturb train` on `screen`'s split, small and on the CPU, with `extra` flags.
+fn train_on(screen: &Screen, out: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let (g, split) = (screen.graph.to_str().unwrap(), screen.split.to_str().unwrap());
+    let mut a = vec!["train", "--data", screen.data_arg(), "--graph", g, "--split", split, "--hidden", "8", "--device", "cpu"];
+    a.extend_from_slice(extra);
+    a.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    perturb(&a)
+}
+
 #[test]
 fn a_model_is_picked_on_validation_and_compared_on_test_with_every_other() {
     let screen = Screen::norman_like(300, 4000);
     let (dir, g, split, d) = (&screen.dir, &screen.graph, &screen.split, screen.data_arg());
-    let train = |out: &std::path::Path, extra: &[&str]| {
-        let mut a = vec!["train", "--data", d, "--graph", g.to_str().unwrap(), "--split", split.to_str().unwrap(), "--hidden", "8", "--device", "cpu"];
-        a.extend_from_slice(extra);
-        a.extend_from_slice(&["--out", out.to_str().unwrap()]);
-        perturb(&a)
-    };
+    let train = |out: &std::path::Path, extra: &[&str]| train_on(&screen, out, extra);
     let manifest =
         |model: &std::path::Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap()).unwrap() };
 
@@ -90,4 +94,41 @@ fn a_model_is_picked_on_validation_and_compared_on_test_with_every_other() {
     ]);
     assert_eq!(c, 1);
     assert!(err.contains("manifest.json") && err.contains("best_validation_l2"), "{err}");
+}
+
+#[test]
+fn local_genes_train_on_candidates_predict_every_gene_and_refuse_what_they_cannot_run() {
+    let screen = Screen::norman_like(300, 4000);
+    let (dir, split) = (&screen.dir, &screen.split);
+    let train = |out: &std::path::Path, extra: &[&str]| train_on(&screen, out, &[&["--epochs", "2"], extra].concat());
+    let features = |model: &std::path::Path| -> serde_json::Value {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap()).unwrap();
+        m["parameters"]["features"].clone()
+    };
+    let local = dir.path().join("local");
+    let (c, o, err) = train(&local, &["--propagation", "2", "--additive-gate", "--local-genes", "8"]);
+    assert_eq!(c, 0, "{o}{err}");
+    assert_eq!(features(&local)["local_genes"].as_u64(), Some(8));
+    let pred = dir.path().join("local.parquet");
+    let (c, o, err) =
+        perturb(&["predict", "--model", local.to_str().unwrap(), "--split", split.to_str().unwrap(), "--device", "cpu", "--out", pred.to_str().unwrap()]);
+    assert_eq!(c, 0, "{o}{err}");
+    let genes = Table::read_parquet(&screen.data.join("genes.parquet")).unwrap().n_rows();
+    let predicted = Table::read_parquet(&pred).unwrap();
+    assert!(predicted.n_rows() > 0 && predicted.n_rows().is_multiple_of(genes), "every gene predicted: {} rows, {genes} genes", predicted.n_rows());
+    // As many candidates as genes or more: the full head, recorded as such.
+    let every = dir.path().join("every");
+    let (c, o, err) = train(&every, &["--propagation", "2", "--local-genes", "100000"]);
+    assert_eq!(c, 0, "{o}{err}");
+    assert_eq!(features(&every)["local_genes"].as_u64(), Some(0));
+    let refused = dir.path().join("refused");
+    for (extra, needle) in [
+        (&["--local-genes", "8"][..], "--propagation"),
+        (&["--local-genes", "8", "--propagation", "2", "--pooling", "mean"][..], "--pooling"),
+        (&["--local-genes", "8", "--propagation", "2", "--edge-trust"][..], "--edge-trust"),
+    ] {
+        let (c, _, err) = train(&refused, extra);
+        assert_eq!(c, 1, "{extra:?}: {err}");
+        assert!(err.contains("--local-genes") && err.contains(needle) && err.lines().count() == 1 && !refused.exists(), "{extra:?}: {err}");
+    }
 }

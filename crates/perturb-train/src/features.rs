@@ -239,6 +239,12 @@ impl HeadInputs {
         self.outputs.len()
     }
 
+    /// Whether the head runs on each perturbation's candidates (`--local-genes` below the
+    /// gene count) rather than on every output gene.
+    pub fn is_local(&self) -> bool {
+        self.spec.local_genes_for(self.outputs.len()) > 0
+    }
+
     /// Output genes in each perturbation's rows: the candidates with `local_genes`, else all.
     pub fn row_genes(&self) -> usize {
         match self.spec.local_genes_for(self.outputs.len()) {

@@ -115,7 +115,7 @@ impl ModelInputs {
         };
         let rows: Vec<&HeadRows> = rows.iter().map(|r| r.as_ref().expect("head rows")).collect();
         let (g, width) = (head.n_outputs(), head.width());
-        let local = rows.iter().any(|r| r.candidates.is_some());
+        let local = head.is_local();
         assert!(!(local && columns.is_some()), "local candidates choose their own output genes");
         let kept = columns.map_or(if local { head.row_genes() } else { g }, <[usize]>::len);
         let mut features: Vec<f32> = Vec::with_capacity(rows.len() * kept * width);
@@ -327,7 +327,7 @@ impl Step<'_> {
         // Only the gene-wise head does per-gene work worth saving; the plain decoder's
         // output row is cheap, and subsampling it would only slow its convergence.
         // A local head (`--local-genes`) runs on a few genes per perturbation already.
-        let local = inputs.head.as_ref().is_some_and(|h| h.row_genes() < g);
+        let local = inputs.head.as_ref().is_some_and(HeadInputs::is_local);
         let subsample = inputs.head.is_some() && !local && opts.genes_per_step > 0 && opts.genes_per_step < g;
         let columns: Option<Vec<usize>> = subsample.then(|| {
             let mut cols = rand::seq::index::sample(rng, g, opts.genes_per_step).into_vec();
