@@ -106,9 +106,9 @@ fn local_genes_train_on_candidates_predict_every_gene_and_refuse_what_they_canno
         m["parameters"]["features"].clone()
     };
     let local = dir.path().join("local");
-    let (c, o, err) = train(&local, &["--propagation", "2", "--additive-gate", "--local-genes", "8"]);
+    let (c, o, err) = train(&local, &["--propagation", "2", "--additive-gate", "--local-genes", "8", "--local-expressed", "4"]);
     assert_eq!(c, 0, "{o}{err}");
-    assert_eq!(features(&local)["local_genes"].as_u64(), Some(8));
+    assert_eq!((features(&local)["local_genes"].as_u64(), features(&local)["local_expressed"].as_u64()), (Some(8), Some(4)));
     let pred = dir.path().join("local.parquet");
     let (c, o, err) =
         perturb(&["predict", "--model", local.to_str().unwrap(), "--split", split.to_str().unwrap(), "--device", "cpu", "--out", pred.to_str().unwrap()]);
@@ -121,11 +121,14 @@ fn local_genes_train_on_candidates_predict_every_gene_and_refuse_what_they_canno
     let (c, o, err) = train(&every, &["--propagation", "2", "--local-genes", "100000"]);
     assert_eq!(c, 0, "{o}{err}");
     assert_eq!(features(&every)["local_genes"].as_u64(), Some(0));
+    assert!(features(&every).get("local_expressed").is_none(), "none chosen: not recorded");
     let refused = dir.path().join("refused");
     for (extra, needle) in [
         (&["--local-genes", "8"][..], "--propagation"),
         (&["--local-genes", "8", "--propagation", "2", "--pooling", "mean"][..], "--pooling"),
         (&["--local-genes", "8", "--propagation", "2", "--edge-trust"][..], "--edge-trust"),
+        (&["--local-genes", "8", "--local-expressed", "8", "--propagation", "2"][..], "--local-expressed"),
+        (&["--local-expressed", "4", "--propagation", "2"][..], "--local-expressed"),
     ] {
         let (c, _, err) = train(&refused, extra);
         assert_eq!(c, 1, "{extra:?}: {err}");

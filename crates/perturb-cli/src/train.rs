@@ -130,6 +130,11 @@ pub(crate) struct TrainArgs {
     /// per perturbation (--genes-per-step does not apply; beyond the seed design).
     #[arg(long, default_value_t = FeatureSpec::default().local_genes, value_parser = ranges::count(0, 1_000_000))]
     local_genes: usize,
+    /// Of the --local-genes K candidates, always the E genes most expressed in control
+    /// (below K; 0 = none): their changes are measured most precisely, and the metric of
+    /// record scores them. The perturbed and the most reached genes fill the other K - E.
+    #[arg(long, default_value_t = FeatureSpec::default().local_expressed, value_parser = ranges::count(0, 1_000_000))]
+    local_expressed: usize,
     /// Hidden width of the gene-wise head.
     #[arg(long, default_value_t = AppConfigChoice::default().head_hidden, value_parser = ranges::count(1, ranges::MAX_WIDTH))]
     head_hidden: usize,
@@ -305,6 +310,7 @@ impl GeneFeatures {
             additive_gate: a.additive_gate,
             context_effects: !a.other_contexts.is_empty(),
             local_genes: a.local_genes,
+            local_expressed: a.local_expressed,
             ..FeatureSpec::default()
         };
         let mut learned_vectors = false;

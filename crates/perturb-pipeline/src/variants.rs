@@ -38,8 +38,8 @@ pub const VARIANTS: &[(&str, &[&str], &str)] = &[
     ("app_plus", &["--query-skip", "--propagation", "3", "--additive-gate"], "improvements together: query skip, propagation and additive gate"),
     (
         "app_plus_local",
-        &["--query-skip", "--propagation", "3", "--additive-gate", "--local-genes", "512"],
-        "improvement for large screens: app_plus with its attention and head on the 512 genes each perturbation reaches most",
+        &["--query-skip", "--propagation", "3", "--additive-gate", "--local-genes", "1280", "--local-expressed", "1024"],
+        "improvement for large screens: app_plus with its attention and head on 1,280 genes per perturbation, the 1,024 most expressed and the 256 it reaches most",
     ),
     (
         "app_plus_trust",

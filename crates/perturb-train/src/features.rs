@@ -36,6 +36,17 @@ pub struct FeatureSpec {
     /// decoder's output plus the base.
     #[serde(default)]
     pub local_genes: usize,
+    /// Of the local genes, how many are always the most expressed in control
+    /// (`--local-expressed E`, below `local_genes`): the genes whose changes are measured
+    /// most precisely, and those the metric of record scores. The perturbed and the most
+    /// reached genes fill the rest.
+    /// (Left out of the JSON at 0: the artifacts of every model without it stay as they were.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local_expressed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Propagation channels per hop: signed (sign × weight), weighted sum, weighted mean.
@@ -168,6 +179,9 @@ pub struct HeadInputs {
     context: HashMap<usize, Vec<f32>>,
     /// With `local_genes`: output positions by control mean, highest first.
     by_expression: Vec<usize>,
+    /// With `local_genes`: whether each output is among the `local_expressed` first of
+    /// `by_expression`, a candidate of every perturbation.
+    always_candidate: Vec<bool>,
     /// With `local_genes`: each node's propagation once asked for ([`HeadInputs::propagation_from`]).
     propagation: Vec<OnceLock<Vec<f64>>>,
 }
@@ -207,6 +221,9 @@ impl HeadInputs {
             out_start[i + 1] += out_start[i];
         }
         let local = spec.local_genes_for(outputs.len()) > 0;
+        let by_expression = if local { by_expression(control_mean) } else { Vec::new() };
+        let mut always_candidate = vec![false; by_expression.len()];
+        by_expression.iter().take(spec.local_expressed.min(spec.local_genes)).for_each(|&o| always_candidate[o] = true);
         HeadInputs {
             spec: spec.clone(),
             n_nodes,
@@ -219,7 +236,8 @@ impl HeadInputs {
             control_mean: control_mean.to_vec(),
             singles,
             context: HashMap::new(),
-            by_expression: if local { by_expression(control_mean) } else { Vec::new() },
+            by_expression,
+            always_candidate,
             propagation: if local { (0..n_nodes).map(|_| OnceLock::new()).collect() } else { Vec::new() },
         }
     }
@@ -290,16 +308,21 @@ impl HeadInputs {
     fn local_rows(&self, perturbed: &[usize], k: usize) -> HeadRows {
         let reach = self.reach(perturbed);
         let w = self.width();
-        let mut touched: Vec<RankKey> = (0..self.outputs.len()).map(|o| self.rank_key(o, &reach)).filter(|key| key.perturbed || key.strength != 0.0).collect();
+        // The most expressed first, then the rest of the k by rank.
+        let expressed = self.spec.local_expressed.min(k);
+        let (k, always) = (k - expressed, &self.always_candidate);
+        let mut touched: Vec<RankKey> =
+            (0..self.outputs.len()).filter(|&o| !always[o]).map(|o| self.rank_key(o, &reach)).filter(|key| key.perturbed || key.strength != 0.0).collect();
         let mut candidates: Vec<usize> = if touched.len() > k {
             touched.select_nth_unstable_by(k, RankKey::order);
             touched[..k].iter().map(|t| t.output).collect()
         } else {
-            let mut chosen = vec![false; self.outputs.len()];
+            let mut chosen = always.clone();
             touched.iter().for_each(|t| chosen[t.output] = true);
             let rest = self.by_expression.iter().copied().filter(|&o| !chosen[o]).take(k - touched.len());
             touched.iter().map(|t| t.output).chain(rest).collect()
         };
+        candidates.extend_from_slice(&self.by_expression[..expressed]);
         candidates.sort_unstable();
         let mut features = vec![0.0f32; candidates.len() * w];
         for (row, &o) in features.chunks_mut(w).zip(&candidates) {
@@ -575,6 +598,14 @@ mod tests {
         // by the two measured singles (-1 and 0.5) than gene 1 (0.5 and -0.5).
         assert_eq!(local(3, &[0, 3]).candidates.as_deref(), Some(&[0usize, 2, 3][..]));
         assert_eq!(local(2, &[1]).candidates.as_deref(), Some(&[1usize, 2][..]), "gene 1 represses gene 2");
+        // The most expressed gene (3) always among them: the perturbed gene keeps its place,
+        // the reached gene 1 gives up its own, and the rows are still the full table's.
+        let expressed = |k: usize, e: usize| inputs(&FeatureSpec { local_genes: k, local_expressed: e, ..full.clone() }, singles.clone()).rows(&[0]);
+        let rows = expressed(2, 1);
+        assert_eq!(rows.candidates.as_deref(), Some(&[0usize, 3][..]));
+        assert_eq!((&rows.features[..w], &rows.features[w..]), (&all[..w], &all[3 * w..]));
+        assert_eq!(expressed(3, 1).candidates.as_deref(), Some(&[0usize, 1, 3][..]));
+        assert_eq!(expressed(3, 2).candidates.as_deref(), Some(&[0usize, 2, 3][..]));
         // As many candidates as genes, or none asked: every gene, no candidates.
         assert_eq!((full.local_genes_for(4), FeatureSpec { local_genes: 3, ..full.clone() }.local_genes_for(4)), (0, 3));
         assert_eq!(FeatureSpec { local_genes: 5, ..full.clone() }.local_genes_for(4), 0, "more asked than there are genes: every gene");

@@ -356,7 +356,16 @@ fn check_model_options(s: &TrainStage) -> Result<()> {
 /// feature (other poolings, score bonuses, learned edge trust) are not defined there.
 fn check_local_options(c: &AppConfigChoice) -> Result<()> {
     if c.features.local_genes == 0 {
-        return Ok(());
+        return match c.features.local_expressed {
+            0 => Ok(()),
+            _ => Err(Error::bad_option("--local-expressed", "chooses some of the --local-genes candidates; give --local-genes K too")),
+        };
+    }
+    if c.features.local_expressed >= c.features.local_genes {
+        return Err(Error::bad_option(
+            "--local-expressed",
+            format!("must be below --local-genes ({}): the perturbed genes need their places among the candidates", c.features.local_genes),
+        ));
     }
     if !c.features.has_head() {
         return Err(Error::bad_option("--local-genes", "chooses the genes the gene-wise head runs on; give --propagation K or --additive-gate too"));
@@ -384,6 +393,9 @@ fn feature_spec(s: &TrainStage, n_outputs: usize) -> FeatureSpec {
         tracing::info!("--local-genes {} covers all {n_outputs} genes of the screen: the head runs on every gene", spec.local_genes);
     }
     spec.local_genes = spec.local_genes_for(n_outputs);
+    if spec.local_genes == 0 {
+        spec.local_expressed = 0;
+    }
     if matches!(s.model, ModelChoice::GrnVae { .. }) {
         spec.control_node_features = true;
         spec.prior_node_features = true;
