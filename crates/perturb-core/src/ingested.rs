@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::schema::{conditions as cs, genes as gs, pseudobulk as ps};
+
+mod pseudobulk;
 use crate::{Condition, Error, Result, Table};
 
 #[derive(Debug, Clone)]
@@ -51,20 +53,7 @@ impl IngestedScreen {
         if conditions.first().map(String::as_str) != Some("ctrl") {
             return Err(Error::bad_input(&cp, "the first condition must be the control ('ctrl')"));
         }
-        let pt = Table::read_parquet(&pp)?;
-        let (pc, pg, pm, pv) = (pt.strings(ps::CONDITION, &pp)?, pt.strings(ps::GENE, &pp)?, pt.floats(ps::MEAN, &pp)?, pt.floats(ps::VARIANCE, &pp)?);
-        let ci: HashMap<&str, usize> = conditions.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        let gi: HashMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
-        let (nc, ng) = (conditions.len(), genes.len());
-        let mut mean = vec![f64::NAN; nc * ng];
-        let mut variance = vec![f64::NAN; nc * ng];
-        for i in 0..pc.len() {
-            let (Some(&c), Some(&g)) = (ci.get(pc[i].as_str()), gi.get(pg[i].as_str())) else {
-                return Err(Error::bad_input(&pp, format!("row {i}: condition '{}' or gene '{}' is not in conditions/genes.parquet", pc[i], pg[i])));
-            };
-            mean[c * ng + g] = pm[i];
-            variance[c * ng + g] = pv[i];
-        }
+        let (mean, variance) = pseudobulk::read(&pp, &conditions, &genes)?;
         if mean.iter().any(|m| m.is_nan()) {
             return Err(Error::bad_input(&pp, "some (condition, gene) pairs have no pseudobulk row"));
         }
