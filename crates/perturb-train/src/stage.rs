@@ -364,7 +364,7 @@ fn check_local_options(c: &AppConfigChoice) -> Result<()> {
     if c.features.local_expressed >= c.features.local_genes {
         return Err(Error::bad_option(
             "--local-expressed",
-            format!("must be below --local-genes ({}): the perturbed genes need their places among the candidates", c.features.local_genes),
+            format!("must be below --local-genes ({}): the other candidates are the perturbed and the most reached genes", c.features.local_genes),
         ));
     }
     if !c.features.has_head() {
