@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::schema::{conditions as cs, genes as gs, pseudobulk as ps};
+use crate::{Condition, Error, Result, Table};
 
 mod pseudobulk;
-use crate::{Condition, Error, Result, Table};
 
 #[derive(Debug, Clone)]
 pub struct IngestedScreen {

@@ -108,7 +108,7 @@ impl FixedEdges {
     /// `edges`: (source, target, weight), nodes below `n_nodes`.
     pub fn new(n_nodes: usize, edges: &[(usize, usize, f32)]) -> FixedEdges {
         FixedEdges {
-            by_target: Incoming::new(n_nodes, edges.iter().map(|&(s, t, w)| (s, t, w))),
+            by_target: Incoming::new(n_nodes, edges.iter().copied()),
             by_source: Incoming::new(n_nodes, edges.iter().map(|&(s, t, w)| (t, s, w))),
             n_nodes,
         }

@@ -1,9 +1,9 @@
 //! `pseudobulk.parquet` read into condition × gene matrices. A Norman-size screen has
-//! millions of (condition, gene) rows; read through [`Table`] each row's two names became
-//! owned strings looked up in a hash map, seconds per stage. Here the names stay in the
-//! Parquet batches: a dictionary column (as the ingest writes them) has each distinct
-//! name looked up once per batch, and a plain string column has each row's name matched
-//! first against the row before's (a condition's genes come together and in order).
+//! millions of (condition, gene) rows; read through [`Table`], each row's two names became
+//! owned strings looked up in a hash map, seconds per stage. The ingest writes both name
+//! columns as dictionaries, so here each distinct name is looked up once per batch and
+//! every row reads its position through its key. A file with other column types (another
+//! writer's) is read through [`Table`] as before.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,94 +15,59 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::schema::{conditions as cs, genes as gs, pseudobulk as ps};
 use crate::{Error, Result, Table};
 
+/// Rows per batch: every batch carries the whole dictionary (19,000 genes on a large
+/// screen) and its names are looked up afresh, so batches of the reader's default 1,024
+/// rows would cost more lookups than rows. (1M rows of the four columns: 24 MB.)
+const BATCH_ROWS: usize = 1 << 20;
+
 /// Means and variances, row-major condition × gene (NaN where no row gave one).
 pub(super) fn read(path: &Path, conditions: &[String], genes: &[String]) -> Result<(Vec<f64>, Vec<f64>)> {
     let bad = |m: String| Error::bad_input(path, m);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| bad(format!("not a readable Parquet file ({e})")))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?;
     let mut matrices = Matrices::new(conditions, genes);
     for batch in reader {
         let batch = batch.map_err(|e| bad(format!("corrupt Parquet data ({e})")))?;
-        match Columns::of(&batch) {
-            Some(columns) => matrices.add(&columns, path)?,
-            // Columns of other types (another writer's file): the general reader, with its
-            // messages naming the column and the type it expected.
-            None => return read_through_table(path, conditions, genes),
+        if !matrices.add(&batch, path)? {
+            // Columns of other types: the general reader, with its messages naming the
+            // column and the type it expected.
+            return read_through_table(path, conditions, genes);
         }
     }
     Ok((matrices.mean, matrices.variance))
 }
 
-/// One batch's columns, when they have the types the ingest writes (or plain strings).
-struct Columns<'a> {
-    condition: Names<'a>,
-    gene: Names<'a>,
-    mean: &'a Float64Array,
-    variance: &'a Float64Array,
+/// A dictionary column of names without nulls, each dictionary value's position among
+/// the known names resolved once.
+struct Coded<'a> {
+    keys: &'a [i32],
+    values: &'a StringArray,
+    positions: Vec<Option<usize>>,
 }
 
-/// A column of names without nulls.
-enum Names<'a> {
-    Plain(&'a StringArray),
-    /// Each row's position in `values`.
-    Coded {
-        keys: &'a [i32],
-        values: &'a StringArray,
-    },
-}
-
-impl<'a> Columns<'a> {
-    fn of(batch: &'a RecordBatch) -> Option<Columns<'a>> {
-        let column = |name: &str| batch.column_by_name(name).filter(|c| c.null_count() == 0).map(|c| c.as_any());
-        let names = |name| {
-            let any = column(name)?;
-            if let Some(plain) = any.downcast_ref::<StringArray>() {
-                return Some(Names::Plain(plain));
-            }
-            let coded = any.downcast_ref::<DictionaryArray<Int32Type>>()?;
-            Some(Names::Coded { keys: coded.keys().values(), values: coded.values().as_any().downcast_ref::<StringArray>()? })
-        };
-        let floats = |name: &str| batch.column_by_name(name)?.as_any().downcast_ref::<Float64Array>();
-        Some(Columns { condition: names(ps::CONDITION)?, gene: names(ps::GENE)?, mean: floats(ps::MEAN)?, variance: floats(ps::VARIANCE)? })
+impl<'a> Coded<'a> {
+    fn of(batch: &'a RecordBatch, name: &str, known: &HashMap<&str, usize>) -> Option<Coded<'a>> {
+        let column = batch.column_by_name(name).filter(|c| c.null_count() == 0)?;
+        let coded = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+        let values = coded.values().as_any().downcast_ref::<StringArray>()?;
+        let positions = (0..values.len()).map(|v| known.get(values.value(v)).copied()).collect();
+        Some(Coded { keys: coded.keys().values(), values, positions })
     }
 
-    fn len(&self) -> usize {
-        self.mean.len()
-    }
-}
-
-impl Names<'_> {
-    /// Each row's position among `lookup`'s names (None for a name not there), and the
-    /// row's name for a message.
-    fn positions(&self, lookup: &mut Lookup) -> Positions<'_> {
-        match self {
-            Names::Plain(names) => Positions { rows: (0..names.len()).map(|i| lookup.find(names.value(i))).collect(), keys: None, names },
-            Names::Coded { keys, values } => {
-                Positions { rows: (0..values.len()).map(|v| lookup.find(values.value(v))).collect(), keys: Some(keys), names: values }
-            }
-        }
-    }
-}
-
-/// [`Names::positions`]: per row (plain) or per dictionary value (coded).
-struct Positions<'a> {
-    rows: Vec<Option<usize>>,
-    keys: Option<&'a [i32]>,
-    names: &'a StringArray,
-}
-
-impl Positions<'_> {
-    /// Row `i`'s position, or its name when that is not among the known ones.
-    fn of(&self, i: usize) -> std::result::Result<usize, &str> {
-        let at = self.keys.map_or(Some(i), |keys| usize::try_from(keys[i]).ok());
-        at.and_then(|at| self.rows.get(at).copied().flatten()).ok_or_else(|| at.filter(|&at| at < self.names.len()).map_or("?", |at| self.names.value(at)))
+    /// Row `i`'s position, or its name when that is not among the known ones. (Arrow
+    /// checks that every key is within the dictionary.)
+    fn at(&self, i: usize) -> std::result::Result<usize, &'a str> {
+        let key = self.keys[i] as usize;
+        self.positions[key].ok_or_else(|| self.values.value(key))
     }
 }
 
 /// The matrices being filled, and where each name sits in them.
 struct Matrices<'a> {
-    conditions: Lookup<'a>,
-    genes: Lookup<'a>,
+    conditions: HashMap<&'a str, usize>,
+    genes: HashMap<&'a str, usize>,
     n_genes: usize,
     rows: usize,
     mean: Vec<f64>,
@@ -111,10 +76,11 @@ struct Matrices<'a> {
 
 impl<'a> Matrices<'a> {
     fn new(conditions: &'a [String], genes: &'a [String]) -> Matrices<'a> {
+        let index = |names: &'a [String]| names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let cells = conditions.len() * genes.len();
         Matrices {
-            conditions: Lookup::new(conditions),
-            genes: Lookup::new(genes),
+            conditions: index(conditions),
+            genes: index(genes),
             n_genes: genes.len(),
             rows: 0,
             mean: vec![f64::NAN; cells],
@@ -122,47 +88,30 @@ impl<'a> Matrices<'a> {
         }
     }
 
-    fn add(&mut self, columns: &Columns, path: &Path) -> Result<()> {
-        let (conditions, genes) = (columns.condition.positions(&mut self.conditions), columns.gene.positions(&mut self.genes));
-        for i in 0..columns.len() {
-            let (c, g) = match (conditions.of(i), genes.of(i)) {
-                (Ok(c), Ok(g)) => (c, g),
-                (Err(name), _) => return Err(unknown(path, self.rows + i, "condition", name, cs::FILE)),
-                (_, Err(name)) => return Err(unknown(path, self.rows + i, "gene", name, gs::FILE)),
-            };
+    /// Adds a batch's rows; false (nothing added) when its columns are not of the types
+    /// the ingest writes.
+    fn add(&mut self, batch: &RecordBatch, path: &Path) -> Result<bool> {
+        let floats = |name: &str| batch.column_by_name(name)?.as_any().downcast_ref::<Float64Array>();
+        let (Some(conditions), Some(genes), Some(mean), Some(variance)) =
+            (Coded::of(batch, ps::CONDITION, &self.conditions), Coded::of(batch, ps::GENE, &self.genes), floats(ps::MEAN), floats(ps::VARIANCE))
+        else {
+            return Ok(false);
+        };
+        for i in 0..batch.num_rows() {
+            let c = conditions.at(i).map_err(|name| unknown(path, self.rows + i, "condition", name, cs::FILE))?;
+            let g = genes.at(i).map_err(|name| unknown(path, self.rows + i, "gene", name, gs::FILE))?;
             let value = |a: &Float64Array| if a.is_null(i) { f64::NAN } else { a.value(i) };
-            self.mean[c * self.n_genes + g] = value(columns.mean);
-            self.variance[c * self.n_genes + g] = value(columns.variance);
+            self.mean[c * self.n_genes + g] = value(mean);
+            self.variance[c * self.n_genes + g] = value(variance);
         }
-        self.rows += columns.len();
-        Ok(())
+        self.rows += batch.num_rows();
+        Ok(true)
     }
 }
 
 /// A row naming a condition or gene its ingest folder does not list.
 fn unknown(path: &Path, row: usize, what: &str, name: &str, listing: &str) -> Error {
     Error::bad_input(path, format!("row {row}: {what} '{name}' is not in {listing}"))
-}
-
-/// A name's position, tried first where the previous row's order predicts it.
-struct Lookup<'a> {
-    names: &'a [String],
-    index: HashMap<&'a str, usize>,
-    last: usize,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(names: &'a [String]) -> Lookup<'a> {
-        Lookup { names, index: names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect(), last: 0 }
-    }
-
-    /// The position of `name`: the last one's, the one after it, the first, or any.
-    fn find(&mut self, name: &str) -> Option<usize> {
-        let guessed = [self.last, self.last + 1, 0].into_iter().find(|&i| self.names.get(i).is_some_and(|n| n == name));
-        let found = guessed.or_else(|| self.index.get(name).copied())?;
-        self.last = found;
-        Some(found)
-    }
 }
 
 /// The same matrices through [`Table`], for a file whose columns are of other types.
@@ -172,8 +121,8 @@ fn read_through_table(path: &Path, conditions: &[String], genes: &[String]) -> R
     let (pm, pv) = (table.floats(ps::MEAN, path)?, table.floats(ps::VARIANCE, path)?);
     let mut matrices = Matrices::new(conditions, genes);
     for i in 0..pc.len() {
-        let c = matrices.conditions.find(&pc[i]).ok_or_else(|| unknown(path, i, "condition", &pc[i], cs::FILE))?;
-        let g = matrices.genes.find(&pg[i]).ok_or_else(|| unknown(path, i, "gene", &pg[i], gs::FILE))?;
+        let c = *matrices.conditions.get(pc[i].as_str()).ok_or_else(|| unknown(path, i, "condition", &pc[i], cs::FILE))?;
+        let g = *matrices.genes.get(pg[i].as_str()).ok_or_else(|| unknown(path, i, "gene", &pg[i], gs::FILE))?;
         matrices.mean[c * matrices.n_genes + g] = pm[i];
         matrices.variance[c * matrices.n_genes + g] = pv[i];
     }
@@ -221,7 +170,8 @@ mod tests {
                 rows.push((condition, gene, (c * 3 + g) as f64));
             }
         }
-        // The ingest's order, then one the guesses miss on most rows.
+        // Plain strings (through the table) and dictionaries (as the ingest writes them),
+        // in order and shuffled.
         let in_order = dir.path().join("in_order.parquet");
         table(&rows).write_parquet(&in_order).unwrap();
         let coded = dir.path().join("coded.parquet");
@@ -237,6 +187,9 @@ mod tests {
         let shuffled = dir.path().join("shuffled.parquet");
         table(&rows).write_parquet(&shuffled).unwrap();
         assert_eq!(read(&shuffled, &conditions, &genes).unwrap(), (mean.clone(), variance.clone()));
+        let coded_shuffled = dir.path().join("coded_shuffled.parquet");
+        as_dictionaries(table(&rows)).write_parquet(&coded_shuffled).unwrap();
+        assert_eq!(read(&coded_shuffled, &conditions, &genes).unwrap(), (mean.clone(), variance.clone()));
         assert_eq!(read_through_table(&shuffled, &conditions, &genes).unwrap(), (mean, variance));
         // A pair never written stays NaN, for the caller to refuse.
         let missing = dir.path().join("missing.parquet");
