@@ -11,7 +11,9 @@
 //! - [`tanh`], the additive attention's nonlinearity over every (perturbation, gene,
 //!   attention unit). burn's autodiff keeps the input and computes tanh again in the
 //!   backward pass (1 − tanh², in four tensor passes); this keeps the output instead, so
-//!   tanh runs once a step, and forms the gradient in one pass.
+//!   tanh runs once a step, and forms the gradient in one pass. The values themselves come
+//!   from [`crate::fdlibm_tanh`], the C library's `tanhf` vectorised, with or without
+//!   autodiff.
 
 use std::sync::Arc;
 
@@ -22,7 +24,6 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
-use burn_backend::ops::FloatTensorOps;
 use burn_flex::{Flex, FlexTensor};
 
 /// burn's autodiff over the CPU backend, as `Device::flex().autodiff()` makes it.
@@ -194,20 +195,32 @@ fn times_tanh_slope(grad: FlexTensor, output: &FlexTensor) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// Element-wise tanh; under autodiff on the CPU backend computed once per step (see the
-/// module's note), elsewhere burn's.
+/// tanh of every value, with fdlibm's arithmetic vectorised ([`crate::fdlibm_tanh`]): the
+/// values of burn's `float_tanh`, which calls the C library's `tanhf` once per value.
+fn tanh_flex(x: FlexTensor) -> FlexTensor {
+    let x = x.to_contiguous();
+    let shape = x.layout().shape().clone();
+    let n = shape.num_elements();
+    let values = &x.storage::<f32>()[x.layout().start_offset()..][..n];
+    let mut out = vec![0.0f32; n];
+    crate::fdlibm_tanh::tanh_into(values, &mut out);
+    FlexTensor::from_data(TensorData::new(out, shape))
+}
+
+/// Element-wise tanh; on the CPU backend vectorised, and under autodiff computed once per
+/// step (see the module's note); elsewhere burn's.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.dtype() != DType::F32 {
         return x.tanh();
     }
+    if let Ok(plain) = x.clone().try_into_primitive::<Flex>() {
+        return Tensor::from_primitive::<Flex>(tanh_flex(plain));
+    }
     let Ok(tracked) = x.clone().try_into_primitive::<TrackedFlex>() else {
         return x.tanh();
     };
-    // The only other handle: without it tanh may reuse the input's buffer, as burn's does
-    // when nothing else holds it.
-    drop(x);
     let node = tracked.node();
-    let y = Flex::float_tanh(tracked.into_primitive());
+    let y = tanh_flex(tracked.into_primitive());
     let y = match TanhFromOutput.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
         OpsKind::UnTracked(prep) => prep.finish(y),

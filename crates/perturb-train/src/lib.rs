@@ -19,6 +19,7 @@
 pub mod app;
 pub mod data;
 pub mod device;
+mod fdlibm_tanh;
 pub mod features;
 pub mod grn_vae;
 pub mod inputs;
