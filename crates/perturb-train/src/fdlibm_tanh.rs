@@ -181,8 +181,8 @@ const PARALLEL_FROM: usize = 1 << 18;
 /// tanh of every value of `xs` into `out` (of the same length), as glibc's `tanhf`.
 pub fn tanh_into(xs: &[f32], out: &mut [f32]) {
     assert_eq!(xs.len(), out.len(), "tanh_into: one output per input");
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads > 1 && xs.len() >= PARALLEL_FROM {
+    let threads = if xs.len() >= PARALLEL_FROM { crate::cores() } else { 1 };
+    if threads > 1 {
         // Whole vector steps per thread, so each value is computed as it would be alone.
         let share = xs.len().div_ceil(threads).next_multiple_of(LANES);
         std::thread::scope(|scope| {

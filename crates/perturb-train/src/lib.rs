@@ -2,6 +2,7 @@
 //! module-inductive `modules` model and the GRN-aligned VAE `grn_vae`) on burn.
 //!
 //! Modules, each depending only on those listed before it:
+//! - `fdlibm_tanh`: tanh of f32 as the C library computes it, vectorised;
 //! - `kernels`: CPU kernels for the GNN's message passing and tanh, bit for bit burn's ops;
 //! - `device`: CPU or wgpu, probed without panicking;
 //! - `features`: fixed inputs (node statistics, the gene-wise head's per-(perturbation,
@@ -30,3 +31,10 @@ pub mod predictor;
 pub mod programs;
 pub mod stage;
 pub mod train;
+
+/// The machine's cores, asked once: `available_parallelism` reads the cgroup's quota files
+/// on every call, and the tanh and the head rows ask at every training step and batch.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}

@@ -161,7 +161,7 @@ impl ModelInputs {
     /// Head rows of each perturbation, on all the machine's cores: each is independent,
     /// and at tens of thousands of genes they cost as much as the model's forward pass.
     fn head_rows_parallel(&self, perturbations: &[Vec<usize>]) -> Vec<Option<HeadRows>> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::cores();
         let share = perturbations.len().div_ceil(cores).max(1);
         if self.head.is_none() || share == perturbations.len() {
             return perturbations.iter().map(|p| self.head_rows(p)).collect();
