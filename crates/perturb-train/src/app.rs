@@ -357,11 +357,11 @@ impl App {
         let nodes = graph.outputs.clone().select(0, candidates.clone().reshape([b * k])); // [B·K]
 
         // The candidates' keys and the head's projection of their embeddings are per-gene
-        // maps. Without a gradient to form (prediction, validation) each gene's is computed
-        // once and gathered: a batch's B·K candidates outnumber the genes, and a row's value
-        // does not depend on the rows beside it. In training they run on the gathered rows
-        // as before, so that the gradients sum in the order they always have.
-        let per_gene = (!h.is_tracked()).then(|| (self.attention_key.forward(h.clone()), head.embedding.forward(h.clone())));
+        // maps. Without a gradient to form (prediction, validation), and where a batch's
+        // B·K candidates outnumber the genes, each gene's is computed once and gathered: a
+        // row's value does not depend on the rows beside it. In training they run on the
+        // gathered rows as before, so that the gradients sum in the order they always have.
+        let per_gene = (!h.is_tracked() && b * k > n).then(|| (self.attention_key.forward(h.clone()), head.embedding.forward(h.clone())));
         let picked = h.select(0, nodes.clone()); // [B·K, d]
         let q = self.attention_query.forward(query.clone()); // [B, a]
         let a = q.dims()[1];
