@@ -230,6 +230,7 @@ mod tests {
 
     #[test]
     fn effects_travel_along_the_grn_only() {
+        let _rng = crate::lock_global_rng();
         // 0 -> 1 (activating), 2 isolated. With the direct map at zero, perturbing gene 0
         // moves genes 0 and 1 only, and 1 in the sign of the edge.
         let d = Device::flex();
@@ -265,6 +266,7 @@ mod tests {
 
     #[test]
     fn a_fixed_grn_gets_no_gradient() {
+        let _rng = crate::lock_global_rng();
         let d = Device::flex().autodiff();
         let graph = GraphTensors::new(3, &[(0, 1, 1.0), (1, 2, 1.0)], &[0, 1, 2], None, &d);
         for (learn, expect_gradient) in [(true, true), (false, false)] {

@@ -268,6 +268,7 @@ mod tests {
     }
 
     fn kernel_and_gradient_match_burn(n: usize, d: usize) {
+        let _rng = crate::lock_global_rng();
         let edges = random_graph(n, 400, 7);
         let fixed = Arc::new(FixedEdges::new(n, &edges));
         let device = Device::flex().autodiff();
@@ -287,6 +288,7 @@ mod tests {
 
     #[test]
     fn without_autodiff_the_kernel_gives_the_same_values() {
+        let _rng = crate::lock_global_rng();
         let (n, d) = (20, 3);
         let edges = random_graph(n, 90, 3);
         let device = Device::flex();
@@ -303,6 +305,7 @@ mod tests {
 
     #[test]
     fn tanh_and_its_gradient_are_burns_bit_for_bit() {
+        let _rng = crate::lock_global_rng();
         let device = Device::flex().autodiff();
         let x = Tensor::<2>::random([9, 7], burn::tensor::Distribution::Normal(0.0, 2.0), &device);
         let w = Tensor::<2>::random([9, 7], burn::tensor::Distribution::Normal(0.0, 1.0), &device);

@@ -38,3 +38,14 @@ pub(crate) fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
+
+/// Holds the lock on burn's random generator, which is process-global: two models
+/// initialised at once (tests, an ablation runner's threads) would draw from one
+/// interleaved stream. `ModelConfig::init_seeded` holds it while it seeds and draws; so
+/// must anything else that draws from the generator while a seeded initialisation may run
+/// beside it, such as a test's random tensors or lazily drawn parameters: one draw in
+/// between changes the seeded weights.
+pub(crate) fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
+    static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -191,6 +191,7 @@ mod tests {
 
     #[test]
     fn attention_sums_to_one_and_shapes_hold() {
+        let _rng = crate::lock_global_rng();
         let d = Device::flex();
         let model = ModulesConfig::new(6, 6).with_programs(2).with_hidden(8).init(&d);
         let g = graph(&d);
@@ -203,6 +204,7 @@ mod tests {
 
     #[test]
     fn structure_losses_vanish_on_a_perfect_prediction_and_see_program_errors() {
+        let _rng = crate::lock_global_rng();
         let d = Device::flex();
         let model = ModulesConfig::new(6, 6).with_programs(2).with_hidden(8).with_coherence_weight(1.0).with_pathway_weight(1.0).init(&d);
         let g = graph(&d);

@@ -9,10 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::{App, AppConfig};
 use crate::grn_vae::{GrnVae, GrnVaeConfig};
 use crate::inputs::{GraphTensors, PerturbationBatch};
-
-/// The backends' random generator is process-global, so two models initialised at once
-/// (tests, an ablation runner's threads) would draw from one interleaved stream.
-static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 use crate::modules::{ModulesConfig, ModulesNet};
 
 /// Which model a folder holds, with its burn `Config`. Stored as `config.json`, tagged by
@@ -76,7 +72,7 @@ impl ModelConfig {
     pub fn init_seeded(&self, seed: u64, prior: &[f32], device: &Device) -> Model {
         let cpu = Device::flex();
         let model = {
-            let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _guard = crate::lock_global_rng();
             cpu.seed(seed);
             let model = self.init(prior, &cpu);
             // Parameters are drawn lazily, on first use: draw them now, under the lock, in
