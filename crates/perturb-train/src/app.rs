@@ -355,21 +355,10 @@ impl App {
         let [b, k] = candidates.dims();
         let head = self.head.as_ref().expect("a local model has a gene-wise head");
         let nodes = graph.outputs.clone().select(0, candidates.clone().reshape([b * k])); // [B·K]
-
-        // The candidates' keys and the head's projection of their embeddings are per-gene
-        // maps. Without a gradient to form (prediction, validation), and where a batch's
-        // B·K candidates outnumber the genes, each gene's is computed once and gathered: a
-        // row's value does not depend on the rows beside it. In training they run on the
-        // gathered rows as before, so that the gradients sum in the order they always have.
-        let per_gene = (!h.is_tracked() && b * k > n).then(|| (self.attention_key.forward(h.clone()), head.embedding.forward(h.clone())));
         let picked = h.select(0, nodes.clone()); // [B·K, d]
         let q = self.attention_query.forward(query.clone()); // [B, a]
         let a = q.dims()[1];
-        let keys = match &per_gene {
-            Some((keys, _)) => keys.clone().select(0, nodes.clone()),
-            None => self.attention_key.forward(picked.clone()),
-        };
-        let keys = keys.reshape([b, k, a]);
+        let keys = self.attention_key.forward(picked.clone()).reshape([b, k, a]);
         let scores = self.attention_score.forward(crate::kernels::tanh(q.unsqueeze_dim::<3>(1) + keys)).reshape([b, k]);
         let weights = softmax(scores, 1); // [B, K]
         let pooled = (picked.clone().reshape([b, k, d]) * weights.clone().unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
@@ -380,11 +369,7 @@ impl App {
         };
         let decoded = self.decoder_out.forward(state); // [B, G]
         let features = batch.features.clone().expect("a model with a gene-wise head needs head features in every batch");
-        let own = match per_gene {
-            Some((_, own)) => own.select(0, nodes.clone()),
-            None => head.embedding.forward(picked),
-        };
-        let own = own.reshape([b, k, HEAD_EMBEDDING]);
+        let own = head.embedding.forward(picked).reshape([b, k, HEAD_EMBEDDING]);
         // Attention scaled by the candidate count: 1 = no more than uniform over them.
         let weight = weights.clone() * k as f64;
         let at_candidates = decoded.clone().gather(1, candidates.clone());
