@@ -36,7 +36,7 @@ use crate::modules::ModulesConfig;
 use crate::predictor::{Model, ModelConfig};
 use crate::programs::gene_programs;
 use crate::train::Example;
-use crate::train::{predict_with_attention, train, Embedded, ModelInputs, TrainOptions, TrainReport};
+use crate::train::{predict_with_attention, train, Embedded, ModelInputs, TrainOptions, TrainReport, PREDICTION_BATCH};
 
 const CONFIG: &str = "config.json";
 const WEIGHTS: &str = "model.bpk";
@@ -197,7 +197,8 @@ impl AppConfigChoice {
     }
 }
 
-/// How long a prediction takes, measured on up to 64 perturbations after a warm-up call.
+/// How long a prediction takes, measured on up to one batch ([`PREDICTION_BATCH`]) of
+/// perturbations after a warm-up call.
 #[derive(Debug, Clone, Copy)]
 pub struct Latency {
     /// Milliseconds per perturbation predicted one at a time, and in one batch (each with
@@ -210,7 +211,7 @@ pub struct Latency {
 }
 
 pub fn latency(model: &Model, inputs: &ModelInputs, perturbations: &[Vec<usize>], device: &Device) -> Latency {
-    let sample: Vec<Vec<usize>> = perturbations.iter().take(64).cloned().collect();
+    let sample: Vec<Vec<usize>> = perturbations.iter().take(PREDICTION_BATCH).cloned().collect();
     if sample.is_empty() {
         return Latency { single_ms: f64::NAN, batched_ms: f64::NAN, setup_ms: f64::NAN, batch: 0 };
     }
@@ -797,7 +798,7 @@ pub fn parse_perturbations(text: &str, index: &GeneIndex, option: &str) -> Resul
 /// Predicted log-fold changes (and attention) of a loaded model for parsed perturbations.
 pub fn predict_parsed(loaded: &LoadedModel, parsed: &[(String, Vec<usize>)], device: &Device) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let lists: Vec<Vec<usize>> = parsed.iter().map(|p| p.1.clone()).collect();
-    let (mut lfc, attention) = predict_with_attention(&loaded.model, &loaded.inputs, &lists, 64, device);
+    let (mut lfc, attention) = predict_with_attention(&loaded.model, &loaded.inputs, &lists, PREDICTION_BATCH, device);
     if loaded.index.target_mode == TargetMode::ResidualOverAdditive {
         // The model predicted the deviation from additivity: add the singles' sum back.
         for (row, (_, genes)) in lfc.iter_mut().zip(parsed) {
