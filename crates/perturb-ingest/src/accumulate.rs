@@ -67,8 +67,9 @@ pub struct PassResult {
 /// Per condition × gene (row-major by condition): sum and sum of squares of the
 /// log-normalised values; per condition: its cells.
 pub struct ConditionSums {
-    pub sum: Vec<f64>,
-    pub sum_sq: Vec<f64>,
+    /// [sum, sum of squares] per entry, as the pass accumulated them (kept interleaved:
+    /// splitting them would copy the largest table of the run).
+    pub moments: Vec<[f64; 2]>,
     pub cells: Vec<u64>,
     /// Cells dropped by `min_counts`.
     pub filtered: Vec<u64>,
@@ -87,6 +88,18 @@ pub struct KeptCells {
     pub kept: Vec<bool>,
     /// Per kept cell: total counts (counts) or total of expm1 (log-normalised).
     pub totals: Vec<f64>,
+}
+
+impl ConditionSums {
+    /// The sum at entry `k` (condition · genes + gene).
+    pub fn sum(&self, k: usize) -> f64 {
+        self.moments[k][0]
+    }
+
+    /// The sum of squares at entry `k`.
+    pub fn sum_sq(&self, k: usize) -> f64 {
+        self.moments[k][1]
+    }
 }
 
 impl PassResult {
@@ -467,8 +480,7 @@ impl Pass<'_> {
             scale: self.scale.unwrap_or(ValueScale::Counts),
             n_genes: self.n_genes,
             conditions: ConditionSums {
-                sum: self.cond.iter().map(|c| c[0]).collect(),
-                sum_sq: self.cond.iter().map(|c| c[1]).collect(),
+                moments: self.cond,
                 cells: cond_cells,
                 filtered: cond_filtered,
             },

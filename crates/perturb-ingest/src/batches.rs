@@ -98,7 +98,7 @@ impl Groups {
             let b = self.batch[g] as usize;
             control_cells[b] += pass.conditions.cells[g];
             for j in 0..n_genes {
-                control_sum[b * n_genes + j] += pass.conditions.sum[g * n_genes + j];
+                control_sum[b * n_genes + j] += pass.conditions.sum(g * n_genes + j);
             }
         }
         for g in (0..self.n_groups()).filter(|&g| self.condition[g] != 0 && pass.conditions.cells[g] > 0) {
@@ -117,8 +117,7 @@ impl Groups {
         }
         let n_control: u64 = control_cells.iter().sum();
         let pooled: Vec<f64> = (0..n_genes).map(|j| (0..n_batches).map(|b| control_sum[b * n_genes + j]).sum::<f64>() / n_control as f64).collect();
-        let mut sum = vec![0.0; self.n_conditions * n_genes];
-        let mut sum_sq = vec![0.0; self.n_conditions * n_genes];
+        let mut moments = vec![[0.0; 2]; self.n_conditions * n_genes];
         let mut cells = vec![0u64; self.n_conditions];
         let mut filtered = vec![0u64; self.n_conditions];
         for g in 0..self.n_groups() {
@@ -131,11 +130,12 @@ impl Groups {
             for j in 0..n_genes {
                 // d: what moves a value of batch b onto the pooled control's baseline.
                 let d = pooled[j] - control_sum[b * n_genes + j] / control_cells[b] as f64;
-                let (s, ss) = (pass.conditions.sum[g * n_genes + j], pass.conditions.sum_sq[g * n_genes + j]);
-                sum[c * n_genes + j] += s + n as f64 * d;
-                sum_sq[c * n_genes + j] += ss + 2.0 * d * s + n as f64 * d * d;
+                let (s, ss) = (pass.conditions.sum(g * n_genes + j), pass.conditions.sum_sq(g * n_genes + j));
+                let m = &mut moments[c * n_genes + j];
+                m[0] += s + n as f64 * d;
+                m[1] += ss + 2.0 * d * s + n as f64 * d * d;
             }
         }
-        Ok(PassResult { conditions: ConditionSums { sum, sum_sq, cells, filtered }, ..pass })
+        Ok(PassResult { conditions: ConditionSums { moments, cells, filtered }, ..pass })
     }
 }

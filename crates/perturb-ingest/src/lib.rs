@@ -774,7 +774,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
     let pass = &streamed.pass;
     let n_genes = meta.genes.len();
     let control = 0; // conditions are sorted with control first
-    let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.conditions.sum[control * n_genes + g] / pass.conditions.cells[control] as f64).collect();
+    let control_mean: Vec<f64> = (0..n_genes).map(|g| pass.conditions.sum(control * n_genes + g) / pass.conditions.cells[control] as f64).collect();
     let pseudobulk = PseudobulkMoments::of(pass, index.conditions.len(), n_genes);
     let detected: Vec<i64> = pass.genes.detected.iter().map(|&d| d as i64).collect();
     let cond_cells: Vec<i64> = pass.conditions.cells.iter().map(|&n| n as i64).collect();
@@ -791,8 +791,6 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             hvg: Some(&hvg),
             index: &index,
             cond_cells: &cond_cells,
-            pseudobulk_mean: &pseudobulk.mean,
-            pseudobulk_var: &pseudobulk.var,
             value_scale: pass.scale.as_str(),
             matrix,
             cells_below_min_counts: pass.conditions.filtered.iter().sum(),
@@ -801,6 +799,7 @@ fn run_cells(opts: &IngestOptions, staged: &Staged, meta: CellMeta, source: &dyn
             warnings: cell_warnings(&meta, &index, pass, matrix),
             parameters: cell_parameters(opts, &meta, &index, matrix),
         },
+        pseudobulk,
     )
 }
 
@@ -846,8 +845,8 @@ fn stream_cells(opts: &IngestOptions, meta: &CellMeta, index: &ConditionIndex, s
     let mut log_sum_sq = vec![0.0; n_genes];
     for c in 0..pass.conditions.cells.len() {
         for g in 0..n_genes {
-            log_sum[g] += pass.conditions.sum[c * n_genes + g];
-            log_sum_sq[g] += pass.conditions.sum_sq[c * n_genes + g];
+            log_sum[g] += pass.conditions.sum(c * n_genes + g);
+            log_sum_sq[g] += pass.conditions.sum_sq(c * n_genes + g);
         }
     }
     let pass = match (&groups, &meta.batches) {
@@ -915,7 +914,7 @@ impl PseudobulkMoments {
         for c in 0..n_cond {
             for g in 0..n_genes {
                 let k = c * n_genes + g;
-                let (m, v) = accumulate::mean_var(pass.conditions.sum[k], pass.conditions.sum_sq[k], pass.conditions.cells[c]);
+                let (m, v) = accumulate::mean_var(pass.conditions.sum(k), pass.conditions.sum_sq(k), pass.conditions.cells[c]);
                 mean.push(m);
                 var.push(v);
             }
@@ -1031,8 +1030,6 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
             hvg: None,
             index: &index,
             cond_cells: &cond_cells,
-            pseudobulk_mean: &mean,
-            pseudobulk_var: &vec![f64::NAN; n_cond * n_genes],
             value_scale: "lognorm",
             matrix: "CSV pseudobulk table",
             cells_below_min_counts: 0,
@@ -1041,6 +1038,8 @@ fn run_pseudobulk_table(opts: &IngestOptions, staged: &Staged) -> Result<IngestS
             warnings,
             parameters,
         },
+        // A table of means has no variances.
+        PseudobulkMoments { var: vec![f64::NAN; mean.len()], mean },
     )
 }
 
@@ -1056,8 +1055,6 @@ struct Outputs<'a> {
     hvg: Option<&'a HvgTable>,
     index: &'a ConditionIndex,
     cond_cells: &'a [i64],
-    pseudobulk_mean: &'a [f64],
-    pseudobulk_var: &'a [f64],
     value_scale: &'a str,
     matrix: &'a str,
     cells_below_min_counts: u64,
@@ -1100,13 +1097,13 @@ impl InputHash {
     }
 }
 
-fn write_outputs(staged: &Staged, o: Outputs<'_>) -> Result<IngestSummary> {
+fn write_outputs(staged: &Staged, o: Outputs<'_>, pseudobulk: PseudobulkMoments) -> Result<IngestSummary> {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
     with_context(genes_table(&o), o.context, n_genes).write_parquet(&staged.output(gs::FILE))?;
     let unmeasured = UnmeasuredTargets::of(o.genes, &o.index.conditions);
     with_context(conditions_table(&o, unmeasured.flags), o.context, n_cond).write_parquet(&staged.output(cs::FILE))?;
-    with_context(pseudobulk_table(&o), o.context, n_cond * n_genes).write_parquet(&staged.output(ps::FILE))?;
+    with_context(pseudobulk_table(&o, pseudobulk), o.context, n_cond * n_genes).write_parquet(&staged.output(ps::FILE))?;
 
     let count = |k| o.index.conditions.iter().filter(|c| c.kind() == k).count();
     let mut warnings = o.warnings;
@@ -1233,7 +1230,7 @@ fn conditions_table(o: &Outputs<'_>, flags: Vec<Vec<String>>) -> Table {
 }
 
 /// `pseudobulk.parquet`: long form, condition-major; names are stored once (dictionary columns).
-fn pseudobulk_table(o: &Outputs<'_>) -> Table {
+fn pseudobulk_table(o: &Outputs<'_>, pseudobulk: PseudobulkMoments) -> Table {
     let n_genes = o.genes.len();
     let n_cond = o.index.conditions.len();
     let cond_keys: Vec<u32> = (0..n_cond as u32).flat_map(|c| std::iter::repeat_n(c, n_genes)).collect();
@@ -1241,6 +1238,6 @@ fn pseudobulk_table(o: &Outputs<'_>) -> Table {
     Table::new()
         .with(ps::CONDITION, Column::Dict { values: o.index.conditions.iter().map(Condition::canonical).collect(), keys: cond_keys })
         .with(ps::GENE, Column::Dict { values: o.genes.to_vec(), keys: gene_keys })
-        .with(ps::MEAN, Column::F64(o.pseudobulk_mean.to_vec()))
-        .with(ps::VARIANCE, Column::F64(o.pseudobulk_var.to_vec()))
+        .with(ps::MEAN, Column::F64(pseudobulk.mean))
+        .with(ps::VARIANCE, Column::F64(pseudobulk.var))
 }
