@@ -479,11 +479,7 @@ impl Pass<'_> {
         PassResult {
             scale: self.scale.unwrap_or(ValueScale::Counts),
             n_genes: self.n_genes,
-            conditions: ConditionSums {
-                moments: self.cond,
-                cells: cond_cells,
-                filtered: cond_filtered,
-            },
+            conditions: ConditionSums { moments: self.cond, cells: cond_cells, filtered: cond_filtered },
             genes: GeneSums {
                 sum: self.gene.rows.iter().map(|g| g[0]).collect(),
                 sum_sq: self.gene.rows.iter().map(|g| g[1]).collect(),
