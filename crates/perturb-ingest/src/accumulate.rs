@@ -340,7 +340,7 @@ struct CellTotals {
 /// second fault to be copied and a TLB flush on every core running this process (an
 /// interrupt to the reader thread's core, on a virtual machine a costly one). Written
 /// first, a page takes one fault and no flush.
-fn written_zeros(len: usize) -> Vec<[f64; 2]> {
+pub(crate) fn written_zeros(len: usize) -> Vec<[f64; 2]> {
     const PER_PAGE: usize = 4096 / std::mem::size_of::<[f64; 2]>();
     let mut table = vec![[0.0; 2]; len];
     for page in table.chunks_mut(PER_PAGE) {

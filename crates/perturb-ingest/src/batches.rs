@@ -117,7 +117,7 @@ impl Groups {
         }
         let n_control: u64 = control_cells.iter().sum();
         let pooled: Vec<f64> = (0..n_genes).map(|j| (0..n_batches).map(|b| control_sum[b * n_genes + j]).sum::<f64>() / n_control as f64).collect();
-        let mut moments = vec![[0.0; 2]; self.n_conditions * n_genes];
+        let mut moments = crate::accumulate::written_zeros(self.n_conditions * n_genes);
         let mut cells = vec![0u64; self.n_conditions];
         let mut filtered = vec![0u64; self.n_conditions];
         for g in 0..self.n_groups() {
