@@ -330,11 +330,15 @@ impl App {
                     None => features,
                 };
                 let g = features.dims()[1];
-                let own = head.embedding.forward(h.select(0, output_nodes.clone())).unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
+                let own = head.embedding.forward(h.select(0, output_nodes.clone()));
                 // Attention scaled by the gene count: 1 = no more than uniform.
                 let weight = attention.clone().select(1, output_nodes) * n as f64;
-                let x = Tensor::cat(vec![lfc.unsqueeze_dim::<3>(2), weight.unsqueeze_dim::<3>(2), features, own], 2);
-                let y = head.out.forward(relu(head.hidden_2.forward(relu(head.hidden_1.forward(x))))).reshape([b, g]);
+                let layers = [&head.hidden_1, &head.hidden_2, &head.out];
+                let y = crate::kernels::gene_head(layers, &lfc, &weight, &features, &own).unwrap_or_else(|| {
+                    let own = own.unsqueeze_dim::<3>(0).expand([b, g, HEAD_EMBEDDING]);
+                    let x = Tensor::cat(vec![lfc.unsqueeze_dim::<3>(2), weight.unsqueeze_dim::<3>(2), features, own], 2);
+                    head.out.forward(relu(head.hidden_2.forward(relu(head.hidden_1.forward(x))))).reshape([b, g])
+                });
                 match &batch.base {
                     Some(base) => y + base.clone(),
                     None => y,

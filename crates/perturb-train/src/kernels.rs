@@ -14,9 +14,16 @@
 //!   tanh runs once a step, and forms the gradient in one pass. The values themselves come
 //!   from [`crate::fdlibm_tanh`], the C library's `tanhf` vectorised, with or without
 //!   autodiff.
+//! - [`gene_head`], the gene-wise head's MLP at prediction (no autodiff) over every
+//!   (perturbation, output gene). burn builds its [rows × 27] input with a concatenation
+//!   and each layer's [rows × 32] output as a fresh tensor, which burn-flex zeroes and then
+//!   copies to realign before the product writes it; at 19,000 genes those passes over
+//!   tens of megabytes cost more than the products. Here a block of rows at a time goes
+//!   through all three layers in cache, with gemm called as burn-flex calls it.
 
 use std::sync::Arc;
 
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -228,6 +235,176 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_primitive::<TrackedFlex>(y)
 }
 
+/// Rows of (perturbation, output gene) one pass of [`gene_head`] takes through the three
+/// layers: their activations (32 wide) stay in the core's cache.
+const HEAD_BLOCK: usize = 1024;
+
+/// Below this many output genes [`gene_head`] leaves the head to burn: gemm computes a
+/// product of at most 256 values, or of one row, with other kernels that round
+/// differently, and burn may run the head one perturbation (one block of this many rows)
+/// at a time.
+const HEAD_MIN_GENES: usize = 512;
+
+/// The gene-wise head y = out(relu(hidden_2(relu(hidden_1(x))))) for every (perturbation
+/// b, output gene i) of a batch, where x is [decoded[b, i], weight[b, i], features[b, i, ..],
+/// own[i, ..]], as burn computes it bit for bit: the same gemm calls per row (a product's
+/// value at a row does not depend on the other rows), then the bias added and the ReLU
+/// taken as burn's ops do. [B, G]; None under autodiff, on another backend or dtype, or
+/// for fewer than [`HEAD_MIN_GENES`] genes, where the caller runs burn's layers.
+pub fn gene_head(layers: [&Linear; 3], decoded: &Tensor<2>, weight: &Tensor<2>, features: &Tensor<3>, own: &Tensor<2>) -> Option<Tensor<2>> {
+    let [b, g, f] = features.dims();
+    let e = own.dims()[1];
+    if g < HEAD_MIN_GENES || decoded.dims() != [b, g] || weight.dims() != [b, g] || own.dims()[0] != g {
+        return None;
+    }
+    let (decoded_t, weight_t, features_t, own_t) = (on_host(decoded)?, on_host(weight)?, on_host(features)?, on_host(own)?);
+    let params: Vec<(FlexTensor, Option<FlexTensor>)> =
+        layers.iter().map(|l| Some((on_host(&l.weight.val())?, l.bias.as_ref().and_then(|b| on_host(&b.val()))))).collect::<Option<_>>()?;
+    if layers.iter().zip(&params).any(|(l, (_, bias))| l.bias.is_some() != bias.is_some()) {
+        return None;
+    }
+    let dense: Vec<DenseLayer> = params
+        .iter()
+        .map(|(w, bias)| DenseLayer { weight: host_values(w), bias: bias.as_ref().map(host_values), d_in: w.layout().shape()[0], d_out: w.layout().shape()[1] })
+        .collect();
+    if dense[0].d_in != 2 + f + e || dense[1].d_in != dense[0].d_out || dense[2].d_in != dense[1].d_out || dense[2].d_out != 1 {
+        return None;
+    }
+    let inputs = HeadInputsHost {
+        decoded: host_values(&decoded_t),
+        weight: host_values(&weight_t),
+        features: host_values(&features_t),
+        own: host_values(&own_t),
+        g,
+        f,
+        e,
+    };
+    Some(Tensor::from_data(TensorData::new(head_on_cores(&inputs, &dense, b * g), [b, g]), &decoded.device()))
+}
+
+/// A plain CPU-backend f32 tensor, contiguous (None under autodiff, elsewhere, other dtypes).
+fn on_host<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let flex = t.clone().try_into_primitive::<Flex>().ok()?;
+    (flex.dtype() == DType::F32).then(|| flex.to_contiguous())
+}
+
+/// The head on all `rows` of the flattened batch, its blocks shared among the cores (each
+/// block's values do not depend on which thread computes it).
+fn head_on_cores(inputs: &HeadInputsHost, layers: &[DenseLayer], rows: usize) -> Vec<f32> {
+    let mut y = vec![0.0f32; rows];
+    let blocks = head_blocks(rows);
+    let share = blocks.len().div_ceil(crate::cores()).max(1);
+    std::thread::scope(|scope| {
+        let mut rest = y.as_mut_slice();
+        for group in blocks.chunks(share) {
+            let first = group[0].start;
+            let (part, tail) = rest.split_at_mut(group[group.len() - 1].end - first);
+            rest = tail;
+            scope.spawn(move || {
+                for block in group {
+                    head_block(inputs, layers, block.clone(), &mut part[block.start - first..block.end - first]);
+                }
+            });
+        }
+    });
+    y
+}
+
+/// A contiguous f32 tensor's values.
+fn host_values(t: &FlexTensor) -> &[f32] {
+    &t.storage::<f32>()[t.layout().start_offset()..][..t.layout().num_elements()]
+}
+
+/// A linear layer's parameters on the host: weight row-major [d_in, d_out], as burn keeps it.
+struct DenseLayer<'a> {
+    weight: &'a [f32],
+    bias: Option<&'a [f32]>,
+    d_in: usize,
+    d_out: usize,
+}
+
+/// [`gene_head`]'s inputs on the host, row-major.
+struct HeadInputsHost<'a> {
+    decoded: &'a [f32],
+    weight: &'a [f32],
+    features: &'a [f32],
+    own: &'a [f32],
+    g: usize,
+    f: usize,
+    e: usize,
+}
+
+/// Consecutive blocks of [`HEAD_BLOCK`] rows covering `rows`, the last merged into the one
+/// before when it would be shorter than half a block.
+fn head_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
+    let mut starts: Vec<usize> = (0..rows).step_by(HEAD_BLOCK).collect();
+    if starts.len() > 1 && rows - starts[starts.len() - 1] < HEAD_BLOCK / 2 {
+        starts.pop();
+    }
+    starts.iter().enumerate().map(|(i, &start)| start..starts.get(i + 1).copied().unwrap_or(rows)).collect()
+}
+
+/// The head on rows `block` of the flattened [B · G] batch into `out`.
+fn head_block(inputs: &HeadInputsHost, layers: &[DenseLayer], block: std::ops::Range<usize>, out: &mut [f32]) {
+    let (m, width) = (block.len(), 2 + inputs.f + inputs.e);
+    let mut x = vec![0.0f32; m * width];
+    for (row, r) in x.chunks_exact_mut(width).zip(block.clone()) {
+        row[0] = inputs.decoded[r];
+        row[1] = inputs.weight[r];
+        row[2..2 + inputs.f].copy_from_slice(&inputs.features[r * inputs.f..(r + 1) * inputs.f]);
+        let gene = r % inputs.g;
+        row[2 + inputs.f..].copy_from_slice(&inputs.own[gene * inputs.e..(gene + 1) * inputs.e]);
+    }
+    for (i, layer) in layers.iter().enumerate() {
+        let mut y = vec![0.0f32; m * layer.d_out];
+        // SAFETY: x is [m, d_in] and y [m, d_out] row-major, the weight [d_in, d_out].
+        unsafe { gemm_row_major(m, layer.d_in, layer.d_out, &x, layer.weight, &mut y) };
+        if let Some(bias) = layer.bias {
+            for row in y.chunks_exact_mut(layer.d_out) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        if i + 1 < layers.len() {
+            // burn-flex's ReLU: NaN passes, everything not above zero becomes +0.
+            y.iter_mut().for_each(|v| *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 });
+        }
+        x = y;
+    }
+    out.copy_from_slice(&x);
+}
+
+/// y [m, n] = x [m, k] · w [k, n], all row-major and contiguous, with the arguments
+/// burn-flex's 2-D and batched matmuls give gemm (no accumulation into y, one thread).
+///
+/// # Safety
+/// The slices must hold m·k, k·n and m·n values.
+unsafe fn gemm_row_major(m: usize, k: usize, n: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
+    assert!(x.len() >= m * k && w.len() >= k * n && y.len() >= m * n, "gemm_row_major: operands too short");
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            y.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +478,58 @@ mod tests {
     fn a_tensor_of_another_size_is_left_to_burn() {
         let x = Tensor::<2>::zeros([4, 2], &Device::flex());
         assert!(propagate(&x, &Arc::new(FixedEdges::new(5, &[(0, 1, 1.0)]))).is_none());
+    }
+
+    /// The head as burn computes it: the concatenated input through three linear layers.
+    fn head_with_burns_ops(layers: [&Linear; 3], decoded: &Tensor<2>, weight: &Tensor<2>, features: &Tensor<3>, own: &Tensor<2>) -> Tensor<2> {
+        let [b, g, _] = features.dims();
+        let e = own.dims()[1];
+        let own = own.clone().unsqueeze_dim::<3>(0).expand([b, g, e]);
+        let x = Tensor::cat(vec![decoded.clone().unsqueeze_dim::<3>(2), weight.clone().unsqueeze_dim::<3>(2), features.clone(), own], 2);
+        let relu = burn::tensor::activation::relu;
+        layers[2].forward(relu(layers[1].forward(relu(layers[0].forward(x))))).reshape([b, g])
+    }
+
+    #[test]
+    fn the_head_kernel_is_burns_head_bit_for_bit() {
+        use burn::nn::LinearConfig;
+        let _rng = crate::lock_global_rng();
+        let d = Device::flex();
+        let normal = |shape: Vec<usize>, sd: f64| Tensor::<2>::random([shape[0], shape[1]], burn::tensor::Distribution::Normal(0.0, sd), &d);
+        // Batches of 2 and 16 perturbations (prediction's pieces), gene counts that leave a
+        // short last block or none, the head's widths (17 features, 8 of embedding, 32 hidden).
+        for (b, g, f, e, hidden) in [(2, 512, 17, 8, 32), (16, 1300, 17, 8, 32), (3, 2049, 5, 8, 16)] {
+            let layers = [LinearConfig::new(2 + f + e, hidden).init(&d), LinearConfig::new(hidden, hidden).init(&d), LinearConfig::new(hidden, 1).init(&d)];
+            let layers = [&layers[0], &layers[1], &layers[2]];
+            // Inputs on the scales the head sees, with some exact zeros (unreached genes).
+            let features = normal(vec![b * g, f], 2.0).clamp_min(-1.0).reshape([b, g, f]);
+            let (decoded, weight, own) = (normal(vec![b, g], 0.5), normal(vec![b, g], 1.0).abs(), normal(vec![g, e], 1.0));
+            let ours = gene_head(layers, &decoded, &weight, &features, &own).expect("the CPU backend takes the kernel");
+            assert_eq!(bits(ours), bits(head_with_burns_ops(layers, &decoded, &weight, &features, &own)), "b {b} g {g}");
+        }
+    }
+
+    #[test]
+    fn the_head_kernel_leaves_few_genes_and_autodiff_to_burn() {
+        use burn::nn::LinearConfig;
+        let tiny = |d: &Device, g: usize| {
+            let layers = [LinearConfig::new(5, 4).init(d), LinearConfig::new(4, 4).init(d), LinearConfig::new(4, 1).init(d)];
+            let (decoded, features, own) = (Tensor::<2>::zeros([2, g], d), Tensor::<3>::zeros([2, g, 2], d), Tensor::<2>::zeros([g, 1], d));
+            gene_head([&layers[0], &layers[1], &layers[2]], &decoded, &decoded, &features, &own).is_some()
+        };
+        assert!(tiny(&Device::flex(), HEAD_MIN_GENES));
+        assert!(!tiny(&Device::flex(), HEAD_MIN_GENES - 1));
+        assert!(!tiny(&Device::flex().autodiff(), HEAD_MIN_GENES));
+    }
+
+    #[test]
+    fn head_blocks_cover_the_rows_with_none_shorter_than_half_a_block() {
+        for rows in [1, 511, 1024, 1535, 1536, 19_000 * 16] {
+            let blocks = head_blocks(rows);
+            assert_eq!((blocks[0].start, blocks[blocks.len() - 1].end), (0, rows));
+            assert!(blocks.windows(2).all(|w| w[0].end == w[1].start), "{rows}: {blocks:?}");
+            assert!(blocks.len() == 1 || blocks.iter().all(|b| b.len() >= HEAD_BLOCK / 2), "{rows}: {blocks:?}");
+        }
     }
 
     #[test]
