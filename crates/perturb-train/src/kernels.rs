@@ -239,10 +239,11 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// layers: their activations (32 wide) stay in the core's cache.
 const HEAD_BLOCK: usize = 1024;
 
-/// Below this many output genes [`gene_head`] leaves the head to burn: gemm computes a
+/// Below this many output genes [`gene_head`] leaves the head to burn. gemm computes a
 /// product of at most 256 values, or of one row, with other kernels that round
-/// differently, and burn may run the head one perturbation (one block of this many rows)
-/// at a time.
+/// differently; burn may multiply one perturbation's G rows at a time and the kernel
+/// takes blocks of at least half of [`HEAD_BLOCK`] rows, so from 512 genes on neither
+/// reaches those kernels (the last layer has one output column).
 const HEAD_MIN_GENES: usize = 512;
 
 /// The gene-wise head y = out(relu(hidden_2(relu(hidden_1(x))))) for every (perturbation
