@@ -276,7 +276,8 @@ impl App {
             unit(q).matmul(unit(k).transpose()) * temperature.val().unsqueeze_dim::<2>(0)
         } else {
             // e_bi = vᵀ tanh(W_c c_b + W_h h_i + b), softmax over genes i.
-            self.attention_score.forward(crate::kernels::tanh(q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0))).reshape([b, n])
+            crate::kernels::additive_scores(&self.attention_score, &q, &k)
+                .unwrap_or_else(|| self.attention_score.forward(crate::kernels::tanh(q.unsqueeze_dim::<3>(1) + k.unsqueeze_dim::<3>(0))).reshape([b, n]))
         };
         if self.attention_reach.is_none() && self.attention_focus.is_none() {
             return scores;

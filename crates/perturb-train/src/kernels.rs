@@ -20,7 +20,8 @@
 //!   and each layer's [rows × 32] output as a fresh tensor, which burn-flex zeroes and then
 //!   copies to realign before the product writes it; at 19,000 genes those passes over
 //!   tens of megabytes cost more than the products. Here a block of rows at a time goes
-//!   through all three layers in cache, with gemm called as burn-flex calls it.
+//!   through all three layers in cache, with gemm called as burn-flex calls it;
+//!   [`additive_scores`] does the same for the additive attention's scores.
 
 use std::sync::Arc;
 
@@ -281,7 +282,8 @@ pub fn gene_head(layers: [&Linear; 3], decoded: &Tensor<2>, weight: &Tensor<2>, 
         f,
         e,
     };
-    Some(Tensor::from_data(TensorData::new(head_on_cores(&inputs, &dense, b * g), [b, g]), &decoded.device()))
+    let head = |rows: std::ops::Range<usize>, out: &mut [f32]| head_block(&inputs, &dense, rows, out);
+    Some(Tensor::from_data(TensorData::new(on_cores(b * g, &head), [b, g]), &decoded.device()))
 }
 
 /// A plain CPU-backend f32 tensor, contiguous (None under autodiff, elsewhere, other dtypes).
@@ -290,9 +292,9 @@ fn on_host<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     (flex.dtype() == DType::F32).then(|| flex.to_contiguous())
 }
 
-/// The head on all `rows` of the flattened batch, its blocks shared among the cores (each
-/// block's values do not depend on which thread computes it).
-fn head_on_cores(inputs: &HeadInputsHost, layers: &[DenseLayer], rows: usize) -> Vec<f32> {
+/// One value per row of `rows`, computed by `block` on [`head_blocks`]' blocks shared among
+/// the cores (each block's values do not depend on which thread computes it).
+fn on_cores(rows: usize, block: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync)) -> Vec<f32> {
     let mut y = vec![0.0f32; rows];
     let blocks = head_blocks(rows);
     let share = blocks.len().div_ceil(crate::cores()).max(1);
@@ -303,13 +305,40 @@ fn head_on_cores(inputs: &HeadInputsHost, layers: &[DenseLayer], rows: usize) ->
             let (part, tail) = rest.split_at_mut(group[group.len() - 1].end - first);
             rest = tail;
             scope.spawn(move || {
-                for block in group {
-                    head_block(inputs, layers, block.clone(), &mut part[block.start - first..block.end - first]);
+                for rows in group {
+                    block(rows.clone(), &mut part[rows.start - first..rows.end - first]);
                 }
             });
         }
     });
     y
+}
+
+/// The additive attention's scores e[b, i] = score · tanh(q[b] + k[i]) for queries q [B, a]
+/// and keys k [N, a], as burn computes them bit for bit ([B, N]): the same sums, the same
+/// tanh, the score's product by the gemm call burn-flex makes, on blocks of
+/// [`HEAD_BLOCK`] (perturbation, gene) rows in cache instead of [B, N, a] tensors. None
+/// where [`gene_head`] would leave its work to burn, or for a score with a bias.
+pub fn additive_scores(score: &Linear, q: &Tensor<2>, k: &Tensor<2>) -> Option<Tensor<2>> {
+    let ([b, a], [n, a_k]) = (q.dims(), k.dims());
+    if n < HEAD_MIN_GENES || a != a_k || score.bias.is_some() || score.weight.dims() != [a, 1] {
+        return None;
+    }
+    let device = q.device();
+    let (q_t, k_t, w_t) = (on_host(q)?, on_host(k)?, on_host(&score.weight.val())?);
+    let (q, k, w) = (host_values(&q_t), host_values(&k_t), host_values(&w_t));
+    let block_scores = |block: std::ops::Range<usize>, out: &mut [f32]| {
+        let mut x = vec![0.0f32; block.len() * a];
+        for (row, r) in x.chunks_exact_mut(a).zip(block.clone()) {
+            let (query, key) = (&q[(r / n) * a..(r / n + 1) * a], &k[(r % n) * a..(r % n + 1) * a]);
+            row.iter_mut().zip(query.iter().zip(key)).for_each(|(x, (q, k))| *x = q + k);
+        }
+        let mut t = vec![0.0f32; x.len()];
+        crate::fdlibm_tanh::tanh_into(&x, &mut t);
+        // SAFETY: t is [rows, a], w [a, 1] and out [rows, 1] row-major.
+        unsafe { gemm_row_major(block.len(), a, 1, &t, w, out) };
+    };
+    Some(Tensor::from_data(TensorData::new(on_cores(b * n, &block_scores), [b, n]), &device))
 }
 
 /// A contiguous f32 tensor's values.
@@ -509,6 +538,28 @@ mod tests {
             let ours = gene_head(layers, &decoded, &weight, &features, &own).expect("the CPU backend takes the kernel");
             assert_eq!(bits(ours), bits(head_with_burns_ops(layers, &decoded, &weight, &features, &own)), "b {b} g {g}");
         }
+    }
+
+    #[test]
+    fn the_attention_scores_are_burns_bit_for_bit() {
+        use burn::nn::LinearConfig;
+        let _rng = crate::lock_global_rng();
+        let d = Device::flex();
+        for (b, n, a) in [(2, 512, 16), (16, 1300, 16), (3, 2049, 8)] {
+            let score = LinearConfig::new(a, 1).with_bias(false).init(&d);
+            let q = Tensor::<2>::random([b, a], burn::tensor::Distribution::Normal(0.0, 1.0), &d);
+            let k = Tensor::<2>::random([n, a], burn::tensor::Distribution::Normal(0.0, 1.0), &d);
+            let theirs = score.forward(tanh(q.clone().unsqueeze_dim::<3>(1) + k.clone().unsqueeze_dim::<3>(0))).reshape([b, n]);
+            let ours = additive_scores(&score, &q, &k).expect("the CPU backend takes the kernel");
+            assert_eq!(bits(ours), bits(theirs), "b {b} n {n} a {a}");
+        }
+        // A score with a bias, few genes and autodiff stay with burn.
+        let (q, k) = (Tensor::<2>::zeros([2, 4], &d), Tensor::<2>::zeros([HEAD_MIN_GENES, 4], &d));
+        assert!(additive_scores(&LinearConfig::new(4, 1).init(&d), &q, &k).is_none());
+        assert!(additive_scores(&LinearConfig::new(4, 1).with_bias(false).init(&d), &q, &k.clone().narrow(0, 0, 100)).is_none());
+        let tracked = Device::flex().autodiff();
+        let (q, k) = (Tensor::<2>::zeros([2, 4], &tracked), Tensor::<2>::zeros([HEAD_MIN_GENES, 4], &tracked));
+        assert!(additive_scores(&LinearConfig::new(4, 1).with_bias(false).init(&tracked), &q, &k).is_none());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! Modules, each depending only on those listed before it:
 //! - `fdlibm_tanh`: tanh of f32 as the C library computes it, vectorised;
-//! - `kernels`: CPU kernels for the GNN's message passing, tanh and the gene-wise head's
-//!   inference, bit for bit burn's ops;
+//! - `kernels`: CPU kernels for the GNN's message passing, tanh, and the additive
+//!   attention's scores and the gene-wise head at inference, bit for bit burn's ops;
 //! - `device`: CPU or wgpu, probed without panicking;
 //! - `features`: fixed inputs (node statistics, the gene-wise head's per-(perturbation,
 //!   gene) features);
