@@ -140,9 +140,7 @@ impl FixedEdges {
     fn apply_flex(&self, x: FlexTensor, transpose: bool) -> FlexTensor {
         let x = x.to_contiguous();
         let d = x.layout().shape()[1];
-        let start = x.layout().start_offset();
-        let values = &x.storage::<f32>()[start..start + self.n_nodes * d];
-        FlexTensor::from_data(TensorData::new(self.apply(values, d, transpose), [self.n_nodes, d]))
+        FlexTensor::from_data(TensorData::new(self.apply(host_values(&x), d, transpose), [self.n_nodes, d]))
     }
 }
 
@@ -196,11 +194,8 @@ impl Backward<Flex, 1> for TanhFromOutput {
 /// ∂y · (1 − y²) element-wise, for ∂y and y of one shape.
 fn times_tanh_slope(grad: FlexTensor, output: &FlexTensor) -> FlexTensor {
     let shape = grad.layout().shape().clone();
-    let n = shape.num_elements();
     let (grad, output) = (grad.to_contiguous(), output.to_contiguous());
-    let g = &grad.storage::<f32>()[grad.layout().start_offset()..][..n];
-    let y = &output.storage::<f32>()[output.layout().start_offset()..][..n];
-    let values: Vec<f32> = g.iter().zip(y).map(|(&g, &y)| g * (1.0 - y * y)).collect();
+    let values: Vec<f32> = host_values(&grad).iter().zip(host_values(&output)).map(|(&g, &y)| g * (1.0 - y * y)).collect();
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -209,10 +204,8 @@ fn times_tanh_slope(grad: FlexTensor, output: &FlexTensor) -> FlexTensor {
 fn tanh_flex(x: FlexTensor) -> FlexTensor {
     let x = x.to_contiguous();
     let shape = x.layout().shape().clone();
-    let n = shape.num_elements();
-    let values = &x.storage::<f32>()[x.layout().start_offset()..][..n];
-    let mut out = vec![0.0f32; n];
-    crate::fdlibm_tanh::tanh_into(values, &mut out);
+    let mut out = vec![0.0f32; shape.num_elements()];
+    crate::fdlibm_tanh::tanh_into(host_values(&x), &mut out);
     FlexTensor::from_data(TensorData::new(out, shape))
 }
 
@@ -237,35 +230,31 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_primitive::<TrackedFlex>(y)
 }
 
-/// Rows of (perturbation, output gene) one pass of [`gene_head`] takes through the three
-/// layers: their activations (32 wide) stay in the core's cache.
-const HEAD_BLOCK: usize = 1024;
+/// Rows of (perturbation, gene) one pass of [`gene_head`] or [`additive_scores`] takes
+/// through its steps: their activations (16 to 32 wide) stay in the core's cache.
+const BLOCK_ROWS: usize = 1024;
 
-/// Below this many output genes [`gene_head`] leaves the head to burn. gemm computes a
+/// Below this many genes [`gene_head`] and [`additive_scores`] leave their work to burn. gemm computes a
 /// product of at most 256 values, or of one row, with other kernels that round
 /// differently; burn may multiply one perturbation's G rows at a time and the kernel
-/// takes blocks of at least half of [`HEAD_BLOCK`] rows, so from 512 genes on neither
+/// takes blocks of at least half of [`BLOCK_ROWS`] rows, so from 512 genes on neither
 /// reaches those kernels (the last layer has one output column).
-const HEAD_MIN_GENES: usize = 512;
+const MIN_KERNEL_GENES: usize = 512;
 
 /// The gene-wise head y = out(relu(hidden_2(relu(hidden_1(x))))) for every (perturbation
 /// b, output gene i) of a batch, where x is [decoded[b, i], weight[b, i], features[b, i, ..],
 /// own[i, ..]], as burn computes it bit for bit: the same gemm calls per row (a product's
 /// value at a row does not depend on the other rows), then the bias added and the ReLU
 /// taken as burn's ops do. [B, G]; None under autodiff, on another backend or dtype, or
-/// for fewer than [`HEAD_MIN_GENES`] genes, where the caller runs burn's layers.
+/// for fewer than [`MIN_KERNEL_GENES`] genes, where the caller runs burn's layers.
 pub fn gene_head(layers: [&Linear; 3], decoded: &Tensor<2>, weight: &Tensor<2>, features: &Tensor<3>, own: &Tensor<2>) -> Option<Tensor<2>> {
     let [b, g, f] = features.dims();
     let e = own.dims()[1];
-    if g < HEAD_MIN_GENES || decoded.dims() != [b, g] || weight.dims() != [b, g] || own.dims()[0] != g {
+    if g < MIN_KERNEL_GENES || decoded.dims() != [b, g] || weight.dims() != [b, g] || own.dims()[0] != g {
         return None;
     }
     let (decoded_t, weight_t, features_t, own_t) = (on_host(decoded)?, on_host(weight)?, on_host(features)?, on_host(own)?);
-    let params: Vec<(FlexTensor, Option<FlexTensor>)> =
-        layers.iter().map(|l| Some((on_host(&l.weight.val())?, l.bias.as_ref().and_then(|b| on_host(&b.val()))))).collect::<Option<_>>()?;
-    if layers.iter().zip(&params).any(|(l, (_, bias))| l.bias.is_some() != bias.is_some()) {
-        return None;
-    }
+    let params: Vec<(FlexTensor, Option<FlexTensor>)> = layers.iter().map(|l| layer_on_host(l)).collect::<Option<_>>()?;
     let dense: Vec<DenseLayer> = params
         .iter()
         .map(|(w, bias)| DenseLayer { weight: host_values(w), bias: bias.as_ref().map(host_values), d_in: w.layout().shape()[0], d_out: w.layout().shape()[1] })
@@ -286,17 +275,26 @@ pub fn gene_head(layers: [&Linear; 3], decoded: &Tensor<2>, weight: &Tensor<2>, 
     Some(Tensor::from_data(TensorData::new(on_cores(b * g, &head), [b, g]), &decoded.device()))
 }
 
+/// A linear layer's weight and bias (if it has one) as [`on_host`] gives them.
+fn layer_on_host(layer: &Linear) -> Option<(FlexTensor, Option<FlexTensor>)> {
+    let bias = match &layer.bias {
+        Some(bias) => Some(on_host(&bias.val())?),
+        None => None,
+    };
+    Some((on_host(&layer.weight.val())?, bias))
+}
+
 /// A plain CPU-backend f32 tensor, contiguous (None under autodiff, elsewhere, other dtypes).
 fn on_host<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     let flex = t.clone().try_into_primitive::<Flex>().ok()?;
     (flex.dtype() == DType::F32).then(|| flex.to_contiguous())
 }
 
-/// One value per row of `rows`, computed by `block` on [`head_blocks`]' blocks shared among
+/// One value per row of `rows`, computed by `block` on [`row_blocks`]' blocks shared among
 /// the cores (each block's values do not depend on which thread computes it).
 fn on_cores(rows: usize, block: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync)) -> Vec<f32> {
     let mut y = vec![0.0f32; rows];
-    let blocks = head_blocks(rows);
+    let blocks = row_blocks(rows);
     let share = blocks.len().div_ceil(crate::cores()).max(1);
     std::thread::scope(|scope| {
         let mut rest = y.as_mut_slice();
@@ -317,11 +315,11 @@ fn on_cores(rows: usize, block: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + S
 /// The additive attention's scores e[b, i] = score · tanh(q[b] + k[i]) for queries q [B, a]
 /// and keys k [N, a], as burn computes them bit for bit ([B, N]): the same sums, the same
 /// tanh, the score's product by the gemm call burn-flex makes, on blocks of
-/// [`HEAD_BLOCK`] (perturbation, gene) rows in cache instead of [B, N, a] tensors. None
+/// [`BLOCK_ROWS`] (perturbation, gene) rows in cache instead of [B, N, a] tensors. None
 /// where [`gene_head`] would leave its work to burn, or for a score with a bias.
 pub fn additive_scores(score: &Linear, q: &Tensor<2>, k: &Tensor<2>) -> Option<Tensor<2>> {
     let ([b, a], [n, a_k]) = (q.dims(), k.dims());
-    if n < HEAD_MIN_GENES || a != a_k || score.bias.is_some() || score.weight.dims() != [a, 1] {
+    if n < MIN_KERNEL_GENES || a != a_k || score.bias.is_some() || score.weight.dims() != [a, 1] {
         return None;
     }
     let device = q.device();
@@ -365,11 +363,11 @@ struct HeadInputsHost<'a> {
     e: usize,
 }
 
-/// Consecutive blocks of [`HEAD_BLOCK`] rows covering `rows`, the last merged into the one
+/// Consecutive blocks of [`BLOCK_ROWS`] rows covering `rows`, the last merged into the one
 /// before when it would be shorter than half a block.
-fn head_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
-    let mut starts: Vec<usize> = (0..rows).step_by(HEAD_BLOCK).collect();
-    if starts.len() > 1 && rows - starts[starts.len() - 1] < HEAD_BLOCK / 2 {
+fn row_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
+    let mut starts: Vec<usize> = (0..rows).step_by(BLOCK_ROWS).collect();
+    if starts.len() > 1 && rows - starts[starts.len() - 1] < BLOCK_ROWS / 2 {
         starts.pop();
     }
     starts.iter().enumerate().map(|(i, &start)| start..starts.get(i + 1).copied().unwrap_or(rows)).collect()
@@ -554,11 +552,11 @@ mod tests {
             assert_eq!(bits(ours), bits(theirs), "b {b} n {n} a {a}");
         }
         // A score with a bias, few genes and autodiff stay with burn.
-        let (q, k) = (Tensor::<2>::zeros([2, 4], &d), Tensor::<2>::zeros([HEAD_MIN_GENES, 4], &d));
+        let (q, k) = (Tensor::<2>::zeros([2, 4], &d), Tensor::<2>::zeros([MIN_KERNEL_GENES, 4], &d));
         assert!(additive_scores(&LinearConfig::new(4, 1).init(&d), &q, &k).is_none());
         assert!(additive_scores(&LinearConfig::new(4, 1).with_bias(false).init(&d), &q, &k.clone().narrow(0, 0, 100)).is_none());
         let tracked = Device::flex().autodiff();
-        let (q, k) = (Tensor::<2>::zeros([2, 4], &tracked), Tensor::<2>::zeros([HEAD_MIN_GENES, 4], &tracked));
+        let (q, k) = (Tensor::<2>::zeros([2, 4], &tracked), Tensor::<2>::zeros([MIN_KERNEL_GENES, 4], &tracked));
         assert!(additive_scores(&LinearConfig::new(4, 1).with_bias(false).init(&tracked), &q, &k).is_none());
     }
 
@@ -570,18 +568,18 @@ mod tests {
             let (decoded, features, own) = (Tensor::<2>::zeros([2, g], d), Tensor::<3>::zeros([2, g, 2], d), Tensor::<2>::zeros([g, 1], d));
             gene_head([&layers[0], &layers[1], &layers[2]], &decoded, &decoded, &features, &own).is_some()
         };
-        assert!(tiny(&Device::flex(), HEAD_MIN_GENES));
-        assert!(!tiny(&Device::flex(), HEAD_MIN_GENES - 1));
-        assert!(!tiny(&Device::flex().autodiff(), HEAD_MIN_GENES));
+        assert!(tiny(&Device::flex(), MIN_KERNEL_GENES));
+        assert!(!tiny(&Device::flex(), MIN_KERNEL_GENES - 1));
+        assert!(!tiny(&Device::flex().autodiff(), MIN_KERNEL_GENES));
     }
 
     #[test]
-    fn head_blocks_cover_the_rows_with_none_shorter_than_half_a_block() {
+    fn row_blocks_cover_the_rows_with_none_shorter_than_half_a_block() {
         for rows in [1, 511, 1024, 1535, 1536, 19_000 * 16] {
-            let blocks = head_blocks(rows);
+            let blocks = row_blocks(rows);
             assert_eq!((blocks[0].start, blocks[blocks.len() - 1].end), (0, rows));
             assert!(blocks.windows(2).all(|w| w[0].end == w[1].start), "{rows}: {blocks:?}");
-            assert!(blocks.len() == 1 || blocks.iter().all(|b| b.len() >= HEAD_BLOCK / 2), "{rows}: {blocks:?}");
+            assert!(blocks.len() == 1 || blocks.iter().all(|b| b.len() >= BLOCK_ROWS / 2), "{rows}: {blocks:?}");
         }
     }
 
