@@ -397,18 +397,36 @@ impl HeadInputs {
 
     /// Output `o`'s head features (a row of [`HeadInputs::build`]'s table).
     fn fill_row(&self, o: usize, reach: &Reach, row: &mut [f32]) {
-        let (w, node, hops) = (row.len(), self.outputs[o], self.spec.propagation_hops);
+        let hops = self.spec.propagation_hops;
         row.fill(0.0);
-        row[0] = if reach.nodes.contains(&node) { 1.0 } else { 0.0 };
-        row[w - 1] = self.control_mean[o];
         for k in 0..hops {
             let x = reach.at(k, o);
             for c in 0..CHANNELS {
                 row[1 + c * hops + k] = squash(x[c]);
             }
         }
+        self.fill_measured(o, reach, row);
+    }
+
+    /// Output `o`'s columns besides the propagation: whether it is perturbed, the measured
+    /// singles' and other contexts' effects on it, its control mean.
+    fn fill_measured(&self, o: usize, reach: &Reach, row: &mut [f32]) {
+        let (w, node, hops) = (row.len(), self.outputs[o], self.spec.propagation_hops);
+        row[0] = if reach.nodes.contains(&node) { 1.0 } else { 0.0 };
+        row[w - 1] = self.control_mean[o];
         let col = 1 + CHANNELS * hops;
-        if !reach.singles.is_empty() {
+        if let [a, b] = reach.singles[..] {
+            // A double's two singles, the common case: the general case's folds, over an
+            // array the compiler unrolls instead of the list of singles.
+            let v = [a[o], b[o]];
+            let cells = &mut row[col..col + SINGLES];
+            cells[0] = v.into_iter().sum();
+            cells[1] = v.into_iter().product();
+            cells[2] = v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+            cells[3] = v.into_iter().fold(f32::INFINITY, f32::min);
+            cells[4] = v.into_iter().map(f32::abs).sum();
+            cells[5] = 2.0 / reach.n_perturbed as f32;
+        } else if !reach.singles.is_empty() {
             let v = reach.singles.iter().map(|m| m[o]);
             let cells = &mut row[col..col + SINGLES];
             cells[0] = v.clone().sum();
@@ -434,10 +452,22 @@ impl HeadInputs {
     /// the additive gate is on and the perturbation has two or more genes).
     pub fn build(&self, perturbed: &[usize]) -> (Vec<f32>, Option<Vec<f32>>) {
         let reach = self.joint_reach(perturbed);
-        let w = self.width();
-        let mut f = vec![0.0f32; self.outputs.len() * w];
-        for (o, row) in f.chunks_mut(w).enumerate() {
-            self.fill_row(o, &reach, row);
+        let (w, g, hops) = (self.width(), self.outputs.len(), self.spec.propagation_hops);
+        // The rows start at zero, so only the propagation's nonzero values are written:
+        // `fill_row`'s values bit for bit, since squash keeps the +0 that `Reach::at`
+        // makes of a ±0.
+        let mut f = vec![0.0f32; g * w];
+        let [propagation] = &reach.propagation[..] else { unreachable!("a joint reach has one propagation") };
+        for k in 0..hops {
+            let at_hop = &propagation[k * g * CHANNELS..(k + 1) * g * CHANNELS];
+            for (row, x) in f.chunks_exact_mut(w).zip(at_hop.chunks_exact(CHANNELS)) {
+                for c in (0..CHANNELS).filter(|&c| x[c] != 0.0) {
+                    row[1 + c * hops + k] = squash(x[c]);
+                }
+            }
+        }
+        for (o, row) in f.chunks_exact_mut(w).enumerate() {
+            self.fill_measured(o, &reach, row);
         }
         (f, self.base(&reach))
     }
@@ -664,6 +694,30 @@ mod tests {
                     assert_eq!(h.rows(p), local_by_the_full_table(&h, p, k), "{spec:?} {p:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_full_table_is_every_rows_fill_bit_for_bit() {
+        // Signed edges into a cycle, singles with signed zeros, doubles and a triple: the
+        // table's own loops (nonzero propagation only, two singles unrolled) against
+        // filling each row in turn.
+        let edges: Vec<Edge> =
+            (0..12).map(|i| Edge { source: i % 6, target: (i * 5 + 1) % 6, weight: 0.3 + i as f32 / 7.0, sign: (i % 3) as f32 - 1.0 }).collect();
+        let singles: HashMap<usize, Vec<f32>> =
+            [(0, vec![-0.0, 0.0, 1.5, -2.0, 0.25, -0.0]), (1, vec![-0.0, -0.0, -1.5, 3.0, 0.0, 7.0]), (2, vec![0.0, 1.0, -0.0, 2.5, -4.0, 0.0])]
+                .into_iter()
+                .collect();
+        let context: HashMap<usize, Vec<f32>> = [(1, vec![0.5, -0.0, 0.0, 1.0, -1.0, 2.0])].into_iter().collect();
+        let spec = FeatureSpec { propagation_hops: 3, additive_gate: true, context_effects: true, ..Default::default() };
+        let h = HeadInputs::new(&spec, 6, &edges, &[0, 1, 2, 3, 4, 5], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], singles).with_context(context);
+        let w = h.width();
+        for perturbed in [vec![0], vec![0, 1], vec![1, 2], vec![2, 4], vec![0, 1, 2]] {
+            let reach = h.joint_reach(&perturbed);
+            let mut rows = vec![1.0f32; 6 * w];
+            rows.chunks_mut(w).enumerate().for_each(|(o, row)| h.fill_row(o, &reach, row));
+            let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&h.build(&perturbed).0), bits(&rows), "{perturbed:?}");
         }
     }
 
