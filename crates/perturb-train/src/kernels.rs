@@ -85,6 +85,9 @@ impl Incoming {
         for (node, row) in y.chunks_exact_mut(d).enumerate() {
             for k in self.start[node]..self.start[node + 1] {
                 let (f, w) = (self.from[k], self.weight[k]);
+                if let Some(&ahead) = self.from.get(k + PREFETCH_EDGES) {
+                    prefetch_row(&x[ahead * d..(ahead + 1) * d]);
+                }
                 for (out, &value) in row.iter_mut().zip(&x[f * d..(f + 1) * d]) {
                     // Two roundings (a product, then a sum), as burn's mul and scatter-add
                     // do: no fused multiply-add, so the result is theirs bit for bit.
@@ -102,6 +105,9 @@ impl Incoming {
             let mut row = [0.0f32; D];
             for k in self.start[node]..self.start[node + 1] {
                 let (f, w) = (self.from[k], self.weight[k]);
+                if let Some(&ahead) = self.from.get(k + PREFETCH_EDGES) {
+                    prefetch_row(&x[ahead * D..(ahead + 1) * D]);
+                }
                 let message: &[f32; D] = x[f * D..(f + 1) * D].try_into().expect("a row of D values");
                 for (sum, &value) in row.iter_mut().zip(message) {
                     // As above: a product, then a sum, no fused multiply-add.
@@ -112,6 +118,25 @@ impl Incoming {
         }
         y
     }
+}
+
+/// How many edges ahead the message passing asks for the row it will read. The rows come
+/// from anywhere in x (4.9 MB at 19,000 genes × 64, beyond a core's L2), and a node's
+/// sum waits on each in turn; asked for early, they arrive while the sums before them
+/// are formed. A 460,941-edge pass at width 64 (a throwaway probe, 5 alternating pairs
+/// of 30 passes, medians): 4.19 → 2.84 ms forward, 3.87 → 2.32 ms transposed; 16 and 32
+/// ahead were no faster than 8, 4 slower.
+const PREFETCH_EDGES: usize = 8;
+
+/// Asks the cache for `row`'s lines; changes no value.
+fn prefetch_row(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(16) {
+        // SAFETY: a prefetch hint only names an address; it reads nothing and cannot fault.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
 }
 
 impl FixedEdges {
