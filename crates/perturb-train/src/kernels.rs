@@ -1,8 +1,8 @@
 //! burn's operations rewritten for the CPU backend, because written with burn's ops they
 //! were most of APP's training or prediction time: two with their own backward pass, and
-//! the attention's scores and the gene-wise head for inference. Each gives the values (and gradients) of burn's form
-//! bit for bit (tests check it), so models and metrics do not change; other backends
-//! (wgpu) keep burn's ops.
+//! the attention's scores and the gene-wise head for inference. Each gives the values
+//! (and gradients) of burn's form bit for bit (tests check it), so models and metrics do
+//! not change; other backends (wgpu) keep burn's ops.
 //!
 //! - [`propagate`], the GNN's message passing over the prior's fixed edge weights. As
 //!   y = scatter_add(select(x, source) · w) it materialises the messages, an [edges × width]
